@@ -1,0 +1,3 @@
+from benchorch.cli.main import main
+
+main()

@@ -1,0 +1,113 @@
+"""The ``benchorch`` command: a lazy click group.
+
+Each command lives in its own module under ``benchorch.cli`` and is imported
+only when it runs, so ``benchorch parse`` never pays for pandas or torch.
+Errors from ``benchorch.errors`` become one line on stderr and their exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchorch import __version__
+from benchorch.errors import BenchorchError, ExitCode
+
+#: command name -> "module:attribute" of its click command, and its one-line help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sweep": ("benchorch.cli.sweep_cmd:sweep", "Run a benchmark sweep on devices and write the report."),
+    "variants": ("benchorch.cli.variants_cmd:variants", "Export a model's mobile-recipe variants, checked."),
+    "build": ("benchorch.cli.build_cmd:build", "Build or register speed_benchmark_torch, with provenance."),
+    "devices": ("benchorch.cli.devices_cmd:devices", "List devices with their facts."),
+    "parse": ("benchorch.cli.parse_cmd:parse", "Parse captured benchmark output."),
+    "runs": ("benchorch.cli.store_cmd:runs", "List the runs in the results store."),
+    "export": ("benchorch.cli.store_cmd:export", "Write a run's launches as CSV, JSON or Parquet."),
+    "report": ("benchorch.cli.report_cmd:report", "Render a run's HTML report."),
+    "compare": ("benchorch.cli.report_cmd:compare", "Compare two runs: faster, slower or the same."),
+    "trend": ("benchorch.cli.report_cmd:trend", "Render the history report across runs."),
+    "virtual-phone": ("benchorch.cli.vphone_cmd:virtual_phone", "Serve a virtual phone over the adbd protocol."),
+}
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("benchorch")) / "results.sqlite"
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module_name, attr = spec[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help without importing every command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenchorchError as exc:
+            log = logging.getLogger("benchorch")
+            log.debug("error", exc_info=True)
+            click.echo(f"benchorch: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            click.echo("benchorch: interrupted", err=True)
+            ctx.exit(int(ExitCode.FAILED))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="benchorch")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BENCHORCH_DB",
+    default=None,
+    help="Results database (SQLite). Default: BENCHORCH_DB, else a file in the user data dir.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, db: Path | None, verbose: int) -> None:
+    """Benchmark PyTorch mobile-recipe variants on phones with speed_benchmark_torch.
+
+    \b
+    Exit codes: 0 ok; 1 a benchmark failed or a regression was confirmed;
+    2 usage error; 3 infrastructure error (device, build, database).
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db if db is not None else default_db_path()
+    ctx.obj["verbose"] = verbose
+
+
+def db_path(ctx: click.Context) -> Path:
+    """The results database chosen by ``--db`` / ``BENCHORCH_DB`` / the default."""
+    root = ctx.find_root()
+    obj = root.obj or {}
+    path = obj.get("db")
+    if path is None:
+        env = os.environ.get("BENCHORCH_DB")
+        path = Path(env) if env else default_db_path()
+    return Path(path)
+
+
+def main() -> None:
+    # standalone_mode keeps click's own usage errors at exit code 2.
+    cli(prog_name="benchorch")

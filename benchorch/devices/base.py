@@ -1,0 +1,74 @@
+"""The ``Device`` protocol: everything the sweep needs from a place that runs launches.
+
+Implementations: ``devices.local.LocalDevice`` (this host, serial ``local``) and
+``devices.adb.AdbDevice`` (a phone behind an adb server, real or the virtual
+phone). The sweep talks only to this protocol.
+
+Contract, for every implementation:
+
+* Every error raised is a ``benchorch.errors.DeviceError`` subclass carrying
+  the serial; third-party exceptions never escape.
+* ``run`` takes an argv list; implementations quote each element for the remote
+  shell (``shlex.quote``); nothing is concatenated unquoted.
+* ``run`` never reports success for output that ended early: a dropped
+  connection gives ``complete=False`` (or raises ``DeviceDropped`` when nothing
+  could be read), a timeout kills the process on the device and gives
+  ``timed_out=True``.
+* ``push`` deduplicates by content hash on the device and verifies what it sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
+
+#: Where benchorch keeps its files on an Android device.
+REMOTE_ROOT = "/data/local/tmp/benchorch"
+
+
+@runtime_checkable
+class Device(Protocol):
+    @property
+    def serial(self) -> str: ...
+
+    @property
+    def workdir(self) -> str:
+        """Folder on the device where pushed files live (``REMOTE_ROOT`` on phones)."""
+        ...
+
+    def info(self) -> DeviceInfo:
+        """Static and slow-changing facts (model, SoC, ABIs, clusters, ...)."""
+        ...
+
+    def health(self) -> Health:
+        """A fast snapshot: temperatures, battery, online CPUs and frequencies."""
+        ...
+
+    def push(self, local: Path, name: str, *, executable: bool = False) -> PushResult:
+        """Copy ``local`` to ``workdir/name`` unless an identical file is there.
+
+        ``name`` may contain any characters a file name can; it is a single path
+        component. Binaries are pushed with ``executable=True`` (chmod 755).
+        """
+        ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cpu_mask: int | None = None,
+    ) -> ShellResult:
+        """Run ``argv`` on the device (pinned with ``taskset`` when ``cpu_mask``)."""
+        ...
+
+    def reconnect(self, *, within_s: float) -> None:
+        """Bring a dropped device back within ``within_s`` or raise ``DeviceUnreachable``."""
+        ...
+
+    def close(self) -> None: ...

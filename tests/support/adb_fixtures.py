@@ -1,0 +1,1 @@
+"""Fixtures: to be filled by the area owner."""
