@@ -91,6 +91,10 @@ class OutputNotWritable(UsageError):
     pass
 
 
+class RunNotFound(UsageError):
+    """A run id that the results store does not hold (``benchorch runs`` lists them)."""
+
+
 # --- exit code 3 -------------------------------------------------------------
 
 
