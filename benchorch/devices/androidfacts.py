@@ -1,0 +1,327 @@
+"""Pure parsers of what an Android phone prints about itself.
+
+Nothing here does I/O: ``adb.AdbDevice`` runs one shell script per question
+(``INFO_SCRIPT``, ``HEALTH_SCRIPT``) whose sections are separated by marker
+lines, and these functions turn the text into domain records.
+
+Units, as the kernel and the framework print them:
+
+* ``dumpsys battery``: ``level`` out of ``scale`` (percent when scale is 100),
+  ``temperature`` in tenths of a degree Celsius, ``status`` from
+  ``BatteryManager`` (1 unknown, 2 charging, 3 discharging, 4 not charging,
+  5 full).
+* ``/sys/class/thermal/thermal_zone*/temp``: millidegrees Celsius on almost
+  every kernel; a few drivers print decidegrees or degrees. We read
+  ``|v| >= 1000`` as milli, ``150 <= |v| < 1000`` as deci, else degrees.
+* ``cpufreq/cpuinfo_max_freq`` and ``scaling_cur_freq``: kHz.
+* ``df -k``: 1024-byte blocks; old toolbox ``df`` prints human sizes
+  (``Size Used Free Blksize``).
+
+Clusters: cores grouped by their maximum frequency, fastest first. One distinct
+frequency gives a single ``all`` cluster; two give ``big`` and ``little``; three
+or more give ``big`` (the fastest group), ``little`` (the slowest) and ``mid``
+(everything between, merged). A ``taskset`` mask has bit *i* set for CPU *i*.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from benchorch.domain import CpuCluster
+
+#: A section of a combined script's output starts with this line + the section name.
+MARKER = "@@benchorch@@"
+
+_SECTION_RE = re.compile(rf"^{re.escape(MARKER)}(\w+)$")
+_PROP_RE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
+
+
+def section_cmd(name: str) -> str:
+    """The shell snippet that opens section ``name`` (a plain identifier)."""
+    assert re.fullmatch(r"\w+", name)
+    return f"echo {MARKER}{name}"
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """Split a combined script's output at marker lines; text before the first is dropped."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        m = _SECTION_RE.match(line.rstrip("\r"))
+        if m:
+            current = sections.setdefault(m.group(1), [])
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v) for k, v in sections.items()}
+
+
+# --- getprop ---------------------------------------------------------------------
+
+
+def parse_getprop(text: str) -> dict[str, str]:
+    """``getprop`` lines ``[key]: [value]``; a value spanning lines is joined with ``\\n``."""
+    props: dict[str, str] = {}
+    pending_key: str | None = None
+    pending: list[str] = []
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        if pending_key is not None:
+            if line.endswith("]"):
+                pending.append(line[:-1])
+                props[pending_key] = "\n".join(pending)
+                pending_key, pending = None, []
+            else:
+                pending.append(line)
+            continue
+        m = _PROP_RE.match(line)
+        if m:
+            props[m.group(1)] = m.group(2)
+            continue
+        start = re.match(r"^\[([^\]]+)\]: \[(.*)$", line)
+        if start:
+            pending_key, pending = start.group(1), [start.group(2)]
+    return props
+
+
+def soc_from_props(props: Mapping[str, str]) -> str | None:
+    """``ro.soc.model`` (Android 12+), else ``ro.board.platform``, else ``ro.hardware``."""
+    for key in ("ro.soc.model", "ro.board.platform", "ro.hardware"):
+        value = props.get(key, "").strip()
+        if value:
+            return value
+    return None
+
+
+def abis_from_props(props: Mapping[str, str]) -> tuple[str, ...]:
+    """``ro.product.cpu.abilist``, else the legacy ``abi`` / ``abi2`` pair."""
+    listed = props.get("ro.product.cpu.abilist", "").strip()
+    if listed:
+        return tuple(a.strip() for a in listed.split(",") if a.strip())
+    legacy = (props.get("ro.product.cpu.abi", ""), props.get("ro.product.cpu.abi2", ""))
+    return tuple(a.strip() for a in legacy if a.strip())
+
+
+def int_or_none(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# --- battery ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Battery:
+    level: int | None
+    charging: bool | None
+    temp_c: float | None
+
+
+def parse_battery(text: str) -> Battery:
+    """``dumpsys battery``: level in percent, charging state, temperature in °C."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    level = int_or_none(fields.get("level"))
+    scale = int_or_none(fields.get("scale"))
+    if level is not None and scale and scale != 100:
+        level = round(100 * level / scale)
+    temp = int_or_none(fields.get("temperature"))
+    status = int_or_none(fields.get("status"))
+    powered = [
+        fields[k].lower() == "true"
+        for k in ("ac powered", "usb powered", "wireless powered", "dock powered")
+        if k in fields
+    ]
+    charging: bool | None
+    if status == 2:
+        charging = True
+    elif status in (3, 4):
+        charging = False
+    elif powered:
+        charging = any(powered)
+    else:
+        charging = None
+    return Battery(level, charging, None if temp is None else temp / 10.0)
+
+
+# --- thermal ---------------------------------------------------------------------
+
+
+def temp_to_c(value: int) -> float:
+    """Sysfs thermal value → °C (milli, deci or plain degrees; see module docstring)."""
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return value / 1000.0
+    if magnitude >= 150:
+        return value / 10.0
+    return float(value)
+
+
+def parse_thermal(text: str) -> dict[str, float]:
+    """Lines ``ZONE<TAB>TYPE<TAB>TEMP`` → {type: °C}.
+
+    Unreadable zones (empty or ``-`` temperature) are left out; a type seen
+    twice keeps both, the second as ``type (zoneN)``.
+    """
+    zones: dict[str, float] = {}
+    for line in text.splitlines():
+        parts = line.rstrip("\r").split("\t")
+        if len(parts) != 3:
+            continue
+        zone, kind, raw = (p.strip() for p in parts)
+        value = int_or_none(raw)
+        if value is None:
+            continue
+        name = kind or zone
+        if name in zones:
+            name = f"{name} ({zone})"
+        zones[name] = temp_to_c(value)
+    return zones
+
+
+def hottest(zones: Mapping[str, float]) -> tuple[str, float] | None:
+    if not zones:
+        return None
+    name = max(zones, key=lambda k: zones[k])
+    return name, zones[name]
+
+
+# --- CPUs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuCore:
+    cpu: int
+    max_khz: int | None
+    cur_khz: int | None
+
+
+def parse_cpu_list(text: str) -> tuple[int, ...]:
+    """Kernel CPU list syntax (``/sys/devices/system/cpu/online``): ``0-3,6,7``."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            continue
+        cpus.update(range(int(lo), int(hi if sep else lo) + 1))
+    return tuple(sorted(cpus))
+
+
+def parse_cpus(text: str) -> tuple[CpuCore, ...]:
+    """Lines ``cpuN MAX_KHZ CUR_KHZ`` (``-`` where unreadable) → cores sorted by number."""
+    cores: dict[int, CpuCore] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or not re.fullmatch(r"cpu\d+", parts[0]):
+            continue
+        n = int(parts[0][3:])
+        cores[n] = CpuCore(n, int_or_none(parts[1]), int_or_none(parts[2]))
+    return tuple(cores[n] for n in sorted(cores))
+
+
+def clusters_from_cores(cores: Iterable[CpuCore]) -> tuple[CpuCluster, ...]:
+    """Group cores by max frequency, fastest first (see module docstring for names)."""
+    by_freq: dict[int, list[int]] = {}
+    unknown: list[int] = []
+    for core in cores:
+        if core.max_khz is None or core.max_khz <= 0:
+            unknown.append(core.cpu)
+        else:
+            by_freq.setdefault(core.max_khz, []).append(core.cpu)
+    if not by_freq:
+        return (CpuCluster("all", tuple(sorted(unknown)), None),) if unknown else ()
+    freqs = sorted(by_freq, reverse=True)
+    if len(freqs) == 1:
+        return (CpuCluster("all", tuple(sorted(by_freq[freqs[0]])), freqs[0]),)
+    big = CpuCluster("big", tuple(sorted(by_freq[freqs[0]])), freqs[0])
+    little = CpuCluster("little", tuple(sorted(by_freq[freqs[-1]])), freqs[-1])
+    if len(freqs) == 2:
+        return (big, little)
+    mid_cpus = sorted(c for f in freqs[1:-1] for c in by_freq[f])
+    return (big, CpuCluster("mid", tuple(mid_cpus), freqs[1]), little)
+
+
+def cpu_mask(cpus: Iterable[int]) -> int:
+    """Bit i set for CPU i: the mask ``taskset`` takes."""
+    mask = 0
+    for cpu in cpus:
+        if cpu < 0:
+            raise ValueError(f"negative CPU number {cpu}")
+        mask |= 1 << cpu
+    return mask
+
+
+def mask_hex(mask: int) -> str:
+    """``taskset``'s hexadecimal mask argument (no ``0x``)."""
+    if mask <= 0:
+        raise ValueError(f"a CPU mask must select at least one CPU, got {mask}")
+    return format(mask, "x")
+
+
+def mask_cpus(mask: int) -> tuple[int, ...]:
+    return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+
+
+# --- storage ---------------------------------------------------------------------
+
+_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _human_bytes(token: str) -> int | None:
+    m = re.fullmatch(r"([\d.]+)([KMGT]?)i?B?", token.strip(), re.IGNORECASE)
+    if not m:
+        return None
+    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
+
+
+def parse_df(text: str) -> int | None:
+    """Free bytes from ``df -k DIR`` (toybox/GNU: ``Available`` in 1K blocks) or
+    old toolbox ``df DIR`` (``Free`` as a human size). Wrapped lines are joined."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        header = line.split()
+        col = next((header.index(h) for h in ("Available", "Avail", "Free") if h in header), None)
+        if col is None:
+            continue
+        tokens = " ".join(lines[i + 1 :]).split()
+        # "Mounted on" is two header words for one column.
+        width = len(header) - (1 if "Mounted" in header and "on" in header else 0)
+        if len(tokens) < width:
+            return None
+        value = tokens[col]
+        if "1K-blocks" in header or "1k-blocks" in header:
+            return int(value) * 1024 if value.isdigit() else None
+        if "Blksize" in header:
+            return _human_bytes(value)
+        return int(value) * 1024 if value.isdigit() else _human_bytes(value)
+    return None
+
+
+# --- ELF -------------------------------------------------------------------------
+
+#: (EI_CLASS, e_machine) → Android ABI name.
+_ELF_ABI = {(2, 0xB7): "arm64-v8a", (1, 0x28): "armeabi-v7a", (2, 0x3E): "x86_64", (1, 0x03): "x86"}
+
+
+def elf_abi(header: bytes) -> str:
+    """The Android ABI of an ELF file from its first 20 bytes.
+
+    ``e_ident[EI_CLASS]`` (byte 4: 1 = 32-bit, 2 = 64-bit), ``EI_DATA`` (byte 5:
+    1 = little endian), ``e_machine`` (uint16 at offset 18). Raises ValueError
+    when the bytes are not an ELF header.
+    """
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        raise ValueError("not an ELF file")
+    ei_class, ei_data = header[4], header[5]
+    (machine,) = struct.unpack("<H" if ei_data == 1 else ">H", header[18:20])
+    return _ELF_ABI.get((ei_class, machine), f"elf{32 * ei_class}-machine-{machine:#x}")

@@ -1,0 +1,297 @@
+"""Pure parsers of phone output, fed text shaped like real phones print it."""
+# ruff: noqa: E501  (captured phone output keeps its real line lengths)
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchorch.devices import androidfacts as af
+
+PIXEL6_GETPROP = """\
+[dalvik.vm.heapsize]: [512m]
+[ro.board.platform]: [gs101]
+[ro.build.fingerprint]: [google/oriole/oriole:13/TQ3A.230805.001/10316531:user/release-keys]
+[ro.build.version.release]: [13]
+[ro.build.version.sdk]: [33]
+[ro.hardware]: [oriole]
+[ro.product.cpu.abi]: [arm64-v8a]
+[ro.product.cpu.abilist]: [arm64-v8a,armeabi-v7a,armeabi]
+[ro.product.manufacturer]: [Google]
+[ro.product.model]: [Pixel 6]
+[ro.soc.manufacturer]: [Google]
+[ro.soc.model]: [GS101]
+[persist.sys.usb.config]: []
+[ro.com.google.clientidbase]: [android-google]
+"""
+
+GALAXY_S10_GETPROP = """\
+[ro.board.platform]: [exynos5]
+[ro.build.fingerprint]: [samsung/beyond1ltexx/beyond1:12/SP1A.210812.016/G973FXXSGHWA3:user/release-keys]
+[ro.build.version.release]: [12]
+[ro.build.version.sdk]: [31]
+[ro.hardware]: [exynos9820]
+[ro.product.cpu.abilist]: [arm64-v8a,armeabi-v7a,armeabi]
+[ro.product.manufacturer]: [samsung]
+[ro.product.model]: [SM-G973F]
+[ro.config.ringtone]: [Over_the_Horizon.ogg]
+[ro.boot.multiline]: [first line
+second line]
+[ro.secure]: [1]
+"""
+
+OLD_GETPROP = """\
+[ro.product.cpu.abi]: [armeabi-v7a]
+[ro.product.cpu.abi2]: [armeabi]
+[ro.hardware]: [qcom]
+[ro.board.platform]: []
+"""
+
+PIXEL_BATTERY = """\
+Current Battery Service state:
+  AC powered: false
+  USB powered: true
+  Wireless powered: false
+  Dock powered: false
+  Max charging current: 500000
+  Max charging voltage: 5000000
+  Charge counter: 3164000
+  status: 2
+  health: 2
+  present: true
+  level: 78
+  scale: 100
+  voltage: 4123
+  temperature: 284
+  technology: Li-ion
+"""
+
+SAMSUNG_BATTERY = """\
+Current Battery Service state:
+  AC powered: false
+  USB powered: false
+  Wireless powered: false
+  Max charging current: 0
+  Max charging voltage: 0
+  Charge counter: 0
+  status: 3
+  health: 2
+  present: true
+  level: 41
+  scale: 100
+  voltage: 3811
+  temperature: 337
+  technology: Li-ion
+  batterySWSelfDischarging: false
+  mSecPlugTypeSummary: 0
+  LED Charging: true
+  LED Low Battery: true
+  current now: -391
+  charge counter: 1502000
+  Adaptive Fast Charging Settings: true
+  Super Fast Charging Settings: false
+"""
+
+PIXEL6_CPUS = """\
+cpu0 1803000 1197000
+cpu1 1803000 300000
+cpu2 1803000 300000
+cpu3 1803000 574000
+cpu4 2253000 400000
+cpu5 2253000 400000
+cpu6 2802000 500000
+cpu7 2802000 -
+"""
+
+# Snapdragon 720G (Galaxy A52): 6 little + 2 big.
+A52_CPUS = """\
+cpu0 1804800 1804800
+cpu1 1804800 1804800
+cpu2 1804800 691200
+cpu3 1804800 691200
+cpu4 1804800 691200
+cpu5 1804800 691200
+cpu6 2304000 2304000
+cpu7 2304000 2304000
+"""
+
+# Snapdragon 8 Gen 2: prime 3.19 GHz, 2+2 at 2.8 GHz in two policies, 3 at 2.0 GHz.
+SD8G2_CPUS = """\
+cpu0 2016000 -
+cpu1 2016000 -
+cpu2 2016000 -
+cpu3 2803200 -
+cpu4 2803200 -
+cpu5 2803200 -
+cpu6 2803200 -
+cpu7 3187200 -
+"""
+
+PIXEL_THERMAL = (
+    "thermal_zone0\tBIG\t45312\n"
+    "thermal_zone1\tMID\t41000\n"
+    "thermal_zone2\tLITTLE\t39500\n"
+    "thermal_zone3\tgpu\t-\n"
+    "thermal_zone4\tbattery\t28400\n"
+    "thermal_zone5\tskin-therm\t31.5\n"
+    "thermal_zone6\tcpu-1-0-usr\t380\n"
+    "thermal_zone7\tcpu-1-0-usr\t46000\n"
+    "thermal_zone8\tpa-therm\t27\n"
+)
+
+TOYBOX_DF = """\
+Filesystem     1K-blocks     Used Available Use% Mounted on
+/dev/block/dm-8 113101212 40182708  72787432  36% /data
+"""
+
+BUSYBOX_WRAPPED_DF = """\
+Filesystem           1K-blocks      Used Available Use% Mounted on
+/dev/block/platform/soc/1d84000.ufshc/by-name/userdata
+                      52403200  12345678  40057522  24% /data
+"""
+
+TOOLBOX_DF = """\
+Filesystem               Size     Used     Free   Blksize
+/data/local/tmp         12.5G     3.1G     9.4G   4096
+"""
+
+
+def test_getprop_pixel_facts() -> None:
+    props = af.parse_getprop(PIXEL6_GETPROP)
+    assert props["ro.product.model"] == "Pixel 6"
+    assert props["persist.sys.usb.config"] == ""
+    assert af.soc_from_props(props) == "GS101"
+    assert af.abis_from_props(props) == ("arm64-v8a", "armeabi-v7a", "armeabi")
+    assert props["ro.build.fingerprint"].startswith("google/oriole/oriole:13/")
+
+
+def test_getprop_samsung_falls_back_to_board_platform_and_joins_multiline() -> None:
+    props = af.parse_getprop(GALAXY_S10_GETPROP)
+    assert af.soc_from_props(props) == "exynos5"
+    assert props["ro.boot.multiline"] == "first line\nsecond line"
+    assert props["ro.secure"] == "1"  # parsing resumed after the multi-line value
+
+
+def test_getprop_old_phone_uses_legacy_abis_and_hardware() -> None:
+    props = af.parse_getprop(OLD_GETPROP)
+    assert af.abis_from_props(props) == ("armeabi-v7a", "armeabi")
+    assert af.soc_from_props(props) == "qcom"  # empty ro.board.platform skipped
+
+
+def test_battery_pixel_charging_over_usb() -> None:
+    bat = af.parse_battery(PIXEL_BATTERY)
+    assert bat == af.Battery(level=78, charging=True, temp_c=28.4)
+
+
+def test_battery_samsung_discharging_ignores_lowercase_duplicates() -> None:
+    bat = af.parse_battery(SAMSUNG_BATTERY)
+    assert bat.level == 41 and bat.charging is False and bat.temp_c == pytest.approx(33.7)
+
+
+def test_battery_full_and_plugged_counts_as_charging_and_scale_is_applied() -> None:
+    text = "  AC powered: true\n  status: 5\n  level: 50\n  scale: 50\n"
+    assert af.parse_battery(text) == af.Battery(100, True, None)
+
+
+def test_battery_garbage_gives_unknowns() -> None:
+    assert af.parse_battery("Can't find service: battery\n") == af.Battery(None, None, None)
+
+
+def test_thermal_units_and_duplicates() -> None:
+    zones = af.parse_thermal(PIXEL_THERMAL)
+    assert zones["BIG"] == pytest.approx(45.312)
+    assert "gpu" not in zones  # unreadable
+    assert "skin-therm" not in zones  # not an integer
+    assert zones["cpu-1-0-usr"] == pytest.approx(38.0)  # decidegrees
+    assert zones["cpu-1-0-usr (thermal_zone7)"] == pytest.approx(46.0)
+    assert zones["pa-therm"] == 27.0
+    assert af.hottest(zones) == ("cpu-1-0-usr (thermal_zone7)", pytest.approx(46.0))
+    assert af.hottest({}) is None
+
+
+def test_pixel6_three_clusters_and_big_mask() -> None:
+    cores = af.parse_cpus(PIXEL6_CPUS)
+    assert cores[7].cur_khz is None and cores[0].cur_khz == 1197000
+    clusters = af.clusters_from_cores(cores)
+    assert [(c.name, c.cpus, c.max_khz) for c in clusters] == [
+        ("big", (6, 7), 2802000),
+        ("mid", (4, 5), 2253000),
+        ("little", (0, 1, 2, 3), 1803000),
+    ]
+    assert af.mask_hex(af.cpu_mask(clusters[0].cpus)) == "c0"
+    assert af.mask_hex(af.cpu_mask(clusters[2].cpus)) == "f"
+
+
+def test_two_clusters_six_little_two_big() -> None:
+    clusters = af.clusters_from_cores(af.parse_cpus(A52_CPUS))
+    assert [(c.name, c.cpus) for c in clusters] == [("big", (6, 7)), ("little", (0, 1, 2, 3, 4, 5))]
+
+
+def test_prime_core_is_big_and_middle_groups_merge() -> None:
+    clusters = af.clusters_from_cores(af.parse_cpus(SD8G2_CPUS))
+    assert [(c.name, c.cpus) for c in clusters] == [
+        ("big", (7,)),
+        ("mid", (3, 4, 5, 6)),
+        ("little", (0, 1, 2)),
+    ]
+    four = af.parse_cpus("cpu0 1 -\ncpu1 2 -\ncpu2 3 -\ncpu3 4 -\n")
+    assert [c.cpus for c in af.clusters_from_cores(four)] == [(3,), (1, 2), (0,)]
+
+
+def test_single_frequency_and_unknown_frequencies() -> None:
+    same = af.parse_cpus("cpu0 2000000 -\ncpu1 2000000 -\n")
+    assert af.clusters_from_cores(same) == (af.CpuCluster("all", (0, 1), 2000000),)
+    unknown = af.parse_cpus("cpu0 - -\ncpu1 - -\n")
+    assert af.clusters_from_cores(unknown) == (af.CpuCluster("all", (0, 1), None),)
+    assert af.clusters_from_cores(()) == ()
+
+
+def test_cpu_list_syntax() -> None:
+    assert af.parse_cpu_list("0-3,6,7\n") == (0, 1, 2, 3, 6, 7)
+    assert af.parse_cpu_list("0\n") == (0,)
+    assert af.parse_cpu_list("") == ()
+
+
+@given(st.sets(st.integers(min_value=0, max_value=63), min_size=1))
+def test_mask_round_trip(cpus: set[int]) -> None:
+    mask = af.cpu_mask(cpus)
+    assert af.mask_cpus(mask) == tuple(sorted(cpus))
+    assert int(af.mask_hex(mask), 16) == mask
+
+
+def test_mask_rejects_empty() -> None:
+    with pytest.raises(ValueError, match="at least one CPU"):
+        af.mask_hex(0)
+
+
+def test_df_variants() -> None:
+    assert af.parse_df(TOYBOX_DF) == 72787432 * 1024
+    assert af.parse_df(BUSYBOX_WRAPPED_DF) == 40057522 * 1024
+    assert af.parse_df(TOOLBOX_DF) == int(9.4 * (1 << 30))
+    assert af.parse_df("df: /data/local/tmp: Permission denied\n") is None
+
+
+def test_sections_split_at_markers() -> None:
+    text = f"noise\n{af.MARKER}props\n[a]: [b]\n{af.MARKER}cpus\ncpu0 1 2\n{af.MARKER}empty\n"
+    assert af.split_sections(text) == {"props": "[a]: [b]", "cpus": "cpu0 1 2", "empty": ""}
+
+
+@pytest.mark.parametrize(
+    ("ei_class", "machine", "abi"),
+    [(2, 0xB7, "arm64-v8a"), (1, 0x28, "armeabi-v7a"), (2, 0x3E, "x86_64"), (1, 0x03, "x86")],
+)
+def test_elf_abi(ei_class: int, machine: int, abi: str) -> None:
+    header = b"\x7fELF" + bytes([ei_class, 1, 1, 0]) + bytes(8) + struct.pack("<HH", 3, machine)
+    assert af.elf_abi(header) == abi
+
+
+def test_elf_abi_of_this_python_and_of_garbage() -> None:
+    import sys
+
+    with open(sys.executable, "rb") as f:
+        assert af.elf_abi(f.read(20)) in ("x86_64", "arm64-v8a")
+    with pytest.raises(ValueError, match="not an ELF"):
+        af.elf_abi(b"#!/bin/sh\necho hi\n")
