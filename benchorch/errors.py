@@ -134,6 +134,10 @@ class HostKeyError(RemoteError):
     """The SSH host key is unknown or changed; never accepted silently."""
 
 
+class AdbServerUnreachable(InfraError):
+    """No adb server answers at the address given (``--adb`` / ANDROID_ADB_SERVER_PORT)."""
+
+
 class DeviceError(InfraError):
     """Anything that went wrong with one device; always names its serial."""
 
