@@ -26,7 +26,6 @@ or more give ``big`` (the fastest group), ``little`` (the slowest) and ``mid``
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -305,23 +304,3 @@ def parse_df(text: str) -> int | None:
             return _human_bytes(value)
         return int(value) * 1024 if value.isdigit() else _human_bytes(value)
     return None
-
-
-# --- ELF -------------------------------------------------------------------------
-
-#: (EI_CLASS, e_machine) → Android ABI name.
-_ELF_ABI = {(2, 0xB7): "arm64-v8a", (1, 0x28): "armeabi-v7a", (2, 0x3E): "x86_64", (1, 0x03): "x86"}
-
-
-def elf_abi(header: bytes) -> str:
-    """The Android ABI of an ELF file from its first 20 bytes.
-
-    ``e_ident[EI_CLASS]`` (byte 4: 1 = 32-bit, 2 = 64-bit), ``EI_DATA`` (byte 5:
-    1 = little endian), ``e_machine`` (uint16 at offset 18). Raises ValueError
-    when the bytes are not an ELF header.
-    """
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        raise ValueError("not an ELF file")
-    ei_class, ei_data = header[4], header[5]
-    (machine,) = struct.unpack("<H" if ei_data == 1 else ">H", header[18:20])
-    return _ELF_ABI.get((ei_class, machine), f"elf{32 * ei_class}-machine-{machine:#x}")

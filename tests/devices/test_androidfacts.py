@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -277,21 +275,3 @@ def test_df_variants() -> None:
 def test_sections_split_at_markers() -> None:
     text = f"noise\n{af.MARKER}props\n[a]: [b]\n{af.MARKER}cpus\ncpu0 1 2\n{af.MARKER}empty\n"
     assert af.split_sections(text) == {"props": "[a]: [b]", "cpus": "cpu0 1 2", "empty": ""}
-
-
-@pytest.mark.parametrize(
-    ("ei_class", "machine", "abi"),
-    [(2, 0xB7, "arm64-v8a"), (1, 0x28, "armeabi-v7a"), (2, 0x3E, "x86_64"), (1, 0x03, "x86")],
-)
-def test_elf_abi(ei_class: int, machine: int, abi: str) -> None:
-    header = b"\x7fELF" + bytes([ei_class, 1, 1, 0]) + bytes(8) + struct.pack("<HH", 3, machine)
-    assert af.elf_abi(header) == abi
-
-
-def test_elf_abi_of_this_python_and_of_garbage() -> None:
-    import sys
-
-    with open(sys.executable, "rb") as f:
-        assert af.elf_abi(f.read(20)) in ("x86_64", "arm64-v8a")
-    with pytest.raises(ValueError, match="not an ELF"):
-        af.elf_abi(b"#!/bin/sh\necho hi\n")

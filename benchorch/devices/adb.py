@@ -1,0 +1,526 @@
+"""``AdbDevice``: a phone behind an adb server (a real one or the virtual phone).
+
+Round trips (each one shell v2 stream on a fresh server socket, addressed by
+``transport_id`` so the server skips the serial lookup and version check):
+
+* ``info()``: one script (``INFO_SCRIPT``) printing getprop, battery, thermal
+  zones, cpufreq, df and root facts in sections split by marker lines.
+* ``health()``: one script (``HEALTH_SCRIPT``).
+* ``push()``: one check (``chmod``, hash on the phone), one ``sync:`` SEND
+  when the hashes differ, one verify (hash again). The first push also creates
+  ``REMOTE_ROOT`` and picks the phone's hash tool: ``sha256sum``, else
+  ``md5sum``, else size + mtime (the mtime is the one we send in ``DONE``).
+* ``run()``: ``echo MARK$$ >&2; [cd DIR &&] exec [env K=V...] [taskset MASK] argv``
+  with every element ``shlex.quote``'d. Since each step ``exec``s, the PID the
+  shell prints is the command's PID. On timeout a second shell kills it (its
+  children, its process group if it leads one, then the PID itself) and the
+  result has ``timed_out=True``. A stream that ends without an exit packet
+  gives ``complete=False``; one that ends before the PID line raises
+  ``DeviceDropped``.
+
+Every failure leaves as a ``benchorch.errors.DeviceError`` with the serial.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchorch.devices import adbhost
+from benchorch.devices import androidfacts as af
+from benchorch.devices.adbhost import HostFail, HostSocket, ServerAddr, StreamLost
+from benchorch.devices.base import REMOTE_ROOT
+from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
+from benchorch.errors import (
+    AbiMismatch,
+    AdbServerUnreachable,
+    BatteryTooLow,
+    DeviceDropped,
+    DeviceError,
+    DeviceNotFound,
+    DeviceStorageFull,
+    DeviceUnreachable,
+    PushFailed,
+    UsageError,
+)
+
+log = logging.getLogger("benchorch.devices.adb")
+
+PID_MARK = "@@benchorch-pid@@"
+_S = af.section_cmd
+
+THERMAL_SNIPPET = (
+    'for z in /sys/class/thermal/thermal_zone*; do [ -d "$z" ] || continue; '
+    'printf \'%s\\t%s\\t%s\\n\' "${z##*/}" "$(cat "$z/type" 2>/dev/null)" '
+    '"$(cat "$z/temp" 2>/dev/null || echo -)"; done'
+)
+CPU_SNIPPET = (
+    'for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d "$c" ] || continue; '
+    'echo "${c##*/} $(cat "$c/cpufreq/cpuinfo_max_freq" 2>/dev/null || echo -)'
+    ' $(cat "$c/cpufreq/scaling_cur_freq" 2>/dev/null || echo -)"; done'
+)
+HEALTH_SCRIPT = "; ".join(
+    [
+        _S("battery"),
+        "dumpsys battery 2>/dev/null",
+        _S("thermal"),
+        THERMAL_SNIPPET,
+        _S("online"),
+        "cat /sys/devices/system/cpu/online 2>/dev/null",
+        _S("cpus"),
+        CPU_SNIPPET,
+    ]
+)
+INFO_SCRIPT = "; ".join(
+    [
+        _S("getprop"),
+        "getprop",
+        HEALTH_SCRIPT,
+        _S("df"),
+        "df -k /data/local/tmp 2>/dev/null || df /data/local/tmp 2>/dev/null",
+        _S("root"),
+        "id -u",
+        "command -v su >/dev/null 2>&1 && echo su",
+        "true",
+    ]
+)
+
+
+def _quote_argv(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+class AdbDevice:
+    """One phone, addressed by serial through the adb server at ``addr``."""
+
+    def __init__(self, serial: str, *, addr: ServerAddr | None = None) -> None:
+        self._serial = serial
+        self.addr = addr or ServerAddr.resolve()
+        self._tid: int | None = None
+        self._state: str | None = None
+        self._hash_tool: str | None = None  # "sha256sum" | "md5sum" | "stat"; None = unprepared
+        self._local_hashes: dict[tuple[str, int, int, int, str], str] = {}
+        self._abis: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+        self.last_remote_pid: int | None = None
+
+    # --- protocol surface ---------------------------------------------------------
+
+    @property
+    def serial(self) -> str:
+        return self._serial
+
+    @property
+    def workdir(self) -> str:
+        return REMOTE_ROOT
+
+    def __repr__(self) -> str:
+        return f"AdbDevice({self._serial!r}, addr={self.addr})"
+
+    def close(self) -> None:
+        """Nothing persistent is held: every call opens its own server socket."""
+
+    # --- transport ----------------------------------------------------------------
+
+    def _lookup(self) -> adbhost.DeviceEntry | None:
+        try:
+            entries = adbhost.list_entries(self.addr)
+        except AdbServerUnreachable as exc:
+            raise DeviceUnreachable(str(exc), serial=self._serial) from exc
+        return next((e for e in entries if e.serial == self._serial), None)
+
+    def _transport_id(self, *, refresh: bool = False) -> int:
+        if self._tid is not None and not refresh:
+            return self._tid
+        entry = self._lookup()
+        if entry is None:
+            raise DeviceNotFound(
+                f"no such device on the adb server at {self.addr}",
+                serial=self._serial,
+                hint="see `benchorch devices`; attach a TCP phone with `adb connect HOST:PORT`",
+            )
+        self._state = entry.state
+        if entry.state != "device":
+            hint = "accept the USB debugging prompt" if entry.state == "unauthorized" else None
+            raise DeviceUnreachable(f"device is {entry.state}", serial=self._serial, hint=hint)
+        if entry.transport_id is None:
+            raise DeviceUnreachable(
+                f"adb server at {self.addr} gives no transport id (adb older than 1.0.40)",
+                serial=self._serial,
+                hint="update platform-tools",
+            )
+        self._tid = entry.transport_id
+        return self._tid
+
+    def _open(self, service: str, *, timeout: float | None) -> HostSocket:
+        """``service`` opened on this device; a stale transport id is refreshed once."""
+        for attempt in (0, 1):
+            tid = self._transport_id(refresh=attempt == 1)
+            try:
+                return adbhost.open_service(self.addr, tid, service, timeout=timeout)
+            except AdbServerUnreachable as exc:
+                raise DeviceUnreachable(str(exc), serial=self._serial) from exc
+            except HostFail as exc:
+                msg = exc.message
+                if attempt == 0 and ("transport" in msg or "not found" in msg):
+                    continue  # the device came back under a new transport id
+                if "offline" in msg or "not found" in msg or "no device" in msg:
+                    raise DeviceUnreachable(msg, serial=self._serial) from exc
+                raise DeviceError(
+                    f"cannot open {service.split(':', 1)[0]}: {msg}", serial=self._serial
+                ) from exc
+            except (StreamLost, OSError) as exc:
+                raise DeviceDropped(
+                    f"connection lost opening {service.split(':', 1)[0]}: {exc}",
+                    serial=self._serial,
+                ) from exc
+        raise AssertionError("unreachable")
+
+    # --- shell --------------------------------------------------------------------
+
+    def _shell(self, script: str, *, timeout: float, argv: Sequence[str] = ()) -> ShellResult:
+        """Run ``script`` (already quoted) under ``sh -c`` with shell v2; see module doc."""
+        wrapped = f"echo {PID_MARK}$$ >&2; {script}"
+        start = time.monotonic()
+        deadline = start + timeout
+        hs = self._open("shell,v2,raw:" + wrapped, timeout=max(timeout, 0.001))
+        out, err = bytearray(), bytearray()
+        exit_code: int | None = None
+        pid: int | None = None
+        timed_out = complete = False
+        try:
+            hs.send(adbhost.shell_packet(adbhost.SHELL_CLOSE_STDIN))
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                hs.sock.settimeout(remaining)
+                kind, data = adbhost.read_shell_packet(hs)
+                if kind == adbhost.SHELL_STDOUT:
+                    out += data
+                elif kind == adbhost.SHELL_STDERR:
+                    err += data
+                    if pid is None:
+                        pid, err = self._take_pid(err)
+                elif kind == adbhost.SHELL_EXIT:
+                    exit_code = data[0] if data else None
+                    complete = exit_code is not None
+                    break
+        except TimeoutError:
+            timed_out = True
+            if pid is not None:
+                self._kill(pid)
+            log.warning(
+                "%s: %s timed out after %.1f s; killed pid %s",
+                self._serial,
+                argv[:1] or "command",
+                timeout,
+                pid,
+            )
+        except StreamLost as exc:
+            if pid is None and not out:
+                raise DeviceDropped(
+                    f"connection lost before the command started: {exc}", serial=self._serial
+                ) from exc
+            log.warning("%s: output ended early (%s)", self._serial, exc)
+        finally:
+            hs.close()
+        self.last_remote_pid = pid
+        if pid is None and err.startswith(PID_MARK.encode()):
+            err = bytearray()
+        return ShellResult(
+            argv=tuple(argv) or ("sh", "-c", script),
+            exit_code=exit_code,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            duration_s=time.monotonic() - start,
+            timed_out=timed_out,
+            complete=complete and not timed_out,
+        )
+
+    @staticmethod
+    def _take_pid(err: bytearray) -> tuple[int | None, bytearray]:
+        mark = PID_MARK.encode()
+        if not err.startswith(mark[: len(err)]) or b"\n" not in err:
+            return None, err
+        line, _, rest = bytes(err).partition(b"\n")
+        digits = line[len(mark) :]
+        return (int(digits) if digits.isdigit() else None), bytearray(rest)
+
+    def _kill(self, pid: int) -> None:
+        """Kill ``pid`` on the phone: children, its group (if it leads one), itself."""
+        script = (
+            f"pkill -9 -P {pid} 2>/dev/null; kill -9 -- -{pid} 2>/dev/null; "
+            f"kill -9 {pid} 2>/dev/null; true"
+        )
+        try:
+            self._shell(script, timeout=10.0)
+        except DeviceError as exc:
+            log.warning("%s: could not kill pid %d after a timeout: %s", self._serial, pid, exc)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cpu_mask: int | None = None,
+    ) -> ShellResult:
+        """Run ``argv`` on the phone; ``cwd=None`` keeps adbd's directory."""
+        if not argv:
+            raise UsageError("run needs a command", hint="pass at least the program to run")
+        parts: list[str] = []
+        if env:
+            for key in env:
+                if not key.isidentifier():
+                    raise UsageError(f"bad environment variable name {key!r}")
+            parts += ["env", *(f"{k}={v}" for k, v in env.items())]
+        if cpu_mask is not None:
+            parts += ["taskset", af.mask_hex(cpu_mask)]
+        command = "exec " + _quote_argv([*parts, *argv])
+        if cwd is not None:
+            command = f"cd {shlex.quote(cwd)} && {command}"
+        return self._shell(command, timeout=timeout, argv=tuple(argv))
+
+    # --- facts --------------------------------------------------------------------
+
+    def _script(self, script: str, what: str) -> dict[str, str]:
+        res = self._shell(script, timeout=30.0)
+        if not res.complete:
+            raise DeviceDropped(f"{what} output ended early", serial=self._serial)
+        return af.split_sections(res.stdout)
+
+    def info(self) -> DeviceInfo:
+        sec = self._script(INFO_SCRIPT, "device facts")
+        props = af.parse_getprop(sec.get("getprop", ""))
+        bat = af.parse_battery(sec.get("battery", ""))
+        root_lines = sec.get("root", "").split()
+        self._abis = af.abis_from_props(props)
+        return DeviceInfo(
+            serial=self._serial,
+            state=self._state or "device",
+            model=props.get("ro.product.model") or None,
+            manufacturer=props.get("ro.product.manufacturer") or None,
+            soc=af.soc_from_props(props),
+            abis=self._abis,
+            android_release=props.get("ro.build.version.release") or None,
+            sdk=af.int_or_none(props.get("ro.build.version.sdk")),
+            fingerprint=props.get("ro.build.fingerprint") or None,
+            clusters=af.clusters_from_cores(af.parse_cpus(sec.get("cpus", ""))),
+            battery_level=bat.level,
+            charging=bat.charging,
+            battery_temp_c=bat.temp_c,
+            thermal_zones=af.parse_thermal(sec.get("thermal", "")),
+            free_bytes=af.parse_df(sec.get("df", "")),
+            rooted=bool(root_lines) and (root_lines[0] == "0" or "su" in root_lines),
+        )
+
+    def health(self) -> Health:
+        sec = self._script(HEALTH_SCRIPT, "health snapshot")
+        bat = af.parse_battery(sec.get("battery", ""))
+        hot = af.hottest(af.parse_thermal(sec.get("thermal", "")))
+        cores = af.parse_cpus(sec.get("cpus", ""))
+        return Health(
+            taken_at=time.time(),
+            battery_level=bat.level,
+            battery_temp_c=bat.temp_c,
+            charging=bat.charging,
+            hottest_zone=hot[0] if hot else None,
+            hottest_zone_c=hot[1] if hot else None,
+            online_cpus=af.parse_cpu_list(sec.get("online", "")),
+            cpu_cur_khz={c.cpu: c.cur_khz for c in cores if c.cur_khz is not None},
+        )
+
+    def ensure_battery(self, min_level: int) -> Health:
+        """Refuse to start below ``min_level`` percent (unknown level passes)."""
+        snap = self.health()
+        if snap.battery_level is not None and snap.battery_level < min_level:
+            raise BatteryTooLow(
+                f"battery at {snap.battery_level}% is below the minimum {min_level}%",
+                serial=self._serial,
+                hint="charge the phone or lower the battery threshold",
+            )
+        return snap
+
+    def check_binary_abi(self, elf_path: Path) -> str:
+        """The binary's ABI if the phone can run it, else ``AbiMismatch`` naming both."""
+        from benchorch.build.elf import read_abi
+
+        abi = read_abi(elf_path)
+        if self._abis is None:
+            self.info()
+        abis = self._abis or ()
+        if abi not in abis:
+            raise AbiMismatch(
+                f"{self._serial}: {elf_path.name} is built for {abi} but the phone runs "
+                f"{', '.join(abis) or 'an unknown ABI'}",
+                serial=self._serial,
+                hint=f"build speed_benchmark_torch for {abis[0] if abis else 'the phone'}",
+            )
+        return abi
+
+    # --- push ---------------------------------------------------------------------
+
+    def _prepare(self) -> str:
+        if self._hash_tool is not None:
+            return self._hash_tool
+        root = shlex.quote(REMOTE_ROOT)
+        res = self._shell(
+            f"mkdir -p {root} || exit 3; for t in sha256sum md5sum; do "
+            'if command -v "$t" >/dev/null 2>&1; then echo "$t"; exit 0; fi; done; echo stat',
+            timeout=30.0,
+        )
+        tool = res.stdout.strip().splitlines()[-1:] if res.ok else []
+        if not tool or tool[0] not in ("sha256sum", "md5sum", "stat"):
+            self._raise_storage(res.stderr, f"cannot create {REMOTE_ROOT}")
+        self._hash_tool = tool[0]
+        return self._hash_tool
+
+    def _raise_storage(self, message: str, what: str) -> None:
+        text = " ".join(message.split()) or "no reason given"
+        if any(s in text.lower() for s in ("no space", "enospc", "disk full", "out of space")):
+            raise DeviceStorageFull(
+                f"{what}: {text}",
+                serial=self._serial,
+                hint=f"free space on the phone, e.g. `adb -s {self._serial} shell rm -r "
+                f"{REMOTE_ROOT}`",
+            )
+        raise PushFailed(f"{what}: {text}", serial=self._serial)
+
+    def _local_digest(self, path: Path, tool: str) -> str:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, tool)
+        if key not in self._local_hashes:
+            if tool == "sha256sum":
+                self._local_hashes[key] = adbhost.file_sha256(path)
+            elif tool == "md5sum":
+                self._local_hashes[key] = adbhost.file_md5(path)
+            else:
+                self._local_hashes[key] = f"{st.st_size} {int(st.st_mtime)}"
+        return self._local_hashes[key]
+
+    def _remote_digest(self, remote: str, tool: str, *, chmod: str | None) -> str:
+        q = shlex.quote(remote)
+        pre = f"chmod {chmod} {q} 2>/dev/null; " if chmod else ""
+        if tool == "stat":
+            cmd = f"{pre}stat -c '%s %Y' {q} 2>/dev/null"
+        else:
+            cmd = f"{pre}{tool} < {q} 2>/dev/null"
+        res = self._shell(cmd, timeout=120.0)
+        if not res.complete:
+            raise DeviceDropped(f"hash check of {remote} ended early", serial=self._serial)
+        words = res.stdout.split()
+        return " ".join(words[:2]) if tool == "stat" else (words[0] if words else "")
+
+    def push(self, local: Path, name: str, *, executable: bool = False) -> PushResult:
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise UsageError(
+                f"bad remote file name {name!r}", hint="pass one path component, no '/' or NUL"
+            )
+        local = Path(local)
+        if not local.is_file():
+            raise UsageError(f"cannot push {local}: not a file", hint="check the path")
+        remote = f"{REMOTE_ROOT}/{name}"
+        mode = "755" if executable else None
+        with self._lock:
+            tool = self._prepare()
+        want = self._local_digest(local, tool)
+        size = local.stat().st_size
+        sha = self._local_digest(local, "sha256sum")
+        if self._remote_digest(remote, tool, chmod=mode) == want:
+            log.debug("%s: %s already there, not sent", self._serial, remote)
+            return PushResult(remote, size, 0, True, sha)
+        sent = self._send(local, remote, executable=executable)
+        got = self._remote_digest(remote, tool, chmod=mode)
+        if got != want:
+            raise PushFailed(
+                f"{remote} does not match {local} after the push ({tool}: phone {got or 'none'},"
+                f" host {want})",
+                serial=self._serial,
+                hint="check free space on the phone and retry",
+            )
+        return PushResult(remote, size, sent, False, sha)
+
+    def _send(self, local: Path, remote: str, *, executable: bool) -> int:
+        what = f"push of {local.name} to {remote}"
+        with local.open("rb") as src, self._sync() as hs:
+            try:
+                outcome = adbhost.sync_send(
+                    hs,
+                    src,
+                    remote,
+                    mode=0o755 if executable else 0o644,
+                    mtime=int(local.stat().st_mtime),
+                )
+            except HostFail as exc:
+                self._raise_storage(exc.message, what)
+                raise  # not reached
+            except (StreamLost, OSError) as exc:
+                raise DeviceDropped(
+                    f"{what} broke off: {exc}",
+                    serial=self._serial,
+                    hint="reconnect the phone; the push is retried from scratch",
+                ) from exc
+        return outcome.bytes_sent
+
+    @contextmanager
+    def _sync(self) -> Iterator[HostSocket]:
+        hs = self._open("sync:", timeout=60.0)
+        try:
+            yield hs
+        finally:
+            try:
+                hs.send(b"QUIT\0\0\0\0")
+            except (StreamLost, OSError):
+                pass
+            hs.close()
+
+    # --- reconnect ----------------------------------------------------------------
+
+    def reconnect(self, *, within_s: float) -> None:
+        """Bring the phone back: TCP serials get ``adb disconnect`` + ``adb connect``
+        (through adbutils' client); USB ones are waited for. Polls ``host:devices-l``
+        with a growing pause until the state is ``device`` or ``within_s`` passes."""
+        deadline = time.monotonic() + within_s
+        tcp = bool(adbhost.TCP_SERIAL.match(self._serial))
+        pause, last = 0.05, "not listed"
+        connected = False
+        while True:
+            if tcp and not connected:
+                connected = self._tcp_reconnect(max(0.5, deadline - time.monotonic()))
+            entry = self._lookup()
+            if entry is not None and entry.state == "device" and entry.transport_id is not None:
+                self._tid, self._state = entry.transport_id, entry.state
+                return
+            last = entry.state if entry else "not listed"
+            if entry is not None and entry.state == "offline":
+                connected = False  # the server gave up on it: connect again
+            if time.monotonic() + pause > deadline:
+                raise DeviceUnreachable(
+                    f"did not come back within {within_s:g} s (state: {last})",
+                    serial=self._serial,
+                    hint="check the phone and its cable or network, then `adb devices`",
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _tcp_reconnect(self, timeout: float) -> bool:
+        import adbutils
+
+        client = adbutils.AdbClient(
+            host=self.addr.host, port=self.addr.port, socket_timeout=timeout
+        )
+        try:
+            client.disconnect(self._serial)
+            answer = client.connect(self._serial, timeout=timeout)
+        except (adbutils.AdbError, OSError) as exc:
+            log.info("%s: reconnect attempt failed: %s", self._serial, exc)
+            return False
+        log.info("%s: %s", self._serial, answer)
+        return "connected" in answer and "unable" not in answer and "failed" not in answer

@@ -1,0 +1,292 @@
+"""The adb *host* protocol, spoken on a plain socket to an adb server.
+
+adbutils pays about 10 ms per call sleeping in ``close()`` and, when a device
+is addressed by serial, another round trip for ``host:version``. The hot paths
+(``run`` and ``push``) therefore talk to the server directly; adbutils keeps
+the rarely used administrative calls (``connect`` / ``disconnect``).
+
+Protocol (AOSP ``adb/OVERVIEW.TXT``, ``SERVICES.TXT``, ``SYNC.TXT``,
+``shell_protocol.h``):
+
+* A request is 4 ASCII hex digits of length + the service name. The server
+  answers ``OKAY`` or ``FAIL`` + 4 hex digits of length + a message.
+* ``host:devices-l`` answers with one length-prefixed block, one device a line:
+  ``SERIAL STATE key:value... transport_id:N``.
+* ``host:transport-id:N`` switches the socket to that device (``OKAY``); the
+  next request is a device service, e.g. ``shell,v2,raw:CMD`` or ``sync:``.
+* Shell v2 packets: id (1 byte: 0 stdin, 1 stdout, 2 stderr, 3 exit,
+  4 close-stdin, 5 window) + uint32 LE length + data. Exit carries one byte.
+* Sync v1: 4-byte id + uint32 LE. ``SEND`` + len + ``path,mode``; then
+  ``DATA`` + len + bytes (at most 64 KiB each); ``DONE`` + mtime; the device
+  answers ``OKAY`` + 0 or ``FAIL`` + len + message.
+
+Errors here are low level (``HostFail``, ``StreamLost``); ``adb.AdbDevice``
+maps them to ``benchorch.errors`` with the device serial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from benchorch.errors import AdbServerUnreachable, UsageError
+
+DEFAULT_PORT = 5037
+SYNC_DATA_MAX = 64 * 1024
+
+SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN = 0, 1, 2, 3, 4
+
+
+class HostFail(Exception):
+    """The server or the device answered ``FAIL`` with this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StreamLost(Exception):
+    """The socket closed or broke before the answer was complete."""
+
+
+@dataclass(frozen=True)
+class ServerAddr:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def resolve(cls, text: str | None = None) -> ServerAddr:
+        """``HOST:PORT`` (or ``PORT``) if given, else ``ANDROID_ADB_SERVER_HOST`` /
+        ``ANDROID_ADB_SERVER_PORT``, else 127.0.0.1:5037."""
+        if text:
+            host, sep, port = text.strip().rpartition(":")
+            if not sep:
+                host, port = "", text.strip()
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise UsageError(
+                    f"bad adb server address {text!r}",
+                    hint="pass --adb HOST:PORT, e.g. 127.0.0.1:5037",
+                )
+            return cls(host.strip("[]") or "127.0.0.1", int(port))
+        env_port = os.environ.get("ANDROID_ADB_SERVER_PORT", "").strip()
+        if env_port and not env_port.isdigit():
+            raise UsageError(
+                f"ANDROID_ADB_SERVER_PORT={env_port!r} is not a port number",
+                hint="set it to the adb server's port or unset it",
+            )
+        host = os.environ.get("ANDROID_ADB_SERVER_HOST", "").strip() or "127.0.0.1"
+        return cls(host, int(env_port) if env_port else DEFAULT_PORT)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class HostSocket:
+    """One connection to the adb server. Closing it never sleeps."""
+
+    def __init__(self, addr: ServerAddr, *, timeout: float | None = 10.0) -> None:
+        self.addr = addr
+        try:
+            self.sock = socket.create_connection((addr.host, addr.port), timeout=3.0)
+        except OSError as exc:
+            raise AdbServerUnreachable(
+                f"no adb server at {addr}: {exc.strerror or exc}",
+                hint="start one with `adb start-server` or pass --adb HOST:PORT",
+            ) from exc
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+
+    def __enter__(self) -> HostSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes | memoryview) -> None:
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionError) as exc:
+            raise StreamLost(f"connection to the adb server broke: {exc}") from exc
+
+    def read_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except ConnectionError as exc:
+                raise StreamLost(f"connection broke: {exc}") from exc
+            if not chunk:
+                raise StreamLost(f"stream closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def read_block(self) -> str:
+        size = int(self.read_exact(4), 16)
+        return self.read_exact(size).decode("utf-8", "replace")
+
+    def request(self, service: str) -> None:
+        """Send one request and consume ``OKAY``; ``FAIL`` raises ``HostFail``."""
+        payload = service.encode("utf-8")
+        self.send(b"%04x" % len(payload) + payload)
+        status = self.read_exact(4)
+        if status == b"OKAY":
+            return
+        if status == b"FAIL":
+            raise HostFail(self.read_block())
+        raise StreamLost(f"unexpected answer {status!r} to {service.split(':', 1)[0]}")
+
+
+def host_query(addr: ServerAddr, service: str, *, timeout: float = 10.0) -> str:
+    """A ``host:`` request whose answer is one length-prefixed block."""
+    with HostSocket(addr, timeout=timeout) as hs:
+        hs.request(service)
+        return hs.read_block()
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    serial: str
+    state: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transport_id(self) -> int | None:
+        value = self.tags.get("transport_id", "")
+        return int(value) if value.isdigit() else None
+
+
+def parse_devices_l(text: str) -> list[DeviceEntry]:
+    """``host:devices-l`` lines: ``SERIAL STATE [key:value ...]``."""
+    entries = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        tags = dict(p.split(":", 1) for p in parts[2:] if ":" in p)
+        entries.append(DeviceEntry(parts[0], parts[1], tags))
+    return entries
+
+
+def list_entries(addr: ServerAddr) -> list[DeviceEntry]:
+    try:
+        return parse_devices_l(host_query(addr, "host:devices-l"))
+    except (HostFail, StreamLost, OSError) as exc:
+        raise AdbServerUnreachable(f"adb server at {addr} did not list its devices: {exc}") from exc
+
+
+def open_service(
+    addr: ServerAddr, transport_id: int, service: str, *, timeout: float | None
+) -> HostSocket:
+    """A socket switched to device ``transport_id`` with ``service`` opened on it."""
+    hs = HostSocket(addr, timeout=timeout)
+    try:
+        hs.request(f"host:transport-id:{transport_id}")
+        hs.request(service)
+    except BaseException:
+        hs.close()
+        raise
+    return hs
+
+
+def read_shell_packet(hs: HostSocket) -> tuple[int, bytes]:
+    """One shell v2 packet: (id, data)."""
+    kind, length = struct.unpack("<BI", hs.read_exact(5))
+    return kind, hs.read_exact(length) if length else b""
+
+
+def shell_packet(kind: int, data: bytes = b"") -> bytes:
+    return struct.pack("<BI", kind, len(data)) + data
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    bytes_sent: int
+    sha256: str
+
+
+def sync_send(
+    hs: HostSocket,
+    src: BinaryIO,
+    remote_path: str,
+    *,
+    mode: int,
+    mtime: int,
+    progress: Callable[[int], None] | None = None,
+) -> SendOutcome:
+    """Stream ``src`` to ``remote_path`` over an open ``sync:`` socket (see module doc).
+
+    Returns the bytes sent and their SHA-256, computed on the way. ``HostFail``
+    carries the device's ``FAIL`` message; ``StreamLost`` means the connection
+    broke with no message (a dropped device).
+    """
+    target = f"{remote_path},{0o100000 | mode}".encode()
+    hs.send(b"SEND" + struct.pack("<I", len(target)) + target)
+    digest = hashlib.sha256()
+    buf = bytearray(8 + SYNC_DATA_MAX)
+    view = memoryview(buf)
+    buf[:4] = b"DATA"
+    sent = 0
+    try:
+        while True:
+            n = src.readinto(view[8:])  # type: ignore[attr-defined]
+            if not n:
+                break
+            struct.pack_into("<I", buf, 4, n)
+            digest.update(view[8 : 8 + n])
+            hs.send(view[: 8 + n])
+            sent += n
+            if progress is not None:
+                progress(sent)
+        hs.send(b"DONE" + struct.pack("<I", mtime & 0xFFFFFFFF))
+    except StreamLost:
+        # The device may have said why (FAIL) before closing: read it if so.
+        _read_sync_status(hs, quick=True)
+        raise
+    _read_sync_status(hs, quick=False)
+    return SendOutcome(sent, digest.hexdigest())
+
+
+def _read_sync_status(hs: HostSocket, *, quick: bool) -> None:
+    if quick:
+        hs.sock.settimeout(2.0)
+    try:
+        head = hs.read_exact(8)
+    except (StreamLost, TimeoutError, OSError):
+        if quick:
+            return
+        raise
+    status, length = head[:4], struct.unpack("<I", head[4:])[0]
+    if status == b"OKAY":
+        return
+    if status == b"FAIL":
+        raise HostFail(hs.read_exact(length).decode("utf-8", "replace").strip())
+    raise StreamLost(f"unexpected sync answer {status!r}")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+TCP_SERIAL = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d+$")
