@@ -1,0 +1,109 @@
+"""Opening the SQLite file, and the one place where sqlite3 errors become ours.
+
+Connection settings and why:
+
+* ``journal_mode=WAL``: readers (a report) never block the writer (a sweep),
+  and a commit is one append to the ``-wal`` file.
+* ``synchronous=NORMAL`` (the WAL default): a commit survives the process being
+  killed at any point (the WAL is in the OS's hands once ``COMMIT`` returns);
+  only a power cut may lose the last commits, never the file's consistency.
+  ``durable=True`` asks for ``FULL`` (an fsync per commit) instead.
+* ``busy_timeout``: a second writer waits this long for the lock, then gets
+  ``DatabaseLocked`` (exit 3).
+* ``foreign_keys=ON``: a launch cannot name a run that does not exist.
+* Autocommit (``isolation_level=None``): every write statement commits at
+  once; multi-statement writes use explicit ``BEGIN IMMEDIATE``/``COMMIT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchorch.errors import BenchorchError, DatabaseLocked, OutputNotWritable, StoreError
+
+_HINT_DB = "pass another file with --db or BENCHORCH_DB"
+
+
+def map_sqlite_error(exc: sqlite3.Error, path: Path) -> BenchorchError:
+    """The benchorch error for a sqlite3 error on ``path`` (one line, with the fix)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return DatabaseLocked(
+            f"results database {path} is locked by another process",
+            hint="wait for the other benchorch (a sweep) to finish, or use another --db",
+        )
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
+        return StoreError(
+            f"results database {path} is not a valid SQLite file ({text})",
+            hint=f"move it aside and start a new one, or {_HINT_DB}",
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return OutputNotWritable(
+            f"results database {path} is read-only ({text})",
+            hint=f"make the file and its folder writable, or {_HINT_DB}",
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return OutputNotWritable(
+            f"cannot open results database {path} ({text})",
+            hint=f"check the folder exists and is writable, or {_HINT_DB}",
+        )
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return StoreError(
+            f"no space left for results database {path}", hint="free disk space, or " + _HINT_DB
+        )
+    return StoreError(f"results database {path}: {text}", hint=_HINT_DB)
+
+
+@contextlib.contextmanager
+def translated(path: Path) -> Iterator[None]:
+    """Run a block, turning sqlite3 errors into benchorch errors naming ``path``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise map_sqlite_error(exc, path) from exc
+
+
+def _prepare_location(path: Path, create: bool) -> None:
+    if path.is_dir():
+        raise OutputNotWritable(
+            f"results database {path} is a folder",
+            hint="give --db a file path, e.g. results.sqlite",
+        )
+    if path.exists():
+        return
+    if not create:
+        raise StoreError(f"results database {path} does not exist", hint=_HINT_DB)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritable(
+            f"cannot create the folder for results database {path} ({exc.strerror})",
+            hint=f"choose a writable location, {_HINT_DB}",
+        ) from exc
+
+
+def connect(
+    path: Path, *, timeout_s: float, create: bool = True, durable: bool = False
+) -> sqlite3.Connection:
+    """Open ``path`` with the settings above; errors are benchorch errors."""
+    _prepare_location(path, create)
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise map_sqlite_error(exc, path) from exc
+    try:
+        with translated(path):
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
