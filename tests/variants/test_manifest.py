@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchorch.domain import ModelFormat
@@ -88,6 +88,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert "root" not in data
 
 
+@settings(deadline=None)
 @given(
     err=st.floats(min_value=0, max_value=1e6, allow_nan=False),
     size=st.integers(min_value=0, max_value=2**40),
