@@ -1,0 +1,110 @@
+"""Injected faults: what can go wrong with a phone, on demand.
+
+Sources: the profile's ``[faults]`` table, overridden by CLI flags.
+
+* ``drop_after_push_bytes = N``: the TCP connection is cut once a single
+  ``SEND`` has received more than N bytes of file data (a cable pulled mid-push).
+* ``drop_after_shell_seconds = S``: the connection is cut S seconds after a
+  shell command starts (``shell:``/``shell,v2``/``exec:``); its process group
+  is killed, as adbd does when its transport dies.
+* ``drop_times = K``: each drop fault fires at most K times in the phone's life
+  (0 or absent: every time), so a test can watch a phone drop and come back.
+* ``hang = REGEX``: a command line matching REGEX (``re.search``) is replaced by
+  a real ``sleep`` that never ends and prints nothing (a real host process, so
+  ``ps``, ``kill -9 PID`` and ``kill -9 -PGID`` work on it).
+* ``hot_c = T0, cool_rate_c_per_s = R``: every thermal zone and the battery
+  read ``max(base, T0 - R * t)`` where t is seconds since the phone started.
+* ``full_disk = true``: SEND fails with ``write failed: No space left on device``
+  and ``df`` shows 0 available.
+* ``noexec = true``: the phone folder refuses to execute files
+  (``/system/bin/sh: ./x: can't execute: Permission denied``, exit 126).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from benchorch.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Faults:
+    drop_after_push_bytes: int | None = None
+    drop_after_shell_seconds: float | None = None
+    drop_times: int = 0
+    hang: str | None = None
+    hot_c: float | None = None
+    cool_rate_c_per_s: float = 0.0
+    full_disk: bool = False
+    noexec: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Faults:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(
+                f"unknown fault key(s) {', '.join(unknown)}",
+                hint="known: " + ", ".join(sorted(known)),
+            )
+        faults = cls(**data)
+        faults.validate()
+        return faults
+
+    def merged(self, **overrides: Any) -> Faults:
+        """These faults with every non-None override applied."""
+        merged = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        merged.validate()
+        return merged
+
+    def validate(self) -> None:
+        if self.drop_after_push_bytes is not None and self.drop_after_push_bytes < 0:
+            raise UsageError("--drop-after-push-bytes must be >= 0", hint="give a byte count")
+        if self.drop_after_shell_seconds is not None and self.drop_after_shell_seconds < 0:
+            raise UsageError("--drop-after-shell-seconds must be >= 0", hint="give seconds")
+        if self.cool_rate_c_per_s < 0:
+            raise UsageError("--cool-rate must be >= 0", hint="degrees C per second")
+        if self.hang is not None:
+            try:
+                re.compile(self.hang)
+            except re.error as exc:
+                raise UsageError(
+                    f"--hang {self.hang!r} is not a valid regex: {exc}", hint="fix the pattern"
+                ) from exc
+
+
+class FaultState:
+    """The live side of the faults: counters and the clock of the hot state."""
+
+    def __init__(self, faults: Faults, *, started_at: float | None = None) -> None:
+        self.faults = faults
+        self.started_at = time.monotonic() if started_at is None else started_at
+        self._drops = 0
+        self._lock = threading.Lock()
+        self._hang = re.compile(faults.hang) if faults.hang else None
+
+    def take_drop(self) -> bool:
+        """Whether a drop fault may fire now; counts it when it does."""
+        with self._lock:
+            if self.faults.drop_times and self._drops >= self.faults.drop_times:
+                return False
+            self._drops += 1
+            return True
+
+    def drops_left(self) -> bool:
+        with self._lock:
+            return not self.faults.drop_times or self._drops < self.faults.drop_times
+
+    def hangs(self, command: str) -> bool:
+        return self._hang is not None and self._hang.search(command) is not None
+
+    def temp_c(self, base_c: float, now: float | None = None) -> float:
+        """``max(base, T0 - rate * t)`` when hot, else ``base``."""
+        if self.faults.hot_c is None:
+            return base_c
+        elapsed = (time.monotonic() if now is None else now) - self.started_at
+        return max(base_c, self.faults.hot_c - self.faults.cool_rate_c_per_s * elapsed)

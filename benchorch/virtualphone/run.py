@@ -1,0 +1,57 @@
+"""Assemble and run one virtual phone: profile + faults + sandbox + server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from benchorch.virtualphone.faults import Faults, FaultState
+from benchorch.virtualphone.profile import Profile
+from benchorch.virtualphone.sandbox import Sandbox
+from benchorch.virtualphone.server import PhoneServer, make_banner
+from benchorch.virtualphone.services import Phone
+
+log = logging.getLogger("benchorch.virtualphone")
+
+
+def serve(
+    profile: Profile, faults: Faults, root: Path, *, host: str = "127.0.0.1", port: int = 0
+) -> None:
+    """Serve until SIGTERM/SIGINT. Prints ``vphone: listening on HOST:PORT`` when ready."""
+    state = FaultState(faults)
+    sandbox = Sandbox(profile, state, root)
+    phone = Phone(sandbox, state)
+    try:
+        server = PhoneServer(host, port, make_banner(profile.props), phone.resolve)
+    except OSError as exc:
+        sandbox.close()
+        from benchorch.errors import UsageError
+
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick a free --port"
+        ) from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        server.close()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"vphone: listening on {host}:{server.port} profile={profile.name} root={sandbox.root}",
+        flush=True,
+    )
+    thread = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
+    thread.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+        sandbox.close()
+        sys.stdout.flush()

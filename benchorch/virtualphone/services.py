@@ -1,0 +1,205 @@
+"""The phone's services: ``shell:`` (v1), ``shell,v2,...:``, ``exec:`` and ``sync:``.
+
+Service names (what adb sends in OPEN):
+
+* ``shell:CMD`` - v1: raw bytes both ways, stderr merged into stdout, no exit
+  status (the stream just closes). Empty CMD: an interactive shell.
+* ``shell,ARG,ARG...:CMD`` - ARGs among ``v2``, ``raw``, ``pty``, ``TERM=...``.
+  With ``v2`` the shell protocol (AOSP ``shell_protocol.h``) frames both
+  directions as packets ``id:u8, length:u32 LE, data``: 0 stdin, 1 stdout,
+  2 stderr, 3 exit (one byte, the exit code), 4 close-stdin, 5 window size.
+  Without ``raw`` (a pty was asked for) stderr is merged, as a pty would.
+* ``exec:CMD`` - raw, no protocol (``adb exec-out``).
+* ``sync:`` - the file protocol in ``sync.py``.
+
+Anything else (``reboot:``, ``root:``, ``reverse:``...) is refused: CLSE.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import IO
+
+from benchorch.virtualphone.faults import FaultState
+from benchorch.virtualphone.sandbox import OutputRewriter, Sandbox
+from benchorch.virtualphone.server import Connection, Service, Stream, StreamClosed
+from benchorch.virtualphone.sync import sync_service
+
+log = logging.getLogger("benchorch.virtualphone")
+
+ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW = range(6)
+PACKET = struct.Struct("<BI")
+
+
+class Phone:
+    """Resolves service names for one phone (its sandbox and faults)."""
+
+    def __init__(self, sandbox: Sandbox, faults: FaultState) -> None:
+        self.sandbox = sandbox
+        self.faults = faults
+
+    def resolve(self, name: str, conn: Connection) -> Service | None:
+        if name.startswith("shell:"):
+            return self._shell(conn, name[len("shell:") :], v2=False, merge=True)
+        if name.startswith("shell,"):
+            head, _, command = name.partition(":")
+            args = head.split(",")[1:]
+            return self._shell(conn, command, v2="v2" in args, merge="raw" not in args)
+        if name.startswith("exec:"):
+            return self._shell(conn, name[len("exec:") :], v2=False, merge=True)
+        if name == "sync:" or name.startswith("sync:"):
+            return lambda stream: sync_service(stream, self.sandbox, self.faults)
+        return None
+
+    def _shell(self, conn: Connection, command: str, *, v2: bool, merge: bool) -> Service:
+        def run(stream: Stream) -> None:
+            ShellSession(stream, conn, self.sandbox, self.faults, command, v2=v2, merge=merge).run()
+
+        return run
+
+
+class ShellSession:
+    """One command on one stream: pumps stdin in, stdout/stderr out, exit last."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        conn: Connection,
+        sandbox: Sandbox,
+        faults: FaultState,
+        command: str,
+        *,
+        v2: bool,
+        merge: bool,
+    ) -> None:
+        self.stream = stream
+        self.conn = conn
+        self.sandbox = sandbox
+        self.faults = faults
+        self.command = command
+        self.v2 = v2
+        self.merge = merge or not v2  # v1 has one byte stream only
+        self._write_lock = threading.Lock()
+        self._chunk = max(1024, conn.max_payload - PACKET.size)
+
+    def _send(self, kind: int, data: bytes) -> None:
+        if not data:
+            return
+        with self._write_lock:
+            if self.v2:
+                self.stream.write(PACKET.pack(kind, len(data)) + data)
+            else:
+                self.stream.write(data)
+
+    def run(self) -> None:
+        proc = self.sandbox.spawn(self.command, merge_stderr=self.merge)
+        self.stream.on_close(lambda: Sandbox.kill(proc))
+        timer = self._drop_timer()
+        pumps = [
+            threading.Thread(target=self._pump_out, args=(proc.stdout, ID_STDOUT), daemon=True)
+        ]
+        if not self.merge:
+            pumps.append(
+                threading.Thread(target=self._pump_out, args=(proc.stderr, ID_STDERR), daemon=True)
+            )
+        threading.Thread(target=self._pump_in, args=(proc,), daemon=True).start()
+        for t in pumps:
+            t.start()
+        try:
+            for t in pumps:
+                t.join()
+            code = Sandbox.exit_code(proc.wait())
+            if timer is not None:
+                timer.cancel()
+            if self.stream.closed:
+                return
+            if self.v2:
+                self._send(ID_EXIT, bytes([code & 0xFF]))
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if proc.poll() is None:
+                Sandbox.kill(proc)
+                proc.wait()
+            self.sandbox.forget(proc)
+
+    def _drop_timer(self) -> threading.Timer | None:
+        seconds = self.faults.faults.drop_after_shell_seconds
+        if seconds is None or not self.faults.drops_left():
+            return None
+
+        def fire() -> None:
+            if not self.stream.closed and self.faults.take_drop():
+                log.info("dropping %.1f s into %r (fault)", seconds, self.command)
+                self.conn.drop()
+
+        timer = threading.Timer(seconds, fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _pump_out(self, pipe: IO[bytes] | None, kind: int) -> None:
+        assert pipe is not None
+        rewriter: OutputRewriter = self.sandbox.output_rewriter()
+        read: Callable[[int], bytes] = getattr(pipe, "read1", pipe.read)
+        try:
+            while True:
+                data = read(self._chunk)
+                if not data:
+                    break
+                self._send(kind, rewriter.feed(data))
+            self._send(kind, rewriter.flush())
+        except StreamClosed:
+            pass
+        finally:
+            pipe.close()
+
+    def _pump_in(self, proc: subprocess.Popen[bytes]) -> None:
+        """Host -> process stdin; v2 packets are unframed, close-stdin honoured."""
+        stdin = proc.stdin
+        assert stdin is not None
+        buf = b""
+        line = b""
+        interactive = not self.command
+        while True:
+            chunk = self.stream.read()
+            if chunk is None:
+                break
+            if not self.v2:
+                payloads = [(ID_STDIN, chunk)]
+            else:
+                buf += chunk
+                payloads = []
+                while len(buf) >= PACKET.size:
+                    kind, length = PACKET.unpack_from(buf)
+                    if len(buf) < PACKET.size + length:
+                        break
+                    payloads.append((kind, buf[PACKET.size : PACKET.size + length]))
+                    buf = buf[PACKET.size + length :]
+            for kind, data in payloads:
+                try:
+                    if kind == ID_STDIN:
+                        if interactive:  # rewrite phone paths line by line
+                            line += data
+                            *done, line = line.split(b"\n")
+                            data = b"".join(
+                                self.sandbox.rewrite(x.decode("utf-8", "surrogateescape")).encode(
+                                    "utf-8", "surrogateescape"
+                                )
+                                + b"\n"
+                                for x in done
+                            )
+                        stdin.write(data)
+                        stdin.flush()
+                    elif kind == ID_CLOSE_STDIN:
+                        stdin.close()
+                except (BrokenPipeError, ValueError, OSError):
+                    pass
+        try:
+            stdin.close()
+        except OSError:
+            pass
