@@ -1,0 +1,180 @@
+"""``benchorch build``: build or register ``speed_benchmark_torch``, with provenance.
+
+Prints the provenance record (``--json``) or one line naming the binary. The
+build log streams live to stderr unless ``--quiet``; it is always kept in the
+cache folder, and a failure names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from benchorch.build.elf import KNOWN_ABIS
+from benchorch.build.provenance import Provenance
+from benchorch.errors import BuildUsageError
+
+
+@click.command("build")
+@click.option("--target", type=click.Choice(["host", "android"]), default="host", show_default=True)
+@click.option(
+    "--pytorch-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="PyTorch source tree (with binaries/speed_benchmark_torch.cc).",
+)
+@click.option(
+    "--binary",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Register this prebuilt binary instead of building.",
+)
+@click.option(
+    "--lite/--full-jit", "lite", default=None, help="Interpreter flavour [default: lite]."
+)
+@click.option("--abi", type=click.Choice(KNOWN_ABIS), help="Android ABI [default: arm64-v8a].")
+@click.option(
+    "--libtorch",
+    "libtorch",
+    metavar="PREFIX",
+    help="Host target: installed libtorch prefix [default: /usr].",
+)
+@click.option("--ndk", metavar="DIR", help="Android NDK [default: $ANDROID_NDK].")
+@click.option("--vulkan", is_flag=True, help="Android: build with USE_VULKAN=1.")
+@click.option(
+    "--stl-shared", is_flag=True, help="Android: ANDROID_STL_SHARED=1 (keeps libc++_shared.so)."
+)
+@click.option("--jobs", type=click.IntRange(min=1), help="Android: MAX_JOBS.")
+@click.option("--build-host", metavar="USER@HOST[:PORT]", help="Build on this machine over SSH.")
+@click.option(
+    "--remote-root",
+    metavar="DIR",
+    help="The PyTorch tree already on the build host (else it is synced).",
+)
+@click.option(
+    "--known-hosts",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SSH known_hosts [default: ~/.ssh/known_hosts].",
+)
+@click.option(
+    "--trust-new-host-key",
+    is_flag=True,
+    help="Accept and record an unknown SSH host key (never a changed one).",
+)
+@click.option(
+    "--identity",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="SSH private key.",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), help="Kill the build after this many seconds."
+)
+@click.option("--rebuild", is_flag=True, help="Build even when the cache holds this binary.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build cache [default: $BENCHORCH_CACHE/builds or the user cache dir].",
+)
+@click.option("--quiet", is_flag=True, help="Do not stream the build log to stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the provenance record as JSON.")
+def build(
+    target: str,
+    pytorch_root: Path | None,
+    binary: Path | None,
+    lite: bool | None,
+    abi: str | None,
+    libtorch: str | None,
+    ndk: str | None,
+    vulkan: bool,
+    stl_shared: bool,
+    jobs: int | None,
+    build_host: str | None,
+    remote_root: str | None,
+    known_hosts: Path | None,
+    trust_new_host_key: bool,
+    identity: Path | None,
+    timeout: float | None,
+    rebuild: bool,
+    cache_dir: Path | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Build PyTorch's speed_benchmark_torch (cached) or register a prebuilt one."""
+    flavour = None if lite is None else ("lite" if lite else "full_jit")
+    echo = None if quiet else sys.stderr
+    prov: Provenance
+    if binary is not None:
+        from benchorch.build.provenance import register_binary
+
+        prov = register_binary(binary, flavour, abi=abi)
+    elif build_host is not None:
+        from benchorch.build.remote import SshOptions, build_remote
+
+        if pytorch_root is None and remote_root is None:
+            raise BuildUsageError("--build-host needs --pytorch-root or --remote-root")
+        prov = build_remote(
+            SshOptions.parse(
+                build_host,
+                known_hosts=known_hosts,
+                trust_new_host_key=trust_new_host_key,
+                identity=identity,
+            ),
+            target=target,
+            pytorch_root=pytorch_root,
+            remote_root=remote_root,
+            flavour=flavour or "lite",
+            abi=abi,
+            libtorch=libtorch,
+            ndk=ndk,
+            vulkan=vulkan,
+            stl_shared=stl_shared,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            rebuild=rebuild,
+            echo=echo,
+            timeout=timeout,
+        )
+    else:
+        if pytorch_root is None:
+            raise BuildUsageError(
+                "benchorch build needs --pytorch-root DIR (or --binary PATH)",
+                hint="pass the PyTorch source tree to build from",
+            )
+        if target == "host":
+            from benchorch.build.host import build_host as do_host
+
+            prov = do_host(
+                pytorch_root,
+                flavour=flavour or "lite",
+                libtorch=libtorch,
+                cache_dir=cache_dir,
+                rebuild=rebuild,
+                echo=echo,
+            )
+        else:
+            from benchorch.build.android import build_android
+
+            prov = build_android(
+                pytorch_root,
+                abi=abi or "arm64-v8a",
+                flavour=flavour or "lite",
+                vulkan=vulkan,
+                stl_shared=stl_shared,
+                jobs=jobs,
+                ndk=ndk if ndk is not None else os.environ.get("ANDROID_NDK"),
+                cache_dir=cache_dir,
+                rebuild=rebuild,
+                echo=echo,
+                timeout=timeout,
+            )
+    if as_json:
+        click.echo(json.dumps(prov.to_dict(), indent=2, sort_keys=True))
+        return
+    took = (
+        f" in {prov.build_seconds:.1f} s" if prov.origin == "built" and prov.build_seconds else ""
+    )
+    click.echo(
+        f"speed_benchmark_torch ({prov.flavour}, {prov.abi}, {prov.origin}{took}): {prov.path}"
+    )
