@@ -8,7 +8,8 @@ Service names (what adb sends in OPEN):
   With ``v2`` the shell protocol (AOSP ``shell_protocol.h``) frames both
   directions as packets ``id:u8, length:u32 LE, data``: 0 stdin, 1 stdout,
   2 stderr, 3 exit (one byte, the exit code), 4 close-stdin, 5 window size.
-  Without ``raw`` (a pty was asked for) stderr is merged, as a pty would.
+  Like adbd, the default is raw with a command and a pty without one; a pty
+  (here: no real terminal) merges stderr into stdout, as a pty would.
 * ``exec:CMD`` - raw, no protocol (``adb exec-out``).
 * ``sync:`` - the file protocol in ``sync.py``.
 
@@ -48,7 +49,9 @@ class Phone:
         if name.startswith("shell,"):
             head, _, command = name.partition(":")
             args = head.split(",")[1:]
-            return self._shell(conn, command, v2="v2" in args, merge="raw" not in args)
+            # adbd's default: a pty without a command, raw with one; args override.
+            pty = "pty" in args or (not command and "raw" not in args)
+            return self._shell(conn, command, v2="v2" in args, merge=pty)
         if name.startswith("exec:"):
             return self._shell(conn, name[len("exec:") :], v2=False, merge=True)
         if name == "sync:" or name.startswith("sync:"):
