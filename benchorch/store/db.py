@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +87,28 @@ def _prepare_location(path: Path, create: bool) -> None:
         ) from exc
 
 
+def _set_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL (once per file; persistent).
+
+    Two processes creating the same file at once race on this switch, and
+    SQLite answers SQLITE_BUSY at once without calling the busy handler; so
+    retry here, within the same timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
 def connect(
     path: Path, *, timeout_s: float, create: bool = True, durable: bool = False
 ) -> sqlite3.Connection:
@@ -100,7 +123,7 @@ def connect(
     try:
         with translated(path):
             conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            _set_wal(conn, timeout_s)
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:

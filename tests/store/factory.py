@@ -25,7 +25,10 @@ def device_info(serial: str = "R58M123", model: str = "SM-G991B") -> DeviceInfo:
         android_release="13",
         sdk=33,
         fingerprint=f"samsung/{model}/13/TP1A:user/release-keys",
-        clusters=(CpuCluster("big", (7,), 2_900_000), CpuCluster("little", (0, 1, 2, 3), 2_000_000)),
+        clusters=(
+            CpuCluster("big", (7,), 2_900_000),
+            CpuCluster("little", (0, 1, 2, 3), 2_000_000),
+        ),
         battery_level=87,
         thermal_zones={"cpu-0": 41.5},
     )
@@ -73,6 +76,7 @@ def launch(run_id: str, index: int = 0, **over: Any) -> LaunchRecord:
     variant = over.pop("variant", "fused+quantized")
     now = time.time()
     samples = over.pop("samples_us", tuple(1000.0 + 10 * i + index for i in range(20)))
+    mean = sum(samples) / len(samples) if samples else None
     fields: dict[str, Any] = {
         "run_id": run_id,
         "launch_key": f"R58M123|{variant}|1,3,224,224|float|4|latency|{index}",
@@ -94,12 +98,14 @@ def launch(run_id: str, index: int = 0, **over: Any) -> LaunchRecord:
         "status": Status.OK,
         "error_kind": None,
         "message": None,
-        "us_per_iter": sum(samples) / len(samples) if samples else None,
-        "iters_per_sec": 1e6 / (sum(samples) / len(samples)) if samples else None,
+        "us_per_iter": mean,
+        "iters_per_sec": 1e6 / mean if mean else None,
         "samples_us": samples,
         "wall_s": 0.25,
         "exit_code": 0,
-        "health_before": Health(taken_at=now, battery_temp_c=31.0, cpu_cur_khz={7: 2_900_000}).to_dict(),
+        "health_before": Health(
+            taken_at=now, battery_temp_c=31.0, cpu_cur_khz={7: 2_900_000}
+        ).to_dict(),
         "health_after": Health(taken_at=now + 1, battery_temp_c=33.5).to_dict(),
         "started_at": now,
         "finished_at": now + 0.25,
