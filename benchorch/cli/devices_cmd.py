@@ -92,7 +92,7 @@ def devices(as_json: bool, adb_addr: str | None) -> None:
         "free",
         "root",
     ):
-        table.add_column(head, overflow="fold")
+        table.add_column(head, overflow="fold", no_wrap=head == "serial")
     for info in infos:
         # rich markup is disabled per cell: device strings are shown as they are.
         table.add_row(*(_plain(cell) for cell in _row(info)))

@@ -84,8 +84,9 @@ INFO_SCRIPT = "; ".join(
         _S("df"),
         "df -k /data/local/tmp 2>/dev/null || df /data/local/tmp 2>/dev/null",
         _S("root"),
-        "id -u",
-        "command -v su >/dev/null 2>&1 && echo su",
+        "id",
+        "command -v su >/dev/null 2>&1 && { timeout 5 su -c id </dev/null 2>/dev/null"
+        " || timeout 5 su 0 id </dev/null 2>/dev/null; }",
         "true",
     ]
 )
@@ -300,7 +301,6 @@ class AdbDevice:
         sec = self._script(INFO_SCRIPT, "device facts")
         props = af.parse_getprop(sec.get("getprop", ""))
         bat = af.parse_battery(sec.get("battery", ""))
-        root_lines = sec.get("root", "").split()
         self._abis = af.abis_from_props(props)
         return DeviceInfo(
             serial=self._serial,
@@ -318,7 +318,7 @@ class AdbDevice:
             battery_temp_c=bat.temp_c,
             thermal_zones=af.parse_thermal(sec.get("thermal", "")),
             free_bytes=af.parse_df(sec.get("df", "")),
-            rooted=bool(root_lines) and (root_lines[0] == "0" or "su" in root_lines),
+            rooted=af.rooted_from_id(sec.get("root", "")),
         )
 
     def health(self) -> Health:

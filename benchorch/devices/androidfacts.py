@@ -103,6 +103,16 @@ def abis_from_props(props: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(a.strip() for a in legacy if a.strip())
 
 
+def rooted_from_id(text: str) -> bool | None:
+    """Root from ``id`` lines (adbd's own, then ``su``'s): any ``uid=0(`` means root.
+
+    None when no ``id`` line came back at all."""
+    uids = re.findall(r"\buid=(\d+)", text)
+    if not uids:
+        return None
+    return "0" in uids
+
+
 def int_or_none(value: str | None) -> int | None:
     try:
         return int(str(value).strip())

@@ -275,3 +275,11 @@ def test_df_variants() -> None:
 def test_sections_split_at_markers() -> None:
     text = f"noise\n{af.MARKER}props\n[a]: [b]\n{af.MARKER}cpus\ncpu0 1 2\n{af.MARKER}empty\n"
     assert af.split_sections(text) == {"props": "[a]: [b]", "cpus": "cpu0 1 2", "empty": ""}
+
+
+def test_rooted_from_id_lines() -> None:
+    shell = "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input) context=u:r:shell:s0"
+    assert af.rooted_from_id(shell) is False
+    assert af.rooted_from_id(shell + "\nuid=0(root) gid=0(root) context=u:r:magisk:s0") is True
+    assert af.rooted_from_id("uid=0(root) gid=0(root)") is True
+    assert af.rooted_from_id("") is None
