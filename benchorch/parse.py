@@ -39,8 +39,8 @@ Decision, in this order:
    factor of 2 of 1e6 (the two are the same quantity printed twice, so a
    placeholder or a unit mix-up shows here), every sample finite and >= 0, and
    ``exit_code`` 0 or unknown (``None``): ``ok``. A zero-iteration run
-   (``--iter=0``, the sweep's load launch) prints ``inf`` (or ``nan``) per
-   iter and ``0`` iters per second: that is ``ok`` with ``us_per_iter=None``,
+   (``--iter=0``, the sweep's load launch) prints ``inf`` per iter
+   (micros / 0) and ``0`` iters per second: that is ``ok`` with ``us_per_iter=None``,
    ``iters_per_sec=0.0`` and no samples.
 3. Found but the numbers are placeholders or garbage: ``unparseable`` with
    ``error_kind=unparseable``.
@@ -79,7 +79,7 @@ _FINISHED = re.compile(
     r"Main run finished\.\s*(?P<unit>Micro|Milli)seconds per iter:[ \t]*(?P<per>\S*)", re.I
 )
 _IPS = re.compile(r"Iters per second:[ \t]*(?::[ \t]*)?(?P<ips>\S*)", re.I)
-_OBSERVER = re.compile(r"PyTorchObserver\s*(?P<json>\{.*\})")
+_OBSERVER = re.compile(r"PyTorchObserver\s*(?P<json>\{.*)$")  # to the end: a cut line is garbage
 
 # Line prefixes stripped before looking at a line: logcat -v threadtime, logcat -v
 # brief, NSLog, and a shell's or a runner's indentation.
@@ -366,7 +366,7 @@ def parse_output(stdout: str, stderr: str = "", exit_code: int | None = None) ->
     shown = lines[finished.index]
     if per is None or ips is None:
         return _garbage(f"no number where one belongs: {shown}", samples)
-    if ips == 0 and not math.isfinite(per) and not samples:
+    if ips == 0 and per == math.inf and not samples:
         # --iter=0: micros / 0 and 0 / micros. The model loaded; nothing was timed.
         return ParseResult(Status.OK, us_per_iter=None, iters_per_sec=0.0)
     if not (math.isfinite(per) and math.isfinite(ips) and per > 0 and ips > 0):
