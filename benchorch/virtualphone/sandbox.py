@@ -72,20 +72,21 @@ class OutputRewriter:
         self._tail = b""
 
     def feed(self, data: bytes) -> bytes:
+        """Rewrite what is certain; keep back a raw tail that may start a pattern."""
         buf = self._tail + data
-        out = self._re.sub(lambda m: self._map[m.group(0)], buf)
         hold = 0
-        for k in range(min(len(out), self._keep), 0, -1):
-            suffix = out[-k:]
+        for k in range(min(len(buf), self._keep), 0, -1):
+            suffix = buf[-k:]
             if any(a.startswith(suffix) for a in self._map):
                 hold = k
                 break
-        self._tail = out[len(out) - hold :] if hold else b""
-        return out[: len(out) - hold] if hold else out
+        self._tail = buf[len(buf) - hold :] if hold else b""
+        ready = buf[: len(buf) - hold] if hold else buf
+        return self._re.sub(lambda m: self._map[m.group(0)], ready)
 
     def flush(self) -> bytes:
         tail, self._tail = self._tail, b""
-        return tail
+        return self._re.sub(lambda m: self._map[m.group(0)], tail)
 
 
 class Sandbox:

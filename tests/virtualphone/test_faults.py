@@ -1,0 +1,214 @@
+"""Each injected fault, seen through Debian's real adb CLI and server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchorch.virtualphone.profile import load_profile
+from tests.support.adb_fixtures import AdbServer
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_drop_after_push_bytes_cuts_the_push_then_comes_back(
+    virtual_phone, adb_server: AdbServer, tmp_path: Path
+) -> None:
+    phone = virtual_phone(faults={"drop_after_push_bytes": 200_000, "drop_times": 1})
+    src = tmp_path / "big.bin"
+    blob = os.urandom(2_000_000)
+    src.write_bytes(blob)
+    res = adb_server.run("-s", phone.serial, "push", str(src), "/data/local/tmp/big.bin")
+    assert res.returncode != 0
+    assert not (phone.root / "big.bin").exists()  # the half-written file is removed
+    adb_server.wait_state(phone.serial, "offline")
+    # disconnect + connect brings a TCP device back at once; the fault fired its once
+    adb_server.run("disconnect", phone.serial)
+    phone.connect()
+    res = adb_server.run("-s", phone.serial, "push", str(src), "/data/local/tmp/big.bin")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (phone.root / "big.bin").read_bytes() == blob
+
+
+def test_small_push_under_the_limit_is_not_dropped(
+    virtual_phone, adb_server: AdbServer, tmp_path: Path
+) -> None:
+    phone = virtual_phone(faults={"drop_after_push_bytes": 200_000})
+    src = tmp_path / "small.bin"
+    src.write_bytes(b"x" * 1000)
+    assert adb_server.run("-s", phone.serial, "push", str(src), "/data/local/tmp/s").returncode == 0
+    assert adb_server.state(phone.serial) == "device"
+
+
+def test_drop_after_shell_seconds_ends_the_output_early(
+    virtual_phone, adb_server: AdbServer
+) -> None:
+    phone = virtual_phone(faults={"drop_after_shell_seconds": 0.5})
+    res = phone.shell("echo $$ > /data/local/tmp/pid; echo started; sleep 30; echo finished")
+    assert "started" in res.stdout
+    assert "finished" not in res.stdout
+    adb_server.wait_state(phone.serial, "offline")
+    pid = int((phone.root / "pid").read_text())
+    assert _wait_for(lambda: not Path(f"/proc/{pid}").exists()), (
+        "the command outlived the dropped transport"
+    )
+
+
+def test_hang_matches_commands_and_hangs_them_for_real(
+    virtual_phone, adb_server: AdbServer
+) -> None:
+    phone = virtual_phone(faults={"hang": r"speed_benchmark"})
+    assert phone.shell("echo not hanging").stdout == "not hanging\n"
+    before = set(_phone_children(phone.pid))
+    client = subprocess.Popen(
+        [
+            "adb",
+            "-P",
+            str(adb_server.port),
+            "-s",
+            phone.serial,
+            "shell",
+            "./speed_benchmark_torch --iter=5",
+        ],
+        env=adb_server.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert _wait_for(lambda: len(set(_phone_children(phone.pid)) - before) == 1)
+    (hung,) = set(_phone_children(phone.pid)) - before
+    try:
+        client.wait(timeout=1.5)
+        raise AssertionError("a hung command returned")
+    except subprocess.TimeoutExpired:
+        pass
+    # the device layer's move: find it with ps and kill it from a second shell
+    ps = phone.shell(f"ps -o pid=,args= -p {hung}").stdout
+    assert "sleep" in ps
+    assert phone.shell(f"kill -9 -{hung}").returncode == 0
+    client.wait(timeout=20)
+    assert client.returncode == 137
+    assert client.stdout is not None and client.stdout.read() == b""
+
+
+def test_hot_state_cools_towards_the_profile(virtual_phone) -> None:
+    profile = load_profile("pixel8")
+    base = [round(z.temp_c * 1000) for z in profile.thermal]
+    phone = virtual_phone(faults={"hot_c": 85.0, "cool_rate_c_per_s": 2.0})
+    first = [
+        int(t) for t in phone.shell("cat /sys/class/thermal/thermal_zone*/temp").stdout.split()
+    ]
+    battery_first = int(phone.shell("cat /sys/class/power_supply/battery/temp").stdout)
+    time.sleep(1.0)
+    second = [
+        int(t) for t in phone.shell("cat /sys/class/thermal/thermal_zone*/temp").stdout.split()
+    ]
+    assert all(b < f <= 85_000 for f, b in zip(first, base, strict=True))
+    assert all(s < f for f, s in zip(first, second, strict=True))
+    assert battery_first > round(profile.battery_temp_c * 10)
+    dumpsys = phone.shell("dumpsys battery").stdout
+    assert "temperature: " in dumpsys
+    fast = virtual_phone(faults={"hot_c": 85.0, "cool_rate_c_per_s": 10_000.0})
+    time.sleep(0.1)
+    cooled = [
+        int(t) for t in fast.shell("cat /sys/class/thermal/thermal_zone*/temp").stdout.split()
+    ]
+    assert cooled == base
+
+
+def test_full_disk_fails_push_and_df_shows_no_space(
+    virtual_phone, adb_server: AdbServer, tmp_path: Path
+) -> None:
+    phone = virtual_phone(faults={"full_disk": True})
+    src = tmp_path / "m.ptl"
+    src.write_bytes(b"model" * 1000)
+    res = adb_server.run("-s", phone.serial, "push", str(src), "/data/local/tmp/m.ptl")
+    assert res.returncode != 0
+    assert "No space left on device" in res.stdout + res.stderr
+    assert not (phone.root / "m.ptl").exists()
+    df = phone.shell("df /data/local/tmp").stdout.splitlines()[1].split()
+    assert df[3] == "0"
+    assert adb_server.state(phone.serial) == "device"  # a full disk is not a drop
+
+
+def test_noexec_refuses_to_execute_with_androids_message(
+    virtual_phone, adb_server: AdbServer, tmp_path: Path
+) -> None:
+    phone = virtual_phone(profile="x86_64_emulator", faults={"noexec": True})
+    script = tmp_path / "x"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o755)
+    assert (
+        adb_server.run("-s", phone.serial, "push", str(script), "/data/local/tmp/x").returncode == 0
+    )
+    res = phone.shell("chmod 755 /data/local/tmp/x; cd /data/local/tmp && ./x")
+    assert res.returncode == 126
+    assert res.stdout == ""
+    assert res.stderr == "/system/bin/sh: ./x: can't execute: Permission denied\n"
+    pinned = phone.shell("taskset 1 /data/local/tmp/x")
+    assert pinned.returncode == 126 and "Permission denied" in pinned.stderr
+    # reading is still allowed, as on a noexec mount
+    assert phone.shell("sh /data/local/tmp/x").stdout == "ran\n"
+
+
+def test_flags_override_profile_and_bad_values_are_usage_errors(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchorch.virtualphone",
+            "--port",
+            "0",
+            "--hang",
+            "(unclosed",
+            "--root",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 2
+    assert "--hang" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchorch.virtualphone",
+            "--profile",
+            "no_such_phone",
+            "--root",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 2
+    assert "no_such_phone" in res.stderr and "pixel8" in res.stderr
+
+
+def _phone_children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out
