@@ -1,0 +1,124 @@
+"""Injected faults on virtual phones give their documented errors, never a success.
+
+Virtual phones (benchorch.virtualphone) stand in for physical phones, which
+cannot exist here; the adb server between us and them is Debian's real one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchorch.devices.adb import AdbDevice
+from benchorch.devices.adbhost import ServerAddr
+from benchorch.devices.base import REMOTE_ROOT
+from benchorch.errors import (
+    DeviceDropped,
+    DeviceError,
+    DeviceStorageFull,
+    DeviceUnreachable,
+)
+from benchorch.virtualphone.profile import load_profile
+
+pytestmark = pytest.mark.slow
+
+
+def device(adb_server: Any, phone: Any) -> AdbDevice:
+    return AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+
+
+def test_drop_mid_push_is_device_dropped_then_reconnect_and_push_again(
+    adb_server: Any, virtual_phone: Any, tmp_path: Path
+) -> None:
+    phone = virtual_phone(faults={"drop_after_push_bytes": 200_000, "drop_times": 1})
+    dev = device(adb_server, phone)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(2_000_000))
+    with pytest.raises(DeviceDropped, match=rf"{phone.serial}: push of big.bin") as err:
+        dev.push(src, "big.bin")
+    assert err.value.serial == phone.serial
+    dev.reconnect(within_s=20)
+    res = dev.push(src, "big.bin")
+    assert res.bytes_sent == 2_000_000 and not res.skipped
+    assert (phone.root / "benchorch" / "big.bin").read_bytes() == src.read_bytes()
+
+
+def test_drop_mid_shell_is_never_a_success(adb_server: Any, virtual_phone: Any) -> None:
+    phone = virtual_phone(faults={"drop_after_shell_seconds": 0.5, "drop_times": 1})
+    dev = device(adb_server, phone)
+    try:
+        res = dev.run(["sh", "-c", "echo begin; sleep 3; echo end"], timeout=30)
+    except DeviceDropped as exc:
+        assert exc.serial == phone.serial
+    else:
+        assert not res.complete and not res.ok and res.exit_code is None
+        assert "end" not in res.stdout
+    dev.reconnect(within_s=20)
+    after = dev.run(["echo", "back"], timeout=20)
+    assert after.ok and after.stdout == "back\n"
+
+
+def test_hang_times_out_and_the_phone_stays_usable(adb_server: Any, virtual_phone: Any) -> None:
+    dev = device(adb_server, virtual_phone(faults={"hang": "hang-me"}))
+    res = dev.run(["echo", "hang-me"], timeout=1.0)
+    assert res.timed_out and not res.ok and not res.complete
+    assert res.stdout == ""
+    assert dev.run(["echo", "fine"], timeout=20).stdout == "fine\n"
+
+
+def test_full_disk_is_storage_full_and_df_shows_zero(
+    adb_server: Any, virtual_phone: Any, tmp_path: Path
+) -> None:
+    phone = virtual_phone(faults={"full_disk": True})
+    dev = device(adb_server, phone)
+    src = tmp_path / "m.ptl"
+    src.write_bytes(os.urandom(100_000))
+    with pytest.raises(DeviceStorageFull, match="No space left on device") as err:
+        dev.push(src, "m.ptl")
+    assert err.value.serial == phone.serial and "free space" in str(err.value)
+    assert dev.info().free_bytes == 0
+
+
+def test_noexec_binary_fails_with_126(adb_server: Any, virtual_phone: Any, tmp_path: Path) -> None:
+    dev = device(adb_server, virtual_phone(faults={"noexec": True}))
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\necho ran\n")
+    dev.push(tool, "tool", executable=True)
+    res = dev.run(["./tool"], timeout=20, cwd=REMOTE_ROOT)
+    assert res.exit_code == 126 and not res.ok
+    assert "Permission denied" in res.stderr and res.stdout == ""
+
+
+def test_hot_phone_reads_hot_then_cools(adb_server: Any, virtual_phone: Any) -> None:
+    prof = load_profile("pixel8")
+    dev = device(adb_server, virtual_phone(faults={"hot_c": 80.0, "cool_rate_c_per_s": 4.0}))
+    first = dev.health()
+    time.sleep(1.0)
+    second = dev.health()
+    assert first.hottest_zone_c is not None and second.hottest_zone_c is not None
+    assert first.hottest_zone_c > max(z.temp_c for z in prof.thermal)
+    assert second.hottest_zone_c < first.hottest_zone_c
+    assert first.max_temp_c is not None and first.max_temp_c >= first.hottest_zone_c
+
+
+def test_vanished_phone_errors_then_comes_back(adb_server: Any, virtual_phone: Any) -> None:
+    phone = virtual_phone(profile="galaxy_a54")
+    dev = device(adb_server, phone)
+    assert dev.run(["true"], timeout=20).ok
+    phone.kill()
+    with pytest.raises(DeviceError) as err:
+        res = dev.run(["echo", "x"], timeout=5)
+        # Should the server not have noticed yet, the result must still not be a success.
+        assert not res.ok
+        raise DeviceDropped("no output", serial=phone.serial)
+    assert err.value.serial == phone.serial
+    with pytest.raises(DeviceUnreachable, match="did not come back within 1 s"):
+        dev.reconnect(within_s=1.0)
+    phone.start(connect=False)
+    dev.reconnect(within_s=20)
+    assert dev.run(["echo", "again"], timeout=20).stdout == "again\n"
+    assert adb_server.state(phone.serial) == "device"
