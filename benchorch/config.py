@@ -1,0 +1,439 @@
+"""Sweep settings: ``SweepConfig``, ``sweep.toml`` loading, flag overrides, validation.
+
+Pure apart from reading the TOML file. Everything is validated before anything
+runs: an unknown key, a wrong type or a bad value is a ``ConfigError`` (exit 2)
+that names the key, the file and the fix.
+
+``sweep.toml`` (every key optional; flags given on the command line win)::
+
+    # which phones: a list of serials, or all = true for every attached one
+    devices = ["R58M123ABC", "127.0.0.1:5557"]
+    # all = true
+    # adb_server = "127.0.0.1:5037"      # HOST:PORT of the adb server to use
+
+    # what to run: a model to export (demo:NAME, FILE.pt or module:factory) ...
+    model = "demo:mobilenet_v2"
+    # ... or a folder of variants already exported (with its manifest.json)
+    # variants = "variants/mobilenet_v2"
+    # bytecode_version = 7                # lower .ptl files for an older runtime
+
+    # the benchmark binary: a file (with its .provenance.json), or a PyTorch tree
+    binary = "android_build/arm64-v8a/speed_benchmark_torch"
+    # build_from = "~/src/pytorch"
+
+    # the matrix; each entry of dims/types/memory_formats is ';'-joined per input.
+    # Empty or absent: the variant's own (from the manifest).
+    dims = ["1,3,224,224"]
+    types = ["float"]                    # float | uint8_t | int64
+    memory_formats = ["contiguous_format", "channels_last"]
+    threads = [1, 4]                     # --pthreadpool_size
+    pin = "big"                          # big | all | none | a hex CPU mask like "0xf0"
+
+    # repetitions
+    launches = 10                        # processes per configuration
+    iters = 50                           # --iter per launch
+    warmup = 5                           # --warmup per launch
+    load_launches = 5                    # --iter=0 launches per variant (load time); 0: none
+    order = "shuffle"                    # shuffle | round_robin
+    seed = 0                             # for the shuffle
+
+    # the device's state
+    cooldown_temp = 40.0                 # deg C, battery and thermal zones, before each launch
+    cooldown_max_wait = 120.0            # s; after it the launch runs and is marked hot
+    min_battery = 20                     # percent; below it the phone is not used
+    timeout = 600.0                      # s per launch, then it is killed and marked
+    retries = 2                          # re-runs of a launch whose phone dropped
+
+    include_failed_checks = false        # also run variants whose accuracy check failed
+    out = "reports"                      # folder for the HTML report
+
+A single value may stand for a one-element list (``dims = "1,3,224,224"``,
+``threads = 4``). Relative paths are relative to the TOML file's folder.
+``resume`` is a flag only (``--resume RUN``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from benchorch.errors import ConfigError
+
+__all__ = [
+    "INPUT_TYPES",
+    "MEMORY_FORMATS",
+    "Order",
+    "SweepConfig",
+    "load_toml",
+    "merge",
+    "parse_dims",
+    "parse_memory_format",
+    "parse_threads",
+    "parse_types",
+]
+
+INPUT_TYPES = ("float", "uint8_t", "int64")
+MEMORY_FORMATS = ("contiguous_format", "channels_last")
+PIN_CHOICES = ("big", "all", "none")
+
+
+class Order(StrEnum):
+    SHUFFLE = "shuffle"  # seeded weighted shuffle, no configuration twice in a row
+    ROUND_ROBIN = "round_robin"  # fixed cycle through the configurations
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Every ``benchorch sweep`` setting; defaults are what a bare sweep uses.
+
+    ``dims``/``types``/``memory_formats`` are normalised strings (``;`` between
+    inputs, ``,`` inside one): empty tuples mean "the variant's own".
+    """
+
+    devices: tuple[str, ...] = ()
+    all_devices: bool = False  # TOML key "all", flag --all
+    adb_server: str | None = None
+    model: str | None = None
+    variants: Path | None = None
+    bytecode_version: int | None = None
+    binary: Path | None = None
+    build_from: Path | None = None
+    dims: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    memory_formats: tuple[str, ...] = ()
+    threads: tuple[int, ...] = (1,)
+    pin: str = "big"
+    launches: int = 10
+    iters: int = 50
+    warmup: int = 5
+    load_launches: int = 5
+    order: Order = Order.SHUFFLE
+    seed: int = 0
+    cooldown_temp: float | None = 40.0
+    cooldown_max_wait: float = 120.0
+    min_battery: int = 20
+    timeout: float = 600.0
+    retries: int = 2
+    include_failed_checks: bool = False
+    out: Path | None = None
+    resume: str | None = None
+
+
+# --- value parsers (also used by the CLI for flags) -------------------------------
+
+
+def parse_dims(text: str, *, what: str = "--dims") -> str:
+    """Validate ``1,3,224,224;1,10`` and return it normalised (spaces removed).
+
+    ``,`` separates a tensor's sizes, ``;`` separates tensors; every size is a
+    positive integer. ``1,3,x`` fails naming ``x``.
+    """
+    parts = text.replace(" ", "").split(";")
+    out: list[str] = []
+    for part in parts:
+        if not part:
+            raise ConfigError(
+                f"{what} {text!r}: an empty input",
+                hint="write sizes like 1,3,224,224 and ';' between inputs",
+            )
+        for size in part.split(","):
+            if not (size.isascii() and size.isdigit() and int(size) > 0):
+                raise ConfigError(
+                    f"{what} {text!r}: {size!r} is not a positive integer",
+                    hint="write sizes like 1,3,224,224 and ';' between inputs",
+                )
+        out.append(",".join(str(int(s)) for s in part.split(",")))
+    return ";".join(out)
+
+
+def dims_shapes(dims: str) -> tuple[tuple[int, ...], ...]:
+    """``"1,3,224,224;1,10"`` -> ``((1, 3, 224, 224), (1, 10))`` (input already valid)."""
+    return tuple(tuple(int(s) for s in part.split(",")) for part in dims.split(";"))
+
+
+def parse_types(text: str, *, what: str = "--types") -> str:
+    """Validate ``float;int64`` (one type per input, from ``INPUT_TYPES``)."""
+    parts = text.replace(" ", "").split(";")
+    for part in parts:
+        if part not in INPUT_TYPES:
+            raise ConfigError(
+                f"{what} {text!r}: unknown input type {part!r}",
+                hint=f"use {', '.join(INPUT_TYPES)}, ';' between inputs",
+            )
+    return ";".join(parts)
+
+
+def parse_memory_format(text: str, *, what: str = "--memory-format") -> str:
+    """Validate ``channels_last;contiguous_format`` (one per input)."""
+    parts = text.replace(" ", "").split(";")
+    for part in parts:
+        if part not in MEMORY_FORMATS:
+            raise ConfigError(
+                f"{what} {text!r}: unknown memory format {part!r}",
+                hint=f"use {' or '.join(MEMORY_FORMATS)}, ';' between inputs",
+            )
+    return ";".join(parts)
+
+
+def parse_threads(text: str | int, *, what: str = "--threads") -> tuple[int, ...]:
+    """``"1,4"`` (or an int) -> ``(1, 4)``: positive, duplicates dropped, order kept."""
+    items = [str(text)] if isinstance(text, int) else text.replace(" ", "").split(",")
+    out: list[int] = []
+    for item in items:
+        if not (item.isascii() and item.isdigit() and int(item) > 0):
+            raise ConfigError(
+                f"{what} {text!r}: {item!r} is not a positive thread count",
+                hint="write counts like 1,4",
+            )
+        if int(item) not in out:
+            out.append(int(item))
+    return tuple(out)
+
+
+def _parse_pin(text: str, *, what: str = "--pin") -> str:
+    value = text.strip().lower()
+    if value in PIN_CHOICES:
+        return value
+    try:
+        mask = int(value, 16) if value.startswith("0x") else -1
+    except ValueError:
+        mask = -1
+    if mask <= 0:
+        raise ConfigError(
+            f"{what} {text!r}: not a pinning choice",
+            hint="use big, all, none or a hex CPU mask such as 0xf0",
+        )
+    return hex(mask)
+
+
+def _parse_host_port(text: str, *, what: str = "--adb-server") -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what} {text!r}: not HOST:PORT", hint="e.g. 127.0.0.1:5037")
+    return text
+
+
+# --- the schema ----------------------------------------------------------------
+
+_Check = Callable[[Any, str], Any]
+
+
+def _kind(value: Any, types: tuple[type, ...]) -> bool:
+    """isinstance without bool passing for int (TOML has real booleans)."""
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _scalar(
+    types: tuple[type, ...], name: str, convert: Callable[[Any, str], Any] | None = None
+) -> _Check:
+    def check(value: Any, what: str) -> Any:
+        if not _kind(value, types):
+            raise ConfigError(f"{what}: expected {name}, got {type(value).__name__} {value!r}")
+        return convert(value, what) if convert else value
+
+    return check
+
+
+def _listof(item: _Check) -> _Check:
+    def check(value: Any, what: str) -> Any:
+        values = value if isinstance(value, list) else [value]
+        return tuple(item(v, what) for v in values)
+
+    return check
+
+
+def _int_at_least(low: int, high: int | None = None) -> Callable[[Any, str], Any]:
+    def convert(value: int, what: str) -> int:
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{what}: {value} is out of range", hint=f"use a number {span}")
+        return value
+
+    return convert
+
+
+def _positive_float(allow_zero: bool) -> Callable[[Any, str], Any]:
+    def convert(value: float, what: str) -> float:
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ConfigError(f"{what}: {value} must be {'>= 0' if allow_zero else '> 0'}")
+        return float(value)
+
+    return convert
+
+
+def _str_with(parser: Callable[..., Any]) -> _Check:
+    return _scalar((str,), "a string", lambda v, what: parser(v, what=what))
+
+
+def _order(value: str, what: str) -> Order:
+    try:
+        return Order(value)
+    except ValueError:
+        raise ConfigError(
+            f"{what}: unknown order {value!r}", hint="use shuffle or round_robin"
+        ) from None
+
+
+def _threads(value: Any, what: str) -> tuple[int, ...]:
+    if _kind(value, (int,)):
+        return parse_threads(int(value), what=what)
+    if isinstance(value, list) and all(_kind(v, (int,)) for v in value):
+        return parse_threads(",".join(str(v) for v in value) or "x", what=what)
+    if isinstance(value, str):
+        return parse_threads(value, what=what)
+    raise ConfigError(
+        f"{what}: expected a list of integers, got {value!r}", hint="threads = [1, 4]"
+    )
+
+
+_PATH = _scalar((str,), "a path", lambda v, what: Path(v).expanduser())
+_FLOAT = (int, float)
+
+#: TOML key -> (SweepConfig field, checker)
+SCHEMA: dict[str, tuple[str, _Check]] = {
+    "devices": ("devices", _listof(_scalar((str,), "a device serial"))),
+    "all": ("all_devices", _scalar((bool,), "true or false")),
+    "adb_server": ("adb_server", _str_with(_parse_host_port)),
+    "model": ("model", _scalar((str,), "a model (demo:NAME, FILE.pt or module:factory)")),
+    "variants": ("variants", _PATH),
+    "bytecode_version": ("bytecode_version", _scalar((int,), "an integer", _int_at_least(3))),
+    "binary": ("binary", _PATH),
+    "build_from": ("build_from", _PATH),
+    "dims": ("dims", _listof(_str_with(parse_dims))),
+    "types": ("types", _listof(_str_with(parse_types))),
+    "memory_formats": ("memory_formats", _listof(_str_with(parse_memory_format))),
+    "threads": ("threads", _threads),
+    "pin": ("pin", _str_with(_parse_pin)),
+    "launches": ("launches", _scalar((int,), "an integer", _int_at_least(1))),
+    "iters": ("iters", _scalar((int,), "an integer", _int_at_least(1))),
+    "warmup": ("warmup", _scalar((int,), "an integer", _int_at_least(0))),
+    "load_launches": ("load_launches", _scalar((int,), "an integer", _int_at_least(0))),
+    "order": ("order", _scalar((str,), "a string", _order)),
+    "seed": ("seed", _scalar((int,), "an integer")),
+    "cooldown_temp": ("cooldown_temp", _scalar(_FLOAT, "a number", _positive_float(False))),
+    "cooldown_max_wait": ("cooldown_max_wait", _scalar(_FLOAT, "a number", _positive_float(True))),
+    "min_battery": ("min_battery", _scalar((int,), "an integer", _int_at_least(0, 100))),
+    "timeout": ("timeout", _scalar(_FLOAT, "a number", _positive_float(False))),
+    "retries": ("retries", _scalar((int,), "an integer", _int_at_least(0))),
+    "include_failed_checks": ("include_failed_checks", _scalar((bool,), "true or false")),
+    "out": ("out", _PATH),
+}
+FLAG_ONLY = {"resume"}
+_PATH_FIELDS = {"variants", "binary", "build_from", "out"}
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read and fully validate ``sweep.toml``; return ``{SweepConfig field: value}``.
+
+    Values are normalised (tuples, ``Order``, ``Path`` resolved against the
+    file's folder). Raises ``ConfigError`` naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file", hint="check --config") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = validate(raw, source=str(path))
+    for name in _PATH_FIELDS & values.keys():
+        if not values[name].is_absolute():
+            values[name] = (path.parent / values[name]).resolve()
+    return values
+
+
+def validate(raw: Mapping[str, Any], *, source: str = "sweep.toml") -> dict[str, Any]:
+    """Check every key of a parsed TOML table; return ``{field: value}``."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in FLAG_ONLY:
+            raise ConfigError(
+                f"{source}: key {key!r} is a command-line flag only",
+                hint=f"pass --{key.replace('_', '-')} instead",
+            )
+        if key not in SCHEMA:
+            close = difflib.get_close_matches(key.replace("-", "_"), list(SCHEMA), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SCHEMA)}"
+            raise ConfigError(f"{source}: unknown key {key!r}", hint=hint)
+        name, check = SCHEMA[key]
+        values[name] = check(value, f"{source}: key {key!r}")
+    return values
+
+
+def merge(file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> SweepConfig:
+    """``SweepConfig`` from defaults <- file values <- flags, then cross-checked.
+
+    Both mappings use ``SweepConfig`` field names. A flag value of ``None`` or an
+    empty tuple/list means "not given" and leaves the file's value. Flag values
+    are expected already parsed by the helpers above; they are type-checked
+    again here. Raises ``ConfigError`` for unknown names and for contradictions
+    (``--model`` with ``--variants``, ``--binary`` with ``--build-from``,
+    ``--device`` with ``--all``, no device at all, a dims/types pair whose input
+    counts differ).
+    """
+    known = {f.name for f in fields(SweepConfig)}
+    chosen: dict[str, Any] = {}
+    for source, mapping in (("config", file_values), ("flags", flag_values)):
+        for name, value in mapping.items():
+            if name not in known:
+                raise ConfigError(f"{source}: unknown setting {name!r}")
+            if value is None or (isinstance(value, tuple | list) and not value):
+                continue
+            chosen[name] = tuple(value) if isinstance(value, list) else value
+    config = _normalise(SweepConfig(**chosen))
+    _cross_check(config)
+    return config
+
+
+def _normalise(config: SweepConfig) -> SweepConfig:
+    """Run every set value through its TOML checker (flags get the same rules)."""
+    default = SweepConfig()
+    changes: dict[str, Any] = {}
+    for key, (name, check) in SCHEMA.items():
+        value = getattr(config, name)
+        if value is None or value == getattr(default, name):
+            continue
+        plain: Any = value
+        if isinstance(value, Path):
+            plain = str(value)
+        elif isinstance(value, tuple):
+            plain = list(value)
+        elif isinstance(value, Order):
+            plain = value.value
+        changes[name] = check(plain, f"--{key.replace('_', '-')}")
+    if config.resume is not None and not isinstance(config.resume, str):
+        raise ConfigError(f"--resume: expected a run id, got {config.resume!r}")
+    return replace(config, **changes)
+
+
+def _cross_check(config: SweepConfig) -> None:
+    if config.model is not None and config.variants is not None:
+        raise ConfigError(
+            "both a model and a variants folder were given", hint="pass --model or --variants"
+        )
+    if config.binary is not None and config.build_from is not None:
+        raise ConfigError(
+            "both a binary and a PyTorch tree to build were given",
+            hint="pass --binary or --build-from",
+        )
+    if config.devices and config.all_devices:
+        raise ConfigError("both --device and --all were given", hint="pass one of them")
+    if not config.devices and not config.all_devices:
+        raise ConfigError("no device given", hint="pass --device SERIAL (or local), or --all")
+    for dims in config.dims:
+        for types in config.types:
+            n_dims, n_types = dims.count(";") + 1, types.count(";") + 1
+            if n_dims != n_types:
+                raise ConfigError(
+                    f"--dims {dims!r} has {n_dims} input(s) but --types {types!r} has {n_types}",
+                    hint="give one type per input, ';'-separated",
+                )
