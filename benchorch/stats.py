@@ -65,6 +65,7 @@ COMPARABLE_FIELDS: tuple[str, ...] = (
 PAIR_FIELDS: tuple[str, ...] = (
     "device",
     "variant",
+    "variant_format",
     "dims",
     "types",
     "memory_format",
@@ -80,7 +81,7 @@ MIN_LAUNCHES_FOR_TEST = 2
 
 def _cell(value: Any) -> str:
     """A stable text form of one key field: ``-`` for missing, ``4`` not ``4.0``."""
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return "-"
     if isinstance(value, float):
         if np.isnan(value):
@@ -377,28 +378,54 @@ def mann_whitney(base: np.ndarray, cand: np.ndarray) -> float:
 # --- history ---------------------------------------------------------------------------
 
 
-def run_medians(launches: pd.DataFrame, *, run_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per (configuration, run): ``run_median_us`` (median of launch
-    medians), ``n_ok``, ``t`` (first launch start) and ``order`` (0, 1, ... per
-    configuration, by ``run_order`` when given, else by ``t``)."""
-    df = launch_values(with_config_key(launches))
+def with_series_key(launches: pd.DataFrame) -> pd.DataFrame:
+    """Add ``device`` (a label, see ``compare_frames``) and ``series_key``: the
+    ``PAIR_FIELDS`` identity, which stays the same when a nightly build changes
+    the binary or the variant file (a trend follows it across such changes)."""
+    labels = _device_labels([launches])
+    df = launches.copy()
+    df["device"] = [
+        labels[(m, s)] for m, s in zip(df["device_model"], df["device_serial"], strict=True)
+    ]
+    return _keyed(df, PAIR_FIELDS, "series_key")
+
+
+def run_medians(
+    launches: pd.DataFrame, *, run_order: Sequence[str] | None = None, key: str = "config_key"
+) -> pd.DataFrame:
+    """One row per (``key``, run): ``run_median_us`` (median of launch medians),
+    ``n_ok``, ``t`` (first launch start), ``config_key`` (the run's first) and
+    ``order`` (0, 1, ... per key, by ``run_order`` when given, else by ``t``).
+    ``key`` is ``config_key`` (exact configuration) or ``series_key``."""
+    df = with_config_key(launches)
+    if key == "series_key":
+        df = with_series_key(df)
+    df = launch_values(df)
     df = df[df["ok"]]
+    cols = [key, "run_id", "run_median_us", "n_ok", "t", "config_key", "order"]
     if df.empty:
-        return pd.DataFrame(columns=["config_key", "run_id", "run_median_us", "n_ok", "t", "order"])
+        return pd.DataFrame(columns=list(dict.fromkeys(cols)))
     t = df["started_at"] if "started_at" in df.columns else pd.Series(0.0, index=df.index)
     df = df.assign(t=pd.to_numeric(t, errors="coerce"))
     out = (
-        df.groupby(["config_key", "run_id"], sort=False)
-        .agg(run_median_us=("value_us", "median"), n_ok=("value_us", "size"), t=("t", "min"))
+        df.groupby([key, "run_id"], sort=False)
+        .agg(
+            run_median_us=("value_us", "median"),
+            n_ok=("value_us", "size"),
+            t=("t", "min"),
+            **({} if key == "config_key" else {"config_key": ("config_key", "first")}),
+        )
         .reset_index()
     )
+    if key == "config_key":
+        out["config_key"] = out[key]
     if run_order is not None:
         rank = {r: i for i, r in enumerate(run_order)}
         out["rank"] = out["run_id"].map(rank)
-        out = out.sort_values(["config_key", "rank", "t"]).drop(columns="rank")
+        out = out.sort_values([key, "rank", "t"]).drop(columns="rank")
     else:
-        out = out.sort_values(["config_key", "t", "run_id"])
-    out["order"] = out.groupby("config_key").cumcount()
+        out = out.sort_values([key, "t", "run_id"])
+    out["order"] = out.groupby(key).cumcount()
     return out.reset_index(drop=True)
 
 
@@ -531,6 +558,11 @@ class ComparisonRow:
     n_cand: int = 0
     threshold: float = float("nan")
 
+    @property
+    def broke(self) -> bool:
+        """Failed in the candidate while the base had results."""
+        return self.verdict is Verdict.FAILED and self.n_cand == 0 and self.n_base > 0
+
     def to_dict(self) -> dict[str, Any]:
         def num(v: float) -> float | None:
             return None if v is None or not np.isfinite(v) else float(v)
@@ -582,11 +614,11 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        """0 nothing slower; 1 a confirmed regression or a failed configuration;
-        3 nothing comparable."""
+        """0 nothing slower; 1 a confirmed regression, or a configuration that
+        failed in the candidate but not in the base; 3 nothing comparable."""
         if not self.comparable:
             return 3
-        if any(r.verdict in (Verdict.SLOWER, Verdict.FAILED) for r in self.rows):
+        if self.regressions or any(r.broke for r in self.rows):
             return 1
         return 0
 
@@ -617,7 +649,7 @@ def _device_labels(frames: Sequence[pd.DataFrame]) -> dict[tuple[Any, Any], str]
         for model, serial in (
             df[["device_model", "device_serial"]].drop_duplicates().itertuples(index=False)
         ):
-            known = model is not None and not (isinstance(model, float) and np.isnan(model))
+            known = _cell(model) != "-"
             if not known:
                 labels[(model, serial)] = str(serial)
             elif model in ambiguous:
@@ -633,6 +665,19 @@ def _prepare(df: pd.DataFrame, labels: dict[tuple[Any, Any], str]) -> pd.DataFra
         labels[(m, s)] for m, s in zip(out["device_model"], out["device_serial"], strict=True)
     ]
     return _keyed(out, PAIR_FIELDS, "pair_key")
+
+
+def pair_label(pair: Sequence[str]) -> str:
+    """``phone · variant (format) · dims types · Nt`` plus the memory format
+    when not contiguous and ``load`` for load launches."""
+    f = dict(zip(PAIR_FIELDS, pair, strict=True))
+    parts = [f["device"], f"{f['variant']} ({f['variant_format']})", f"{f['dims']} {f['types']}"]
+    parts.append(f"{f['threads']}t")
+    if f["memory_format"] not in ("contiguous_format", "-"):
+        parts.append(f["memory_format"])
+    if f["kind"] != "latency":
+        parts.append(f["kind"])
+    return " · ".join(parts)
 
 
 def _failure_reason(side: str, rows: pd.DataFrame) -> str:
@@ -696,9 +741,7 @@ def compare_frames(
         ref = side if side is not None else other
         assert ref is not None
         pair = tuple(_cell(ref[f].iloc[0]) for f in PAIR_FIELDS)
-        label = " · ".join(
-            p for p, f in zip(pair, PAIR_FIELDS, strict=True) if f != "kind" or p != "latency"
-        )
+        label = pair_label(pair)
         common: dict[str, Any] = {"label": label, "pair": pair}
         if side is None or other is None:
             where = "base" if side is not None else "candidate"

@@ -77,7 +77,9 @@ def launches(
                     "variant": c.variant,
                     "variant_file": f"{c.variant}.ptl",
                     "variant_format": c.variant_format,
-                    "variant_sha256": sha(c.variant + c.extra.get("variant_rev", "")),
+                    "variant_sha256": sha(
+                        c.variant + c.variant_format + c.extra.get("variant_rev", "")
+                    ),
                     "binary_sha256": sha(c.binary),
                     "dims": c.dims,
                     "types": c.types,
@@ -125,3 +127,132 @@ def many(n: int, **kw: Any) -> list[Cfg]:
     """``n`` distinct configurations (variants v0..v{n-1}) on one phone."""
     rng = np.random.default_rng(12345)
     return [Cfg(variant=f"v{i}", true_us=float(rng.uniform(500, 50_000)), **kw) for i in range(n)]
+
+
+RECIPE = [
+    Cfg(
+        variant="baseline",
+        variant_format="full_jit",
+        flavour="full_jit",
+        true_us=9000.0,
+        size_bytes=9_000_000,
+    ),
+    Cfg(
+        variant="fused",
+        variant_format="full_jit",
+        flavour="full_jit",
+        true_us=7000.0,
+        size_bytes=8_800_000,
+    ),
+    Cfg(
+        variant="fused+quantized",
+        variant_format="full_jit",
+        flavour="full_jit",
+        true_us=3500.0,
+        size_bytes=2_400_000,
+    ),
+    Cfg(
+        variant="baseline",
+        variant_format="lite",
+        flavour="full_jit",
+        true_us=8800.0,
+        size_bytes=9_000_000,
+    ),
+    Cfg(
+        variant="baseline",
+        variant_format="flatbuffer",
+        flavour="full_jit",
+        true_us=8700.0,
+        size_bytes=9_100_000,
+    ),
+    Cfg(
+        variant="channels_last",
+        variant_format="full_jit",
+        flavour="full_jit",
+        true_us=8000.0,
+        memory_format="channels_last",
+    ),
+]
+
+
+def recipe(device_serial: str = "R58M1", device_model: str = "SM-G991B", **kw: Any) -> list[Cfg]:
+    """The recipe's variants on one phone, with load launches and one failing variant."""
+    base = [c.with_(device_serial=device_serial, device_model=device_model, **kw) for c in RECIPE]
+    loads = [c.with_(kind="load", true_us=c.true_us * 20) for c in base[:1] + base[3:5]]
+    broken = base[0].with_(variant="mobile", fail_kind="missing_ops")
+    return [*base, *loads, broken]
+
+
+def side_frames(run_id: str, serials: list[tuple[str, str]]) -> dict[str, Any]:
+    """``run()``, ``devices()``, ``binaries()``, ``variants()`` and ``skips()`` of a run."""
+    devices = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "serial": s,
+                "model": m,
+                "manufacturer": "samsung",
+                "soc": "exynos2100",
+                "abis": ["arm64-v8a"],
+                "android_release": "14",
+                "sdk": 34,
+                "fingerprint": Cfg().device_fingerprint,
+            }
+            for s, m in serials
+        ]
+    )
+    binaries = pd.DataFrame(
+        [
+            {
+                "sha256": sha("bin-1"),
+                "flavour": "full_jit",
+                "target": "android",
+                "abi": "arm64-v8a",
+                "pytorch_version": "1.13.1",
+                "origin": "built",
+                "source_revision": "v1.13.1",
+                "ndk_version": "r21e",
+                "build_flags": ["-DBUILD_BINARY=ON"],
+            }
+        ]
+    )
+    variants = pd.DataFrame(
+        [
+            {"variant": c.variant, "sha256": sha(c.variant), "torch_version": "2.13.0"}
+            for c in RECIPE
+        ]
+    )
+    skips = pd.DataFrame(
+        [
+            {
+                "id": 1,
+                "run_id": run_id,
+                "device": serials[0][0],
+                "variant": "mobile",
+                "config": {"format": "lite"},
+                "reason": "Mobile optimization only available with XNNPACK",
+            }
+        ]
+    )
+    run = {
+        "run_id": run_id,
+        "command": "sweep",
+        "status": "ok",
+        "started_at": 1_780_000_000.0,
+        "finished_at": 1_780_000_600.0,
+        "host": "lab-1",
+        "benchorch_version": "0.1.0",
+        "params": {
+            "device": [s for s, _ in serials],
+            "launches": 10,
+            "iter": 50,
+            "dims": ["1,3,224,224"],
+        },
+    }
+    return {
+        "run": run,
+        "devices": devices,
+        "binaries": binaries,
+        "variants": variants,
+        "skips": skips,
+    }

@@ -1,0 +1,239 @@
+"""``benchorch report``, ``compare`` and ``trend``: the reports and the verdicts.
+
+All three read the database chosen by ``--db`` / ``BENCHORCH_DB`` (never
+create it). A run may be named by its id, a unique prefix of it, or ``latest``.
+``compare`` exits 0 when nothing is slower, 1 on a confirmed regression (or a
+configuration that failed in the candidate only), 2 on a usage error, 3 when
+nothing was comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from benchorch.cli.main import db_path
+from benchorch.errors import RunNotFound
+from benchorch.stats import COMPARABLE_FIELDS, Comparison
+
+if TYPE_CHECKING:
+    from benchorch.store import Store
+# The store and report packages pull in pandas/jinja2: import them when a command runs.
+
+
+def _open(ctx: click.Context) -> Store:
+    from benchorch.store import Store
+
+    path = db_path(ctx)
+    if not path.exists():
+        raise RunNotFound(
+            f"no results database at {path}",
+            hint="run `benchorch sweep` first, or point --db / BENCHORCH_DB at one",
+        )
+    return Store(path, create=False)
+
+
+@click.command()
+@click.argument("run")
+@click.option("--baseline", metavar="RUN", help="Compare with this run (verdicts, regressions).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write. Default: reports/RUN.html.",
+)
+@click.pass_context
+def report(ctx: click.Context, run: str, baseline: str | None, output: Path | None) -> None:
+    """Render RUN's HTML report (one self-contained file) and print its path.
+
+    \b
+    RUN is a run id, a unique prefix of one, or `latest`.
+
+    \b
+    Example:
+      benchorch report latest --baseline 20261125-0300 -o night.html
+    """
+    from benchorch.report import write_run_report
+
+    with _open(ctx) as store:
+        run_id = store.resolve_run_id(run)
+        out = output or Path("reports") / f"{run_id}.html"
+        path = write_run_report(store, run_id, out, baseline=baseline)
+    click.echo(str(path))
+
+
+def _num(v: float, fmt: str) -> str:
+    return "-" if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+def _us(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v / 1e3:.4g} ms" if v >= 1e3 else f"{v:.4g} us"
+
+
+def _rows(cmp: Comparison) -> list[list[str]]:
+    order = {
+        "slower": 0,
+        "failed": 1,
+        "inconclusive": 2,
+        "faster": 3,
+        "not_comparable": 4,
+        "same": 5,
+    }
+    out = []
+    for r in sorted(cmp.rows, key=lambda r: (order[r.verdict.value], r.label)):
+        interval = f"{_num(r.ci_low, '.3f')}-{_num(r.ci_high, '.3f')}"
+        out.append(
+            [
+                r.verdict.value,
+                r.label,
+                _us(r.base_median_us),
+                _us(r.cand_median_us),
+                _num(r.ratio, ".3f"),
+                interval if math.isfinite(r.ci_low) else "-",
+                _num(r.p_value, ".4f"),
+                _num(r.p_adjusted, ".4f"),
+                f"{r.n_base}/{r.n_cand}",
+                r.reason,
+            ]
+        )
+    return out
+
+
+HEADER = [
+    "verdict",
+    "configuration",
+    "base",
+    "cand",
+    "ratio",
+    "95% interval",
+    "p",
+    "adj p",
+    "n",
+    "reason",
+]
+
+
+def format_text(cmp: Comparison) -> str:
+    rows = [HEADER, *_rows(cmp)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    lines = [
+        f"{cmp.cand} against {cmp.base}: "
+        + ", ".join(f"{n} {v}" for v, n in cmp.counts.items() if n)
+    ]
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, r[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _md(cell: str) -> str:
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def format_markdown(cmp: Comparison) -> str:
+    counts = ", ".join(f"{n} {v}" for v, n in cmp.counts.items() if n)
+    lines = [f"**{_md(cmp.cand)}** against **{_md(cmp.base)}**: {counts}", ""]
+    lines.append("| " + " | ".join(HEADER) + " |")
+    lines.append("|" + "|".join("---" for _ in HEADER) + "|")
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _rows(cmp)]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("base")
+@click.argument("cand")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0, min_open=True, max=1000),
+    default=None,
+    metavar="PCT",
+    help="Smallest change that counts, in percent (default 2; a noisier history raises it).",
+)
+@click.option(
+    "--vary",
+    multiple=True,
+    type=click.Choice(COMPARABLE_FIELDS),
+    help="A field that differs on purpose (e.g. variant_sha256 for a changed model). Repeatable.",
+)
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    base: str,
+    cand: str,
+    fmt: str,
+    threshold: float | None,
+    vary: tuple[str, ...],
+) -> None:
+    """Compare run CAND with run BASE: faster, slower, same, inconclusive.
+
+    \b
+    Exit: 0 nothing slower; 1 confirmed regressions (or a configuration that
+    failed only in CAND); 2 usage error; 3 nothing comparable.
+
+    \b
+    Example:
+      benchorch compare 20261124-0300 latest --format markdown --threshold 3
+    """
+    from benchorch.report import compare_runs
+
+    with _open(ctx) as store:
+        cmp = compare_runs(store, base, cand, threshold_pct=threshold, vary=vary)
+    if fmt == "json":
+        click.echo(json.dumps({**cmp.to_dict(), "exit_code": cmp.exit_code}, indent=2))
+    elif fmt == "markdown":
+        click.echo(format_markdown(cmp))
+    else:
+        click.echo(format_text(cmp))
+    code = cmp.exit_code
+    if code == 3:
+        click.echo(
+            f"benchorch: nothing comparable between {cmp.base} and {cmp.cand}"
+            " (see the reasons; --vary FIELD compares across a deliberate change)",
+            err=True,
+        )
+    elif code == 1:
+        n = len(cmp.regressions)
+        click.echo(
+            f"benchorch: {n} configuration(s) slower in {cmp.cand} than {cmp.base}", err=True
+        )
+    ctx.exit(code)
+
+
+@click.command()
+@click.option(
+    "--device", "devices", multiple=True, metavar="SERIAL", help="Only these phones (repeatable)."
+)
+@click.option("--since", metavar="DATE", help="Only launches since DATE (YYYY-MM-DD, UTC).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reports") / "trend.html",
+    show_default=True,
+)
+@click.pass_context
+def trend(ctx: click.Context, devices: tuple[str, ...], since: str | None, output: Path) -> None:
+    """Render the history report: every configuration across runs, with change points.
+
+    \b
+    Example:
+      benchorch trend --device R58M1 --since 2026-11-01 -o trend.html
+    """
+    from benchorch.report import write_trend_report
+
+    with _open(ctx) as store:
+        path = write_trend_report(store, output, devices=devices or None, since=since)
+    click.echo(str(path))

@@ -1,0 +1,112 @@
+"""The report entry points over a ``Store`` (docs/INTERNALS.md, "Report").
+
+Each reads DataFrames from the store, hands them to the pure builders
+(``model``, ``trend_model``, ``benchorch.stats``) and writes one HTML file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from benchorch import stats
+from benchorch.report import model, render, trend_model
+from benchorch.stats import Comparison
+
+if TYPE_CHECKING:
+    from benchorch.store import Store
+
+
+def _history(store: Store, serials: Sequence[str]) -> pd.DataFrame:
+    """Every stored launch on these phones (without raw output), for noise
+    floors and sparklines."""
+    if not serials:
+        return pd.DataFrame()
+    return store.launches(None, device=list(serials), include_output=False)
+
+
+def _run_order(store: Store) -> list[str]:
+    runs = store.runs()
+    return [str(r) for r in runs["run_id"]] if not runs.empty else []
+
+
+def compare_runs(
+    store: Store,
+    base: str,
+    cand: str,
+    *,
+    threshold_pct: float | None = None,
+    vary: Sequence[str] = (),
+    n_boot: int = stats.DEFAULT_BOOT,
+) -> Comparison:
+    """``stats.compare_frames`` of two stored runs, with each configuration's
+    noise floor taken from every stored run of it except the candidate."""
+    base_id, cand_id = store.resolve_run_id(base), store.resolve_run_id(cand)
+    b = store.launches(base_id, include_output=False)
+    c = store.launches(cand_id, include_output=False)
+    serials = sorted(set(b["device_serial"]) | set(c["device_serial"]))
+    hist = _history(store, serials)
+    history = stats.run_medians(hist, run_order=_run_order(store)) if not hist.empty else None
+    return stats.compare_frames(
+        b,
+        c,
+        base_id=base_id,
+        cand_id=cand_id,
+        history=history,
+        threshold_pct=threshold_pct,
+        vary=vary,
+        n_boot=n_boot,
+    )
+
+
+def build_run_report(
+    store: Store, run_id: str, *, baseline: str | None = None, n_boot: int = stats.DEFAULT_BOOT
+) -> model.RunReport:
+    run_id = store.resolve_run_id(run_id)
+    launches = store.launches(run_id, include_output=False)
+    comparison = history = None
+    if baseline is not None:
+        comparison = compare_runs(store, baseline, run_id, n_boot=n_boot)
+        hist = _history(store, sorted(set(launches["device_serial"])))
+        if not hist.empty:
+            order = _run_order(store)
+            upto = order[: order.index(run_id) + 1] if run_id in order else order
+            hist = hist[hist["run_id"].isin(upto)]
+            history = stats.run_medians(hist, run_order=order, key="series_key")
+    return model.build_run_report(
+        store.run(run_id),
+        launches,
+        devices=store.devices(run_id),
+        binaries=store.binaries(run_id),
+        variants=store.variants(run_id),
+        skips=store.skips(run_id),
+        comparison=comparison,
+        history=history,
+        n_boot=n_boot,
+    )
+
+
+def write_run_report(store: Store, run_id: str, out: Path, *, baseline: str | None = None) -> Path:
+    """Render run ``run_id`` (optionally against ``baseline``) into ``out``."""
+    return render.write_html(
+        render.render_run(build_run_report(store, run_id, baseline=baseline)), out
+    )
+
+
+def write_trend_report(
+    store: Store, out: Path, *, devices: Sequence[str] | None = None, since: Any = None
+) -> Path:
+    """Render the history of every series (optionally of some phones, since a date)."""
+    launches = store.launches(
+        None, device=list(devices) if devices else None, since=since, include_output=False
+    )
+    report = trend_model.build_trend_report(
+        launches,
+        run_order=_run_order(store),
+        devices=devices,
+        since=None if since is None else str(since),
+    )
+    return render.write_html(render.render_trend(report), out)

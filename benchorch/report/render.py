@@ -1,0 +1,125 @@
+"""HTML rendering: the only jinja2 user.
+
+Autoescape is on for every template, so any string from outside (phone,
+model, variant, error text) is printed as text. Numbers go through the
+filters below; ``num`` is the exact value behind a cell (``data-v``), which
+sorting uses and tests compare with the store.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from benchorch.errors import OutputNotWritable
+from benchorch.report.model import RunReport
+from benchorch.report.trend_model import TrendReport
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt_us(v: Any) -> str:
+    f = _finite(v)
+    if f is None:
+        return "–"
+    if abs(f) >= 1e6:
+        return f"{f / 1e6:.4g} s"
+    if abs(f) >= 1e3:
+        return f"{f / 1e3:.4g} ms"
+    return f"{f:.4g} µs"
+
+
+def fmt_num(v: Any) -> str:
+    f = _finite(v)
+    return "" if f is None else repr(f)
+
+
+def fmt_ratio(v: Any) -> str:
+    f = _finite(v)
+    return "–" if f is None else f"{f:.3f}×"
+
+
+def fmt_pct(v: Any, signed: bool = True) -> str:
+    f = _finite(v)
+    if f is None:
+        return "–"
+    return f"{f * 100:+.1f}%" if signed else f"{f * 100:.1f}%"
+
+
+def fmt_p(v: Any) -> str:
+    f = _finite(v)
+    if f is None:
+        return "–"
+    return "<0.0001" if f < 1e-4 else f"{f:.4f}"
+
+
+def fmt_sig(v: Any, digits: int = 3) -> str:
+    f = _finite(v)
+    return "–" if f is None else f"{f:.{digits}g}"
+
+
+def fmt_bytes(v: Any) -> str:
+    f = _finite(v)
+    if f is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(f) < 1024 or unit == "GB":
+            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
+        f /= 1024
+    return "–"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("benchorch.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        us=fmt_us,
+        num=fmt_num,
+        ratio=fmt_ratio,
+        pct=fmt_pct,
+        pval=fmt_p,
+        sig=fmt_sig,
+        bytes=fmt_bytes,
+    )
+    return env
+
+
+def render_run(report: RunReport) -> str:
+    return environment().get_template("run.html.j2").render(report=report)
+
+
+def render_trend(report: TrendReport) -> str:
+    return environment().get_template("trend.html.j2").render(report=report)
+
+
+def write_html(html: str, out: Path) -> Path:
+    """Write ``html`` to ``out`` atomically (temp file + rename)."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise OutputNotWritable(
+            f"cannot write report {out}: {exc.strerror or exc}",
+            hint="choose a writable path with -o FILE",
+        ) from exc
+    return out
