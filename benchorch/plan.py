@@ -1,0 +1,301 @@
+"""The sweep's plan, a pure function: the matrix, what cannot run and why, the order.
+
+Matrix: every variant x dims x types x memory format x threads is a
+*configuration*, run ``launches`` times (``kind="latency"``). Each variant also
+gets ``load_launches`` launches of ``kind="load"`` (``--iter=0 --warmup=0``,
+timed on the device) on its first runnable dims/types/memory format and the
+first thread count. Dims, types and memory formats come from the config when
+given, else from the variant (its manifest entry).
+
+Removed, each with a reason the report shows (``Plan.skipped``):
+
+* a full-JIT ``.pt`` on a lite-interpreter binary (it cannot load it);
+* lite bytecode outside the range the binary accepts (newer: suggests
+  ``--bytecode-version N``, N the binary's maximum);
+* a variant whose accuracy check failed, unless ``include_failed_checks``;
+* dims and types with different input counts;
+* memory formats not one per input (a multi-input model given one format);
+* ``channels_last`` on an input that is not 4-D.
+
+Order (``interleave``): no configuration runs twice in a row unless nothing
+else is left, so slow drift (heat, background work) hits every configuration
+alike. With ``R`` launches remaining and the previous one's configuration
+``p``, a configuration ``c != p`` with ``2 * remaining(c) >= R + 1`` must go
+now (else it could not be separated later); otherwise any ``c != p`` keeps
+the rest arrangeable. Among the allowed ones, ``shuffle`` draws at random
+(``random.Random(seed)``) weighted by remaining launches, and ``round_robin``
+takes the one furthest behind (lowest done/total, ties in matrix order), which
+for equal counts is the plain cycle A B C A B C.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from benchorch.config import Order, SweepConfig, dims_shapes
+from benchorch.domain import Flavour, ModelFormat
+from benchorch.errors import ConfigError
+
+__all__ = ["LaunchSpec", "Plan", "PlanBinary", "PlanVariant", "Skip", "build_plan", "interleave"]
+
+LaunchKind = Literal["latency", "load"]
+
+
+@dataclass(frozen=True)
+class PlanVariant:
+    """One model file of the variants folder, as the planner needs it."""
+
+    name: str
+    file: str  # path or file name; passed through to LaunchSpec
+    format: ModelFormat
+    sha256: str
+    bytecode_version: int | None  # None for full-JIT files or when unknown
+    input_dims: str  # the variant's own, ';'-joined per input
+    input_types: str
+    memory_format: str
+    check_passed: bool
+
+
+@dataclass(frozen=True)
+class PlanBinary:
+    flavour: Flavour
+    bytecode_min: int | None  # accepted lite bytecode range; None: unknown
+    bytecode_max: int | None
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """One launch, independent of the device it runs on."""
+
+    variant: str
+    file: str
+    format: ModelFormat
+    sha256: str
+    dims: str
+    types: str
+    memory_format: str
+    threads: int
+    kind: LaunchKind
+    launch_index: int  # 0-based, per configuration
+    iters: int
+    warmup: int
+    config_key: str  # same for every launch of one configuration
+    launch_key: str  # unique in the plan; stable for the same inputs (used by --resume)
+
+    def key_for(self, serial: str) -> str:
+        """The launch key qualified by a device, unique across a multi-device sweep."""
+        return f"{serial}/{self.launch_key}"
+
+    def benchmark_args(self, model_path: str) -> tuple[str, ...]:
+        """speed_benchmark_torch's flags for this launch (docs/INTERNALS.md, Launch command)."""
+        return (
+            f"--model={model_path}",
+            f"--input_dims={self.dims}",
+            f"--input_type={self.types}",
+            f"--input_memory_format={self.memory_format}",
+            f"--warmup={self.warmup}",
+            f"--iter={self.iters}",
+            "--report_pep=true",
+            f"--pthreadpool_size={self.threads}",
+        )
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A variant (dims etc. None) or one of its configurations that will not run."""
+
+    variant: str
+    file: str
+    reason: str
+    dims: str | None = None
+    types: str | None = None
+    memory_format: str | None = None
+
+    def config(self) -> dict[str, str]:
+        """What ``Store.record_skip(config=...)`` takes."""
+        items = {
+            "file": self.file,
+            "dims": self.dims,
+            "types": self.types,
+            "memory_format": self.memory_format,
+        }
+        return {k: v for k, v in items.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    launches: tuple[LaunchSpec, ...]
+    skipped: tuple[Skip, ...]
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """Distinct configurations, in first-launch order."""
+        return tuple(dict.fromkeys(spec.config_key for spec in self.launches))
+
+
+@dataclass(frozen=True)
+class _Config:
+    variant: PlanVariant
+    dims: str
+    types: str
+    memory_format: str
+    threads: int
+    kind: LaunchKind
+    count: int
+
+    @property
+    def key(self) -> str:
+        v = self.variant
+        return (
+            f"{v.name}|{v.sha256[:16]}|{self.dims}|{self.types}|{self.memory_format}"
+            f"|t{self.threads}|{self.kind}"
+        )
+
+
+def _variant_problem(v: PlanVariant, binary: PlanBinary, include_failed: bool) -> str | None:
+    if v.format is ModelFormat.FULL_JIT and binary.flavour is Flavour.LITE:
+        return (
+            f"{v.file} is a full-JIT TorchScript file and the binary is a lite-interpreter build,"
+            " which loads only .ptl/FlatBuffer: use the .ptl variant or a full-JIT build"
+            " (BUILD_LITE_INTERPRETER=0)"
+        )
+    reads_bytecode = v.format is ModelFormat.FLATBUFFER or (
+        v.format is ModelFormat.LITE and binary.flavour is Flavour.LITE
+    )
+    if reads_bytecode and v.bytecode_version is not None:
+        low, high = binary.bytecode_min, binary.bytecode_max
+        span = f"{low if low is not None else '?'}-{high if high is not None else '?'}"
+        if high is not None and v.bytecode_version > high:
+            return (
+                f"bytecode version {v.bytecode_version} is newer than the binary accepts ({span}):"
+                f" re-export with --bytecode-version {high}"
+            )
+        if low is not None and v.bytecode_version < low:
+            return (
+                f"bytecode version {v.bytecode_version} is older than the binary accepts ({span}):"
+                " re-export with a newer torch"
+            )
+    if not v.check_passed and not include_failed:
+        return "its accuracy check failed: fix the variant or pass --include-failed-checks"
+    return None
+
+
+def _config_problem(dims: str, types: str, memory_format: str) -> str | None:
+    if not dims or not types:
+        return "no input dims or types: pass --dims and --types"
+    shapes = dims_shapes(dims)
+    n_types = types.count(";") + 1
+    if n_types != len(shapes):
+        return f"dims {dims} has {len(shapes)} input(s) but types {types} has {n_types}"
+    formats = memory_format.split(";")
+    if len(formats) != len(shapes):
+        example = ";".join([formats[0]] * len(shapes))
+        return (
+            f"{len(shapes)} inputs but {len(formats)} memory format(s) ({memory_format}):"
+            f" give one per input, e.g. {example}"
+        )
+    for i, (shape, fmt) in enumerate(zip(shapes, formats, strict=True)):
+        if fmt == "channels_last" and len(shape) != 4:
+            return f"channels_last on input {i + 1} ({','.join(map(str, shape))}), which is not 4-D"
+    return None
+
+
+def build_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: SweepConfig) -> Plan:
+    """The launches and skips of one sweep on one binary (see the module docstring).
+
+    Uses ``config``'s dims, types, memory_formats, threads, launches, iters,
+    warmup, load_launches, include_failed_checks, order and seed. Same inputs,
+    same plan. Raises ``ConfigError`` for two different variants with one name.
+    """
+    unique: dict[str, PlanVariant] = {}
+    for v in variants:
+        if v.name in unique and unique[v.name] != v:
+            raise ConfigError(
+                f"two different variants are both named {v.name!r}",
+                hint="give each variant file its own name in the manifest",
+            )
+        unique[v.name] = v
+
+    configs: list[_Config] = []
+    skipped: list[Skip] = []
+    for v in unique.values():
+        problem = _variant_problem(v, binary, config.include_failed_checks)
+        if problem is not None:
+            skipped.append(Skip(v.name, v.file, problem))
+            continue
+        first_ok: tuple[str, str, str] | None = None
+        for dims in config.dims or (v.input_dims,):
+            for types in config.types or (v.input_types,):
+                for fmt in config.memory_formats or (v.memory_format,):
+                    problem = _config_problem(dims, types, fmt)
+                    if problem is not None:
+                        skipped.append(Skip(v.name, v.file, problem, dims, types, fmt))
+                        continue
+                    first_ok = first_ok or (dims, types, fmt)
+                    for threads in config.threads:
+                        configs.append(
+                            _Config(v, dims, types, fmt, threads, "latency", config.launches)
+                        )
+        if first_ok is not None and config.load_launches > 0:
+            dims, types, fmt = first_ok
+            configs.append(
+                _Config(v, dims, types, fmt, config.threads[0], "load", config.load_launches)
+            )
+
+    sequence = interleave([c.count for c in configs], config.order, config.seed)
+    issued = [0] * len(configs)
+    launches: list[LaunchSpec] = []
+    for i in sequence:
+        c = configs[i]
+        index = issued[i]
+        issued[i] += 1
+        load = c.kind == "load"
+        launches.append(
+            LaunchSpec(
+                variant=c.variant.name,
+                file=c.variant.file,
+                format=c.variant.format,
+                sha256=c.variant.sha256,
+                dims=c.dims,
+                types=c.types,
+                memory_format=c.memory_format,
+                threads=c.threads,
+                kind=c.kind,
+                launch_index=index,
+                iters=0 if load else config.iters,
+                warmup=0 if load else config.warmup,
+                config_key=c.key,
+                launch_key=f"{c.key}#{index}",
+            )
+        )
+    return Plan(tuple(launches), tuple(skipped))
+
+
+def interleave(counts: Sequence[int], order: Order, seed: int) -> list[int]:
+    """A sequence of configuration indices, ``counts[i]`` of each; rules in the module doc."""
+    remaining = list(counts)
+    left = sum(remaining)
+    rng = random.Random(seed)
+    out: list[int] = []
+    previous: int | None = None
+    while left:
+        allowed = [i for i, r in enumerate(remaining) if r > 0 and i != previous]
+        if not allowed:  # only the previous one is left: a repeat cannot be avoided
+            assert previous is not None
+            allowed = [previous]
+        else:
+            forced = [i for i in allowed if 2 * remaining[i] >= left + 1]
+            allowed = forced or allowed
+        if order is Order.SHUFFLE:
+            pick = rng.choices(allowed, weights=[remaining[i] for i in allowed])[0]
+        else:
+            pick = min(allowed, key=lambda i: (Fraction(counts[i] - remaining[i], counts[i]), i))
+        out.append(pick)
+        remaining[pick] -= 1
+        left -= 1
+        previous = pick
+    return out
