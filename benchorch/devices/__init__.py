@@ -35,14 +35,16 @@ def open_device(serial: str, *, adb_addr: str | None = None) -> Device:
     from benchorch.devices.adb import AdbDevice
 
     addr = adbhost.ServerAddr.resolve(adb_addr)
-    serials = [e.serial for e in adbhost.list_entries(addr)]
+    entries = adbhost.list_entries(addr)
+    serials = [e.serial for e in entries]
     if serial not in serials:
         raise DeviceNotFound(
             f"not attached to the adb server at {addr} (it has: {', '.join(serials) or 'none'})",
             serial=serial,
             hint="see `benchorch devices`; attach a TCP phone with `adb connect HOST:PORT`",
         )
-    return AdbDevice(serial, addr=addr)
+    entry = next(e for e in entries if e.serial == serial)
+    return AdbDevice(serial, addr=addr, transport_id=entry.transport_id, state=entry.state)
 
 
 def _local_info() -> DeviceInfo:
@@ -75,7 +77,8 @@ def list_devices(adb_addr: str | None = None, *, include_local: bool = True) -> 
         if entry.state != "device":
             return DeviceInfo(serial=entry.serial, state=entry.state)
         try:
-            return AdbDevice(entry.serial, addr=addr).info()
+            dev = AdbDevice(entry.serial, addr=addr, transport_id=entry.transport_id)
+            return dev.info()
         except DeviceError as exc:
             log.warning("%s", exc)
             return DeviceInfo(serial=entry.serial, state=entry.state)

@@ -99,11 +99,19 @@ def _quote_argv(argv: Sequence[str]) -> str:
 class AdbDevice:
     """One phone, addressed by serial through the adb server at ``addr``."""
 
-    def __init__(self, serial: str, *, addr: ServerAddr | None = None) -> None:
+    def __init__(
+        self,
+        serial: str,
+        *,
+        addr: ServerAddr | None = None,
+        transport_id: int | None = None,
+        state: str | None = None,
+    ) -> None:
+        """``transport_id``/``state`` from a fresh ``host:devices-l`` save one lookup."""
         self._serial = serial
         self.addr = addr or ServerAddr.resolve()
-        self._tid: int | None = None
-        self._state: str | None = None
+        self._tid: int | None = transport_id
+        self._state: str | None = state
         self._hash_tool: str | None = None  # "sha256sum" | "md5sum" | "stat"; None = unprepared
         self._local_hashes: dict[tuple[str, int, int, int, str], str] = {}
         self._abis: tuple[str, ...] | None = None
@@ -172,8 +180,10 @@ class AdbDevice:
                     continue  # the device came back under a new transport id
                 if "offline" in msg or "not found" in msg or "no device" in msg:
                     raise DeviceUnreachable(msg, serial=self._serial) from exc
+                kind = service.split(":", 1)[0]
+                hint = "benchorch needs shell v2 (Android 7 or newer)" if "v2" in kind else None
                 raise DeviceError(
-                    f"cannot open {service.split(':', 1)[0]}: {msg}", serial=self._serial
+                    f"cannot open {kind}: {msg}", serial=self._serial, hint=hint
                 ) from exc
             except (StreamLost, OSError) as exc:
                 raise DeviceDropped(
@@ -383,7 +393,13 @@ class AdbDevice:
         return self._hash_tool
 
     def _raise_storage(self, message: str, what: str) -> None:
-        text = " ".join(message.split()) or "no reason given"
+        text = " ".join(message.split())
+        if not text:  # adb often fails a push without a word (adbutils: empty AdbError)
+            raise PushFailed(
+                f"{what} failed and the phone gave no reason",
+                serial=self._serial,
+                hint="check free space and permissions under /data/local/tmp, and the connection",
+            )
         if any(s in text.lower() for s in ("no space", "enospc", "disk full", "out of space")):
             raise DeviceStorageFull(
                 f"{what}: {text}",
@@ -405,11 +421,21 @@ class AdbDevice:
                 self._local_hashes[key] = f"{st.st_size} {int(st.st_mtime)}"
         return self._local_hashes[key]
 
-    def _remote_digest(self, remote: str, tool: str, *, chmod: str | None) -> str:
+    def _remote_digest(
+        self, remote: str, tool: str, *, chmod: str | None, size: int | None = None
+    ) -> str:
+        """The phone's digest of ``remote`` ("" when absent). With ``size``, a file of
+        another size is not hashed at all (it cannot match)."""
         q = shlex.quote(remote)
         pre = f"chmod {chmod} {q} 2>/dev/null; " if chmod else ""
         if tool == "stat":
             cmd = f"{pre}stat -c '%s %Y' {q} 2>/dev/null"
+        elif size is not None:
+            # No stat (old toolbox): s is empty and the file is hashed anyway.
+            cmd = (
+                f"{pre}s=$(stat -c %s {q} 2>/dev/null); "
+                f'{{ [ -z "$s" ] || [ "$s" = {size} ]; }} && {tool} < {q} 2>/dev/null'
+            )
         else:
             cmd = f"{pre}{tool} < {q} 2>/dev/null"
         res = self._shell(cmd, timeout=120.0)
@@ -433,7 +459,7 @@ class AdbDevice:
         want = self._local_digest(local, tool)
         size = local.stat().st_size
         sha = self._local_digest(local, "sha256sum")
-        if self._remote_digest(remote, tool, chmod=mode) == want:
+        if self._remote_digest(remote, tool, chmod=mode, size=size) == want:
             log.debug("%s: %s already there, not sent", self._serial, remote)
             return PushResult(remote, size, 0, True, sha)
         sent = self._send(local, remote, executable=executable)

@@ -99,6 +99,10 @@ def test_push_second_time_sends_nothing_and_changes_are_sent(
     third = dev.push(src, "model.ptl")
     assert third.bytes_sent == 1000 and not third.skipped
     assert on_phone.read_bytes() == src.read_bytes()
+    src.write_bytes(os.urandom(1000))  # same size, other bytes: the hash decides
+    fourth = dev.push(src, "model.ptl")
+    assert fourth.bytes_sent == 1000 and fourth.sha256 != third.sha256
+    assert on_phone.read_bytes() == src.read_bytes()
     assert "second push sent 0" in capsys.readouterr().out
 
 
