@@ -127,6 +127,7 @@ def script_env(
     stl_shared: bool,
     jobs: int | None,
     build_root: str,
+    python: str | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(full environment for the script, the part that defines the build)."""
     env = {k: v for k, v in base.items() if k not in CONTROLLED_ENV}
@@ -144,7 +145,7 @@ def script_env(
         ours["MAX_JOBS"] = str(jobs)
     env.update(ours)
     if "PYTHON" not in env:  # the script otherwise needs a `python` on PATH
-        env["PYTHON"] = shutil.which("python3") or sys.executable
+        env["PYTHON"] = python or shutil.which("python3") or sys.executable
     recorded = dict(ours)
     recorded.update({k: base[k] for k in PASSTHROUGH_ENV if base.get(k)})
     return env, recorded
@@ -184,18 +185,20 @@ def run_script(
     status = buildlog.run_logged(
         argv, log_path=log_path, env=env, cwd=root, echo=echo, timeout=timeout
     )
-    if status == 0:
-        return
+    if status != 0:
+        raise script_failure(log_path, status, env.get("ANDROID_NDK", ""))
+
+
+def script_failure(log_path: Path, status: int, ndk: str) -> BuildUsageError | BuildError:
+    """The error for a failed build_android.sh: its own NDK complaints are usage errors."""
     text = log_path.read_text(errors="replace")
     for message in _NDK_MESSAGES:
         if message in text:
-            raise BuildUsageError(
-                f"build_android.sh stopped: {message} "
-                f"(ANDROID_NDK={env.get('ANDROID_NDK', '')!r}); "
-                f"full log: {log_path}",
+            return BuildUsageError(
+                f"build_android.sh stopped: {message} (ANDROID_NDK={ndk!r}); full log: {log_path}",
                 hint="point --ndk or ANDROID_NDK at the Android NDK",
             )
-    raise buildlog.failure("build_android.sh", log_path, f"exit {status}")
+    return buildlog.failure("build_android.sh", log_path, f"exit {status}")
 
 
 def build_android(

@@ -66,7 +66,12 @@ def host_abi() -> str:
     """The ABI name of this machine (what a host build produces)."""
     import platform
 
-    machine = platform.machine().lower()
+    return abi_for_machine(platform.machine())
+
+
+def abi_for_machine(machine: str) -> str:
+    """``uname -m`` → ABI name (``x86_64`` → ``x86_64``, ``aarch64`` → ``arm64-v8a``)."""
+    machine = machine.strip().lower()
     return {
         "x86_64": "x86_64",
         "amd64": "x86_64",

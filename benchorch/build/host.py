@@ -90,6 +90,7 @@ def find_libtorch(
     exists: Callable[[str], bool] = os.path.exists,
     read: Callable[[str], bytes | None] | None = None,
     multiarch: str | None = None,
+    where: str = "",
 ) -> LibTorch:
     """Locate headers and libraries under ``prefix`` (default ``/usr``, Debian's libtorch-dev).
 
@@ -103,7 +104,7 @@ def find_libtorch(
     libdirs = [f"{base}/lib", f"{base}/lib/{arch}", f"{base}/lib64"]
     lib_dir = next((d for d in libdirs if exists(f"{d}/libtorch_cpu.so")), None)
     if not exists(f"{include}/torch/script.h") or lib_dir is None:
-        what = f"no libtorch (torch/script.h and libtorch_cpu.so) under {base}"
+        what = f"no libtorch (torch/script.h and libtorch_cpu.so) under {where}{base}"
         if prefix is None:
             raise BuildError(what, hint="install Debian's libtorch-dev or pass --libtorch PREFIX")
         raise BuildUsageError(what, hint="pass --libtorch the prefix of an installed libtorch")

@@ -54,6 +54,11 @@ from benchorch.errors import BuildUsageError
     help="The PyTorch tree already on the build host (else it is synced).",
 )
 @click.option(
+    "--remote-work",
+    metavar="DIR",
+    help="Scratch folder on the build host [default: ~/.cache/benchorch].",
+)
+@click.option(
     "--known-hosts",
     type=click.Path(path_type=Path, dir_okay=False),
     help="SSH known_hosts [default: ~/.ssh/known_hosts].",
@@ -92,6 +97,7 @@ def build(
     jobs: int | None,
     build_host: str | None,
     remote_root: str | None,
+    remote_work: str | None,
     known_hosts: Path | None,
     trust_new_host_key: bool,
     identity: Path | None,
@@ -110,7 +116,7 @@ def build(
 
         prov = register_binary(binary, flavour, abi=abi)
     elif build_host is not None:
-        from benchorch.build.remote import SshOptions, build_remote
+        from benchorch.build.remote_build import SshOptions, build_remote
 
         if pytorch_root is None and remote_root is None:
             raise BuildUsageError("--build-host needs --pytorch-root or --remote-root")
@@ -120,6 +126,7 @@ def build(
                 known_hosts=known_hosts,
                 trust_new_host_key=trust_new_host_key,
                 identity=identity,
+                work_dir=remote_work,
             ),
             target=target,
             pytorch_root=pytorch_root,

@@ -23,24 +23,7 @@ from benchorch.build.android import build_android, run_script
 from benchorch.cli.main import cli
 from benchorch.errors import AbiMismatch, BuildError, BuildUsageError, ExitCode
 from tests.build.elfbytes import elf_header
-
-STANDIN_CMAKE = """#!{python}
-# stand-in cmake (test only): records argv/env, fakes the build's output
-import json, os, sys
-from pathlib import Path
-keys = ["ANDROID_NDK", "ANDROID_ABI", "BUILD_LITE_INTERPRETER", "USE_VULKAN",
-        "ANDROID_STL_SHARED", "MAX_JOBS", "BUILD_ROOT"]
-with open(os.environ["STANDIN_RECORD"], "a") as fh:
-    fh.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd(),
-                         "env": {{k: os.environ.get(k) for k in keys}}}}) + "\\n")
-if os.environ.get("STANDIN_FAIL") == "1":
-    print("CMake Error at CMakeLists.txt:1 (project): stand-in failure")
-    sys.exit(1)
-if sys.argv[1:2] == ["--build"] and os.environ.get("STANDIN_NO_OUTPUT") != "1":
-    where = Path(os.environ.get("STANDIN_WHERE", "bin"))
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "speed_benchmark_torch").write_bytes(bytes.fromhex(os.environ["STANDIN_ELF"]))
-"""
+from tests.build.standins import STANDIN_CMAKE
 
 
 @pytest.fixture
