@@ -13,6 +13,7 @@ that names the key, the file and the fix.
 
     # what to run: a model to export (demo:NAME, FILE.pt or module:factory) ...
     model = "demo:mobilenet_v2"
+    # recipe = ["fuse", "quantize"]      # export steps (default: the exporter's recipe)
     # ... or a folder of variants already exported (with its manifest.json)
     # variants = "variants/mobilenet_v2"
     # bytecode_version = 7                # lower .ptl files for an older runtime
@@ -43,12 +44,14 @@ that names the key, the file and the fix.
     min_battery = 20                     # percent; below it the phone is not used
     timeout = 600.0                      # s per launch, then it is killed and marked
     retries = 2                          # re-runs of a launch whose phone dropped
+    reconnect_timeout = 30.0             # s to wait for a dropped phone to come back
 
     include_failed_checks = false        # also run variants whose accuracy check failed
     out = "reports"                      # folder for the HTML report
 
 A single value may stand for a one-element list (``dims = "1,3,224,224"``,
-``threads = 4``). Relative paths are relative to the TOML file's folder.
+``threads = 4``, ``recipe = "fuse,quantize"``). Relative paths are
+relative to the TOML file's folder.
 ``resume`` is a flag only (``--resume RUN``).
 """
 
@@ -96,9 +99,10 @@ class SweepConfig:
     """
 
     devices: tuple[str, ...] = ()
-    all_devices: bool = False  # TOML key "all", flag --all
+    all: bool = False  # every attached device (flag --all)
     adb_server: str | None = None
     model: str | None = None
+    recipe: tuple[str, ...] = ()  # export steps (empty: the exporter's default recipe)
     variants: Path | None = None
     bytecode_version: int | None = None
     binary: Path | None = None
@@ -119,9 +123,24 @@ class SweepConfig:
     min_battery: int = 20
     timeout: float = 600.0
     retries: int = 2
+    reconnect_timeout: float = 30.0
     include_failed_checks: bool = False
     out: Path | None = None
     resume: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values by field name; ``merge(to_dict(), {})`` gives this config back."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, Order):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
 
 
 # --- value parsers (also used by the CLI for flags) -------------------------------
@@ -293,15 +312,27 @@ def _threads(value: Any, what: str) -> tuple[int, ...]:
     )
 
 
+def _recipe(value: Any, what: str) -> tuple[str, ...]:
+    """``"fuse,quantize"`` or ``["fuse", "quantize"]``; the exporter checks the names."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{what}: expected a list of step names, got {value!r}")
+    steps = tuple(i.strip() for i in items if i.strip())
+    if not steps:
+        raise ConfigError(f"{what}: no recipe steps", hint='e.g. recipe = ["fuse", "quantize"]')
+    return steps
+
+
 _PATH = _scalar((str,), "a path", lambda v, what: Path(v).expanduser())
 _FLOAT = (int, float)
 
 #: TOML key -> (SweepConfig field, checker)
 SCHEMA: dict[str, tuple[str, _Check]] = {
     "devices": ("devices", _listof(_scalar((str,), "a device serial"))),
-    "all": ("all_devices", _scalar((bool,), "true or false")),
+    "all": ("all", _scalar((bool,), "true or false")),
     "adb_server": ("adb_server", _str_with(_parse_host_port)),
     "model": ("model", _scalar((str,), "a model (demo:NAME, FILE.pt or module:factory)")),
+    "recipe": ("recipe", _recipe),
     "variants": ("variants", _PATH),
     "bytecode_version": ("bytecode_version", _scalar((int,), "an integer", _int_at_least(3))),
     "binary": ("binary", _PATH),
@@ -322,10 +353,22 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "min_battery": ("min_battery", _scalar((int,), "an integer", _int_at_least(0, 100))),
     "timeout": ("timeout", _scalar(_FLOAT, "a number", _positive_float(False))),
     "retries": ("retries", _scalar((int,), "an integer", _int_at_least(0))),
+    "reconnect_timeout": ("reconnect_timeout", _scalar(_FLOAT, "a number", _positive_float(True))),
     "include_failed_checks": ("include_failed_checks", _scalar((bool,), "true or false")),
     "out": ("out", _PATH),
 }
 FLAG_ONLY = {"resume"}
+#: command-line spelling of TOML keys whose flag differs from ``--key``
+FLAG_NAMES = {"devices": "--device", "iters": "--iter", "memory_formats": "--memory-format"}
+#: click parameter names that differ from the field they set
+ALIASES = {
+    "all_devices": "all",
+    "variants_dir": "variants",
+    "out_dir": "out",
+    "iter": "iters",
+    "resume_run": "resume",
+    "memory_format": "memory_formats",
+}
 _PATH_FIELDS = {"variants", "binary", "build_from", "out"}
 
 
@@ -372,10 +415,13 @@ def validate(raw: Mapping[str, Any], *, source: str = "sweep.toml") -> dict[str,
 def merge(file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> SweepConfig:
     """``SweepConfig`` from defaults <- file values <- flags, then cross-checked.
 
-    Both mappings use ``SweepConfig`` field names. A flag value of ``None`` or an
-    empty tuple/list means "not given" and leaves the file's value. Flag values
-    are expected already parsed by the helpers above; they are type-checked
-    again here. Raises ``ConfigError`` for unknown names and for contradictions
+    Both mappings use ``SweepConfig`` field names (or the click names in
+    ``ALIASES``). A value of ``None`` or an empty tuple/list means "not given"
+    and leaves the file's value. Values may be raw (``threads="1,4"``,
+    ``recipe="fuse,quantize"``, ``dims=("1,3, 8,8",)``, paths as ``str``):
+    every one goes through the same checker as its TOML key, and
+    ``merge(config.to_dict(), {})`` round-trips. Raises ``ConfigError`` for
+    unknown names and for contradictions
     (``--model`` with ``--variants``, ``--binary`` with ``--build-from``,
     ``--device`` with ``--all``, no device at all, a dims/types pair whose input
     counts differ).
@@ -383,7 +429,8 @@ def merge(file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> Swe
     known = {f.name for f in fields(SweepConfig)}
     chosen: dict[str, Any] = {}
     for source, mapping in (("config", file_values), ("flags", flag_values)):
-        for name, value in mapping.items():
+        for key, value in mapping.items():
+            name = ALIASES.get(key, key)
             if name not in known:
                 raise ConfigError(f"{source}: unknown setting {name!r}")
             if value is None or (isinstance(value, tuple | list) and not value):
@@ -409,7 +456,7 @@ def _normalise(config: SweepConfig) -> SweepConfig:
             plain = list(value)
         elif isinstance(value, Order):
             plain = value.value
-        changes[name] = check(plain, f"--{key.replace('_', '-')}")
+        changes[name] = check(plain, FLAG_NAMES.get(key, f"--{key.replace('_', '-')}"))
     if config.resume is not None and not isinstance(config.resume, str):
         raise ConfigError(f"--resume: expected a run id, got {config.resume!r}")
     return replace(config, **changes)
@@ -425,9 +472,9 @@ def _cross_check(config: SweepConfig) -> None:
             "both a binary and a PyTorch tree to build were given",
             hint="pass --binary or --build-from",
         )
-    if config.devices and config.all_devices:
+    if config.devices and config.all:
         raise ConfigError("both --device and --all were given", hint="pass one of them")
-    if not config.devices and not config.all_devices:
+    if not config.devices and not config.all:
         raise ConfigError("no device given", hint="pass --device SERIAL (or local), or --all")
     for dims in config.dims:
         for types in config.types:

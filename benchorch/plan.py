@@ -40,7 +40,7 @@ from benchorch.config import Order, SweepConfig, dims_shapes
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
 
-__all__ = ["LaunchSpec", "Plan", "PlanBinary", "PlanVariant", "Skip", "build_plan", "interleave"]
+__all__ = ["LaunchSpec", "Plan", "PlanBinary", "PlanVariant", "Skip", "interleave", "make_plan"]
 
 LaunchKind = Literal["latency", "load"]
 
@@ -115,6 +115,7 @@ class Skip:
     types: str | None = None
     memory_format: str | None = None
 
+    @property
     def config(self) -> dict[str, str]:
         """What ``Store.record_skip(config=...)`` takes."""
         items = {
@@ -204,7 +205,7 @@ def _config_problem(dims: str, types: str, memory_format: str) -> str | None:
     return None
 
 
-def build_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: SweepConfig) -> Plan:
+def make_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: SweepConfig) -> Plan:
     """The launches and skips of one sweep on one binary (see the module docstring).
 
     Uses ``config``'s dims, types, memory_formats, threads, launches, iters,

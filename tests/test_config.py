@@ -136,7 +136,7 @@ def test_flag_values_get_the_same_checks() -> None:
     [
         ({"devices": ("a",), "model": "demo:x", "variants": Path("v")}, "--model or --variants"),
         ({"devices": ("a",), "binary": Path("b"), "build_from": Path("t")}, "--build-from"),
-        ({"devices": ("a",), "all_devices": True}, "--all"),
+        ({"devices": ("a",), "all": True}, "--all"),
         ({}, "no device"),
         ({"devices": ("a",), "dims": ("1,3;1,4",), "types": ("float",)}, "one type per input"),
     ],
@@ -172,3 +172,36 @@ def test_parse_types_memory_formats_and_threads() -> None:
     for bad in ("0", "a", "1,,2", ""):
         with pytest.raises(ConfigError):
             parse_threads(bad)
+
+
+def test_click_style_flags_as_the_sweep_command_passes_them(tmp_path: Path) -> None:
+    flags = {
+        "devices": ("local",),
+        "all_devices": None,
+        "variants_dir": tmp_path / "v",
+        "out_dir": tmp_path / "r",
+        "recipe": "fuse, quantize",
+        "threads": "1,4",
+        "dims": ("1,3, 8,8",),
+        "memory_formats": (),
+        "iters": 7,
+        "launches": None,
+    }
+    config = merge({}, flags)
+    assert config.variants == tmp_path / "v" and config.out == tmp_path / "r"
+    assert config.recipe == ("fuse", "quantize")
+    assert config.threads == (1, 4)
+    assert config.dims == ("1,3,8,8",)
+    assert config.iters == 7 and config.launches == SweepConfig().launches
+    assert not config.all
+    with pytest.raises(ConfigError, match="--iter"):
+        merge({}, {"devices": ("local",), "iters": 0})
+
+
+def test_to_dict_round_trips_through_json(tmp_path: Path) -> None:
+    import json
+
+    values = load_toml(write(tmp_path, docstring_example()))
+    config = merge(values, {"seed": 5, "resume": "run-1", "all": None})
+    stored = json.loads(json.dumps(config.to_dict()))
+    assert merge(stored, {}) == config

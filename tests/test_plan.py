@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from benchorch.config import Order, SweepConfig
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
-from benchorch.plan import LaunchSpec, Plan, PlanBinary, PlanVariant, build_plan, interleave
+from benchorch.plan import LaunchSpec, Plan, PlanBinary, PlanVariant, interleave, make_plan
 
 LITE_BIN = PlanBinary(Flavour.LITE, 4, 9)
 FULL_BIN = PlanBinary(Flavour.FULL_JIT, 4, 9)
@@ -46,30 +46,30 @@ def no_repeats(plan: Plan) -> bool:
 
 
 def test_full_jit_on_lite_binary_is_skipped_with_a_reason() -> None:
-    plan = build_plan([variant("base", ModelFormat.FULL_JIT), variant("lite")], LITE_BIN, sweep())
+    plan = make_plan([variant("base", ModelFormat.FULL_JIT), variant("lite")], LITE_BIN, sweep())
     assert {s.variant for s in plan.launches} == {"lite"}
     (skip,) = plan.skipped
     assert skip.variant == "base" and "lite-interpreter" in skip.reason
-    assert skip.config() == {"file": "base.pt"}
-    full = build_plan([variant("base", ModelFormat.FULL_JIT), variant("lite")], FULL_BIN, sweep())
+    assert skip.config == {"file": "base.pt"}
+    full = make_plan([variant("base", ModelFormat.FULL_JIT), variant("lite")], FULL_BIN, sweep())
     assert not full.skipped and {s.variant for s in full.launches} == {"base", "lite"}
 
 
 def test_bytecode_newer_than_the_binary_suggests_a_version() -> None:
     old_runtime = PlanBinary(Flavour.LITE, 3, 7)
-    plan = build_plan([variant("q", bytecode_version=8)], old_runtime, sweep())
+    plan = make_plan([variant("q", bytecode_version=8)], old_runtime, sweep())
     assert not plan.launches
     assert "--bytecode-version 7" in plan.skipped[0].reason
     # a full-JIT binary loads a .ptl through its TorchScript half: no bytecode check
-    plan = build_plan(
+    plan = make_plan(
         [variant("q", bytecode_version=8)], PlanBinary(Flavour.FULL_JIT, 3, 7), sweep()
     )
     assert plan.launches and not plan.skipped
     # FlatBuffer is always read as bytecode
     fb = variant("fb", ModelFormat.FLATBUFFER, bytecode_version=9)
-    assert build_plan([fb], PlanBinary(Flavour.FULL_JIT, 3, 8), sweep()).skipped
+    assert make_plan([fb], PlanBinary(Flavour.FULL_JIT, 3, 8), sweep()).skipped
     # unknown range: nothing to hold against the file
-    assert build_plan(
+    assert make_plan(
         [variant("q", bytecode_version=99)], PlanBinary(Flavour.LITE, None, None), sweep()
     ).launches
 
@@ -83,7 +83,7 @@ def test_memory_format_rules() -> None:
             "contiguous_format;channels_last",
         ),
     )
-    plan = build_plan([two], LITE_BIN, config)
+    plan = make_plan([two], LITE_BIN, config)
     ran = {s.memory_format for s in plan.launches}
     assert ran == {"channels_last;contiguous_format"}
     reasons = {s.memory_format: s.reason for s in plan.skipped}
@@ -93,15 +93,15 @@ def test_memory_format_rules() -> None:
 
 
 def test_dims_types_count_mismatch_and_failed_checks() -> None:
-    plan = build_plan([variant("a")], LITE_BIN, sweep(types=("float;float",)))
+    plan = make_plan([variant("a")], LITE_BIN, sweep(types=("float;float",)))
     assert not plan.launches and "1 input(s)" in plan.skipped[0].reason
     bad = variant("bad", check_passed=False)
-    assert "--include-failed-checks" in build_plan([bad], LITE_BIN, sweep()).skipped[0].reason
-    assert build_plan([bad], LITE_BIN, sweep(include_failed_checks=True)).launches
+    assert "--include-failed-checks" in make_plan([bad], LITE_BIN, sweep()).skipped[0].reason
+    assert make_plan([bad], LITE_BIN, sweep(include_failed_checks=True)).launches
 
 
 def test_load_launches_are_per_variant_with_iter_zero() -> None:
-    plan = build_plan(
+    plan = make_plan(
         [variant("a"), variant("b")], LITE_BIN, sweep(load_launches=2, threads=(1, 4), iters=7)
     )
     loads = [s for s in plan.launches if s.kind == "load"]
@@ -112,7 +112,7 @@ def test_load_launches_are_per_variant_with_iter_zero() -> None:
 
 
 def test_benchmark_args_follow_the_launch_command() -> None:
-    spec = build_plan([variant("a")], LITE_BIN, sweep(threads=(4,), warmup=2, iters=9)).launches[0]
+    spec = make_plan([variant("a")], LITE_BIN, sweep(threads=(4,), warmup=2, iters=9)).launches[0]
     assert spec.benchmark_args("/data/local/tmp/a.ptl") == (
         "--model=/data/local/tmp/a.ptl",
         "--input_dims=1,3,8,8",
@@ -128,8 +128,8 @@ def test_benchmark_args_follow_the_launch_command() -> None:
 
 def test_duplicate_names_with_different_files_are_refused() -> None:
     with pytest.raises(ConfigError, match="'a'"):
-        build_plan([variant("a"), variant("a", sha256="f" * 64)], LITE_BIN, sweep())
-    assert len(build_plan([variant("a"), variant("a")], LITE_BIN, sweep()).config_keys) == 1
+        make_plan([variant("a"), variant("a", sha256="f" * 64)], LITE_BIN, sweep())
+    assert len(make_plan([variant("a"), variant("a")], LITE_BIN, sweep()).config_keys) == 1
 
 
 def test_round_robin_is_the_plain_cycle_for_equal_counts() -> None:
@@ -190,7 +190,7 @@ def _identity(spec: LaunchSpec) -> tuple[object, ...]:
 @given(matrices())
 def test_plan_properties(case: tuple[list[PlanVariant], PlanBinary, SweepConfig]) -> None:
     variants, binary, config = case
-    plan = build_plan(variants, binary, config)
+    plan = make_plan(variants, binary, config)
     counts = Counter(_identity(s) for s in plan.launches)
     # every planned configuration appears exactly its number of times, with indices 0..n-1
     for ident, n in counts.items():
@@ -223,7 +223,7 @@ def test_plan_properties(case: tuple[list[PlanVariant], PlanBinary, SweepConfig]
         if biggest <= len(plan.launches) - biggest + 1:
             assert no_repeats(plan)
     # deterministic
-    assert build_plan(variants, binary, config) == plan
+    assert make_plan(variants, binary, config) == plan
 
 
 @settings(max_examples=300, deadline=None)
