@@ -44,6 +44,7 @@ from benchorch.errors import (
     DeviceError,
     DeviceNotFound,
     DeviceStorageFull,
+    DeviceTimeout,
     DeviceUnreachable,
     PushFailed,
     UsageError,
@@ -98,6 +99,9 @@ def _quote_argv(argv: Sequence[str]) -> str:
 
 class AdbDevice:
     """One phone, addressed by serial through the adb server at ``addr``."""
+
+    #: How long the facts and health scripts may take.
+    _script_timeout_s: float = 30.0
 
     def __init__(
         self,
@@ -199,7 +203,8 @@ class AdbDevice:
         wrapped = f"echo {PID_MARK}$$ >&2; {script}"
         start = time.monotonic()
         deadline = start + timeout
-        hs = self._open("shell,v2,raw:" + wrapped, timeout=max(timeout, 0.001))
+        # The handshake gets at least 10 s: a short command timeout is for the command.
+        hs = self._open("shell,v2,raw:" + wrapped, timeout=max(timeout, 10.0))
         out, err = bytearray(), bytearray()
         exit_code: int | None = None
         pid: int | None = None
@@ -302,10 +307,19 @@ class AdbDevice:
     # --- facts --------------------------------------------------------------------
 
     def _script(self, script: str, what: str) -> dict[str, str]:
-        res = self._shell(script, timeout=30.0)
+        res = self._shell(script, timeout=self._script_timeout_s)
+        self._require_complete(res, what)
+        return af.split_sections(res.stdout)
+
+    def _require_complete(self, res: ShellResult, what: str) -> None:
+        if res.timed_out:
+            raise DeviceTimeout(
+                f"{what} took longer than {res.duration_s:.0f} s and was killed",
+                serial=self._serial,
+                hint="check the phone is responsive: adb shell true",
+            )
         if not res.complete:
             raise DeviceDropped(f"{what} output ended early", serial=self._serial)
-        return af.split_sections(res.stdout)
 
     def info(self) -> DeviceInfo:
         sec = self._script(INFO_SCRIPT, "device facts")
@@ -386,6 +400,7 @@ class AdbDevice:
             'if command -v "$t" >/dev/null 2>&1; then echo "$t"; exit 0; fi; done; echo stat',
             timeout=30.0,
         )
+        self._require_complete(res, f"creating {REMOTE_ROOT}")
         tool = res.stdout.strip().splitlines()[-1:] if res.ok else []
         if not tool or tool[0] not in ("sha256sum", "md5sum", "stat"):
             self._raise_storage(res.stderr, f"cannot create {REMOTE_ROOT}")
@@ -439,8 +454,7 @@ class AdbDevice:
         else:
             cmd = f"{pre}{tool} < {q} 2>/dev/null"
         res = self._shell(cmd, timeout=120.0)
-        if not res.complete:
-            raise DeviceDropped(f"hash check of {remote} ended early", serial=self._serial)
+        self._require_complete(res, f"hash check of {remote}")
         words = res.stdout.split()
         return " ".join(words[:2]) if tool == "stat" else (words[0] if words else "")
 

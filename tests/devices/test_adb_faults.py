@@ -122,3 +122,16 @@ def test_vanished_phone_errors_then_comes_back(adb_server: Any, virtual_phone: A
     dev.reconnect(within_s=20)
     assert dev.run(["echo", "again"], timeout=20).stdout == "again\n"
     assert adb_server.state(phone.serial) == "device"
+
+
+def test_facts_script_that_hangs_is_a_device_timeout(
+    adb_server: Any, virtual_phone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchorch.devices.adb as adb_mod
+    from benchorch.errors import DeviceTimeout
+
+    dev = device(adb_server, virtual_phone(faults={"hang": "getprop"}))
+    monkeypatch.setattr(adb_mod.AdbDevice, "_script_timeout_s", 1.0)
+    with pytest.raises(DeviceTimeout, match="device facts took longer"):
+        dev.info()
+    assert dev.run(["echo", "ok"], timeout=20).ok
