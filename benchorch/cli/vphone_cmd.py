@@ -77,6 +77,12 @@ from benchorch.errors import BenchorchError
 @click.option(
     "--noexec", is_flag=True, default=None, help="The phone folder refuses to execute files."
 )
+@click.option(
+    "--battery-level",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="The battery reads this percentage (e.g. a nearly flat phone).",
+)
 @click.option("--list-profiles", is_flag=True, help="Print the built-in profile names and exit.")
 def virtual_phone(
     port: int,

@@ -79,7 +79,7 @@ class FakeSys:
                 _write(freq / "related_cpus", " ".join(map(str, cl.cpus)) + "\n")
         for i, zone in enumerate(p.thermal):
             _write(self.sys / f"class/thermal/thermal_zone{i}/type", zone.type + "\n")
-        _write(self.sys / "class/power_supply/battery/capacity", f"{p.battery_level}\n")
+        _write(self.sys / "class/power_supply/battery/capacity", f"{self.battery_level}\n")
         _write(self.sys / "class/power_supply/battery/status", f"{p.battery_status}\n")
         props = self.state / "props"
         props.mkdir(parents=True, exist_ok=True)
@@ -90,6 +90,8 @@ class FakeSys:
             "".join(f"[{k}]: [{v}]\n" for k, v in sorted(p.props.items())),
         )
         self.sdcard.mkdir(parents=True, exist_ok=True)
+        if not p.machine.startswith(("x86", "i686")):
+            _write(self.state / "proc/cpuinfo", self.cpuinfo())
         self._shims()
         self.refresh()
 
@@ -119,9 +121,25 @@ class FakeSys:
             "  Wireless powered: false\n  Max charging current: 500000\n"
             "  Max charging voltage: 5000000\n  Charge counter: 3386000\n"
             f"  status: {status}\n  health: 2\n  present: true\n"
-            f"  level: {p.battery_level}\n  scale: 100\n  voltage: 4123\n"
+            f"  level: {self.battery_level}\n  scale: 100\n  voltage: 4123\n"
             f"  temperature: {round(btemp * 10)}\n  technology: Li-ion\n",
         )
+
+    @property
+    def battery_level(self) -> int:
+        override = self.faults.faults.battery_level
+        return self.profile.battery_level if override is None else override
+
+    def cpuinfo(self) -> str:
+        """A short ARM-style /proc/cpuinfo (x86 profiles keep the host's)."""
+        blocks = [
+            f"processor\t: {c}\nBogoMIPS\t: 49.15\n"
+            "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp\n"
+            "CPU implementer\t: 0x41\nCPU architecture: 8\n"
+            for cl in self.profile.clusters
+            for c in cl.cpus
+        ]
+        return "\n".join(blocks) + f"\nHardware\t: {self.profile.props.get('ro.hardware', '')}\n"
 
     @property
     def hot(self) -> bool:
@@ -134,7 +152,19 @@ class FakeSys:
         st = self.state
         root = q(str(self.root))
         allmask = sum(1 << c for cl in p.clusters for c in cl.cpus)
+        uname_a = f"Linux localhost {p.kernel} #1 SMP PREEMPT {p.machine} Toybox"
         shims = {
+            "nproc": f"echo {p.ncpus}\n",
+            "uname": f"""
+case "${{1:-}}" in
+  ''|-s) echo Linux;;
+  -m) echo {q(p.machine)};;
+  -r) echo {q(p.kernel)};;
+  -n) echo localhost;;
+  -a) echo {q(uname_a)};;
+  *) exec /bin/uname "$@";;
+esac
+""",
             "getprop": f"""
 if [ $# -eq 0 ]; then exec cat {q(str(st / "getprop.txt"))}; fi
 case "$1" in */*|.*|'') printf '%s\\n' "${{2:-}}"; exit 0;; esac
@@ -197,7 +227,7 @@ if [ $p = 1 ]; then exit 0; fi
 if [ $# -eq 0 ]; then echo "usage: taskset [-ap] [mask] [PID | cmd [args...]]" >&2; exit 1; fi
 case "$1" in */*) if [ -e "$1" ] && [ ! -x "$1" ]; then
   echo "taskset: exec $1: Permission denied" >&2; exit 126; fi;; esac
-if [ $((m >> $(nproc))) -eq 0 ]; then exec /usr/bin/taskset "$mask" "$@"; fi
+if [ $((m >> $(/usr/bin/nproc))) -eq 0 ]; then exec /usr/bin/taskset "$mask" "$@"; fi
 exec "$@"
 """,
         }

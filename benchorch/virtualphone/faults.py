@@ -18,6 +18,7 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
   and ``df`` shows 0 available.
 * ``noexec = true``: the phone folder refuses to execute files
   (``/system/bin/sh: ./x: can't execute: Permission denied``, exit 126).
+* ``battery_level = N``: the battery reads N percent (e.g. a nearly flat phone).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Faults:
     cool_rate_c_per_s: float = 0.0
     full_disk: bool = False
     noexec: bool = False
+    battery_level: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faults:
@@ -66,6 +68,8 @@ class Faults:
             raise UsageError("--drop-after-push-bytes must be >= 0", hint="give a byte count")
         if self.drop_after_shell_seconds is not None and self.drop_after_shell_seconds < 0:
             raise UsageError("--drop-after-shell-seconds must be >= 0", hint="give seconds")
+        if self.battery_level is not None and not 0 <= self.battery_level <= 100:
+            raise UsageError("--battery-level must be 0..100", hint="a percentage")
         if self.cool_rate_c_per_s < 0:
             raise UsageError("--cool-rate must be >= 0", hint="degrees C per second")
         if self.hang is not None:

@@ -10,6 +10,7 @@ from a file path. Layout::
     [storage]  free_bytes, total_bytes, device ("/dev/block/dm-48")
     rooted = false
     noexec = false                # the phone folder refuses to execute
+    kernel = "5.15.123-android14-11"   # uname -r
     [faults]                      # optional, same keys as the CLI flags
 
 Temperatures are degrees Celsius here; the fake sysfs writes millidegrees
@@ -27,6 +28,8 @@ from typing import Any
 from benchorch.errors import UsageError
 
 PROFILES_PACKAGE = "benchorch.virtualphone"
+#: Android ABI -> the kernel's machine name (``uname -m``)
+MACHINES = {"arm64-v8a": "aarch64", "armeabi-v7a": "armv8l", "x86_64": "x86_64", "x86": "i686"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Profile:
     block_device: str = "/dev/block/dm-48"
     rooted: bool = False
     noexec: bool = False
+    kernel: str = "5.15.123-android14-11"
     faults: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,6 +71,12 @@ class Profile:
     @property
     def abis(self) -> tuple[str, ...]:
         return tuple(a for a in self.props.get("ro.product.cpu.abilist", "").split(",") if a)
+
+    @property
+    def machine(self) -> str:
+        """``uname -m`` for the primary ABI."""
+        abi = self.abis[0] if self.abis else "arm64-v8a"
+        return MACHINES.get(abi, abi)
 
 
 def builtin_names() -> list[str]:
@@ -140,5 +150,6 @@ def _from_dict(name: str, data: dict[str, Any]) -> Profile:
         block_device=str(storage.get("device", "/dev/block/dm-48")),
         rooted=bool(data.get("rooted", False)),
         noexec=bool(data.get("noexec", False)),
+        kernel=str(data.get("kernel", "5.15.123-android14-11")),
         faults=dict(data.get("faults", {})),
     )

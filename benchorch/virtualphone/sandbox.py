@@ -6,8 +6,10 @@ namespace.
 
 * The command line is rewritten before it runs: ``/data/local/tmp`` becomes
   the phone's folder, ``/sys`` the profile's fake sysfs, ``/sdcard`` (and
-  ``/storage/emulated/0``) a private folder. A path only matches as a whole
-  path component (not inside ``/x/data/local/tmp`` or ``/sysfoo``).
+  ``/storage/emulated/0``) a private folder, ``/proc/cpuinfo`` (ARM profiles)
+  a generated one; other ``/proc`` paths stay the host's, so PIDs are real.
+  A path only matches as a whole path component (not inside
+  ``/x/data/local/tmp`` or ``/sysfoo``).
 * Output is rewritten back (host folder -> phone path), streaming, holding back
   only a tail that could be the start of a host path.
 * The shell is ``mksh`` run as ``/system/bin/sh`` (Android's shell *is* mksh),
@@ -21,7 +23,9 @@ namespace.
   ``/proc/PID`` work. When its stream closes early, the group is killed.
 
 Limits: a path assembled at run time (``d=/data; cd $d/local/tmp``) is not
-rewritten; commands run as this host's user whatever ``id`` says.
+rewritten; commands run as this host's user whatever ``id`` says; the phone
+runs any host binary whatever its profile's ABI (check ABIs before pushing);
+a full disk fails pushes, not writes made by shell commands.
 """
 
 from __future__ import annotations
@@ -122,6 +126,9 @@ class Sandbox:
                 str(self.fake.sdcard),
             ),
         ]
+        cpuinfo = self.state / "proc/cpuinfo"
+        if cpuinfo.exists():
+            self._rules.append((re.compile(_BEFORE + r"/proc/cpuinfo" + _AFTER), str(cpuinfo)))
 
     @property
     def noexec(self) -> bool:
@@ -149,6 +156,7 @@ class Sandbox:
                 (str(self.root).encode(), PHONE_TMP.encode()),
                 (str(self.fake.sys).encode(), b"/sys"),
                 (str(self.fake.sdcard).encode(), b"/sdcard"),
+                (str(self.state / "proc/cpuinfo").encode(), b"/proc/cpuinfo"),
                 (b"E: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),
                 (b"W: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),
             ]

@@ -42,6 +42,7 @@ FAULT_FLAGS = {
     "cool_rate_c_per_s": "--cool-rate",
     "full_disk": "--full-disk",
     "noexec": "--noexec",
+    "battery_level": "--battery-level",
 }
 
 

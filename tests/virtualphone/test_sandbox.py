@@ -219,3 +219,19 @@ def test_quoted_paths_survive_rewriting(virtual_phone) -> None:
     assert res.stdout == "ok"
     assert not (phone.root / "canary").exists()
     assert re.fullmatch(r"\d+\n", phone.shell("echo $$").stdout)
+
+
+@pytest.mark.parametrize("name", ["pixel8", "x86_64_emulator"])
+def test_uname_nproc_and_cpuinfo_follow_the_profile(virtual_phone, name: str) -> None:
+    profile = load_profile(name)
+    phone = virtual_phone(profile=name)
+    out = phone.shell("uname -m; uname -r; nproc; grep -c ^processor /proc/cpuinfo").stdout.split()
+    assert out[:3] == [profile.machine, profile.kernel, str(profile.ncpus)]
+    if profile.machine == "aarch64":
+        assert out[3] == str(profile.ncpus)
+
+
+def test_battery_level_override(virtual_phone) -> None:
+    phone = virtual_phone(profile="pixel8", faults={"battery_level": 4})
+    assert "  level: 4\n" in phone.shell("dumpsys battery").stdout
+    assert phone.shell("cat /sys/class/power_supply/battery/capacity").stdout == "4\n"
