@@ -2,8 +2,9 @@
 
 Fixtures in tests/fixtures/outputs/: ``*.txt`` is stdout then stderr, the
 ``*.json`` sidecar gives the exit code, where stdout ends and how the file was
-made. Files without the ``handmade_`` prefix were captured from real host builds
-of speed_benchmark_torch (``capture.py``); ``handmade_*`` ones stand in for what
+made. Files without the ``handmade_`` prefix were captured (``capture.py``) from
+real host builds of speed_benchmark_torch or, ``hostrunner_*``, from benchorch's
+own host runner; ``handmade_*`` ones stand in for what
 only a phone, an iPhone or the NDK can produce and say so in their sidecar.
 """
 
@@ -70,6 +71,13 @@ EXPECTED: dict[str, tuple[Status, ErrorKind | None, str | None]] = {
     "bytecode_version_too_new": (Status.FAILED, ErrorKind.BYTECODE_VERSION, "version is 99"),
     "missing_ops": (Status.FAILED, ErrorKind.MISSING_OPS, "[aten::rulu]"),
     "not_executable_host_sh": (Status.FAILED, ErrorKind.NOT_EXECUTABLE, "Permission denied"),
+    "hostrunner_ok_pep": (Status.OK, None, None),
+    "hostrunner_load_only_iter0": (Status.OK, None, None),
+    "hostrunner_unknown_flag": (Status.FAILED, ErrorKind.BAD_ARGUMENTS, "--bogus=1"),
+    "hostrunner_model_not_found": (Status.FAILED, ErrorKind.MODEL_NOT_FOUND, "missing.ptl"),
+    "hostrunner_crash_wrong_rank": (Status.FAILED, ErrorKind.CRASH, "input of size: [1, 3]"),
+    "hostrunner_bytecode_version": (Status.FAILED, ErrorKind.BYTECODE_VERSION, "version is 99"),
+    "hostrunner_missing_ops": (Status.FAILED, ErrorKind.MISSING_OPS, "[aten::rulu]"),
     "handmade_milliseconds_old_build": (Status.OK, None, None),
     "handmade_ios_testapp": (Status.OK, None, None),
     "handmade_logcat_pep": (Status.OK, None, None),
@@ -115,7 +123,7 @@ def _flag(argv: list[str], name: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n.startswith("ok_")])
+@pytest.mark.parametrize("name", [n for n in ALL if n.startswith(("ok_", "hostrunner_ok"))])
 def test_captured_numbers_agree_with_the_run(name: str) -> None:
     """Real runs: one sample per --iter with --report_pep, and the two summary numbers agree."""
     cap = load(name)
