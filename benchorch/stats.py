@@ -820,3 +820,13 @@ def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
     if not significant:
         return Verdict.INCONCLUSIVE, f"adjusted p {padj:.2g} ≥ {q} and interval crosses ±{t:.1%}"
     return Verdict.INCONCLUSIVE, f"significant but the interval reaches inside ±{t:.1%}"
+
+
+def split_half_aa(launches: pd.DataFrame, **kwargs: Any) -> Comparison:
+    """An A/A check inside one run: its even-numbered launches against its odd
+    ones, through the whole ``compare_frames`` pipeline. Nothing changed
+    between the halves, so every ``faster``/``slower`` is a false alarm; the
+    report shows their count as the measured false-alarm rate."""
+    idx = pd.to_numeric(launches["launch_index"], errors="coerce").fillna(0).astype(int)
+    even, odd = launches[idx % 2 == 0], launches[idx % 2 == 1]
+    return compare_frames(even, odd, base_id="even launches", cand_id="odd launches", **kwargs)

@@ -67,9 +67,11 @@ def build_run_report(
 ) -> model.RunReport:
     run_id = store.resolve_run_id(run_id)
     launches = store.launches(run_id, include_output=False)
-    comparison = history = None
+    comparison = history = aa = None
     if baseline is not None:
         comparison = compare_runs(store, baseline, run_id, n_boot=n_boot)
+        base_launches = store.launches(comparison.base, include_output=False)
+        aa = stats.split_half_aa(base_launches, n_boot=min(n_boot, 300))
         hist = _history(store, sorted(set(launches["device_serial"])))
         if not hist.empty:
             order = _run_order(store)
@@ -85,6 +87,7 @@ def build_run_report(
         skips=store.skips(run_id),
         comparison=comparison,
         history=history,
+        aa=aa,
         n_boot=n_boot,
     )
 

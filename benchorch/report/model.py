@@ -167,6 +167,8 @@ class CompareView:
     counts: tuple[tuple[str, int], ...]
     rows: tuple[CompareRowView, ...]  # slower first, then failed, inconclusive, ...
     exit_code: int
+    aa_flagged: int | None = None  # false alarms of the split-half A/A check of the base run
+    aa_tested: int = 0
 
 
 @dataclass(frozen=True)
@@ -390,7 +392,9 @@ VERDICT_ORDER = {
 }
 
 
-def build_compare_view(cmp: Comparison, history: pd.DataFrame | None = None) -> CompareView:
+def build_compare_view(
+    cmp: Comparison, history: pd.DataFrame | None = None, aa: Comparison | None = None
+) -> CompareView:
     """Rows sorted slower first; each with a sparkline of its series' run
     medians (``history`` from ``stats.run_medians(..., key="series_key")``)."""
     series: dict[str, list[float]] = {}
@@ -402,6 +406,11 @@ def build_compare_view(cmp: Comparison, history: pd.DataFrame | None = None) -> 
         cmp.rows, key=lambda r: (VERDICT_ORDER[r.verdict.value], -_nz(r.ratio), r.label)
     ):
         views.append(CompareRowView(row, charts.sparkline(series.get("|".join(row.pair), []))))
+    aa_flagged = None
+    aa_tested = 0
+    if aa is not None:
+        aa_flagged = aa.counts["slower"] + aa.counts["faster"]
+        aa_tested = sum(aa.counts[v] for v in ("slower", "faster", "same", "inconclusive"))
     return CompareView(
         cmp.base,
         cmp.cand,
@@ -410,6 +419,8 @@ def build_compare_view(cmp: Comparison, history: pd.DataFrame | None = None) -> 
         tuple(cmp.counts.items()),
         tuple(views),
         cmp.exit_code,
+        aa_flagged,
+        aa_tested,
     )
 
 
@@ -460,6 +471,7 @@ def build_run_report(
     skips: pd.DataFrame | None = None,
     comparison: Comparison | None = None,
     history: pd.DataFrame | None = None,
+    aa: Comparison | None = None,
     n_boot: int = stats.DEFAULT_BOOT,
 ) -> RunReport:
     run_id = str(run.get("run_id", ""))
@@ -491,7 +503,7 @@ def build_run_report(
         heatmap=build_heatmap(stories),
         failures=build_failures(launches),
         skips=build_skips(skips),
-        comparison=build_compare_view(comparison, history) if comparison is not None else None,
+        comparison=build_compare_view(comparison, history, aa) if comparison is not None else None,
         n_launches=len(launches),
         n_failed=n_failed,
     )
