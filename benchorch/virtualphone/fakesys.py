@@ -155,6 +155,7 @@ class FakeSys:
         uname_a = f"Linux localhost {p.kernel} #1 SMP PREEMPT {p.machine} Toybox"
         shims = {
             "nproc": f"echo {p.ncpus}\n",
+            ".vphone-hang": "exec sleep 2147483647\n",  # the --hang fault's program
             "uname": f"""
 case "${{1:-}}" in
   ''|-s) echo Linux;;

@@ -9,9 +9,10 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
   is killed, as adbd does when its transport dies.
 * ``drop_times = K``: each drop fault fires at most K times in the phone's life
   (0 or absent: every time), so a test can watch a phone drop and come back.
-* ``hang = REGEX``: a command line matching REGEX (``re.search``) is replaced by
-  a real ``sleep`` that never ends and prints nothing (a real host process, so
-  ``ps``, ``kill -9 PID`` and ``kill -9 -PGID`` work on it).
+* ``hang = REGEX``: in a command line, each shell word REGEX matches
+  (``re.search``) is replaced by a program that sleeps forever and prints
+  nothing (``exec sleep``: a real host process, so ``ps``, ``kill -9 PID`` and
+  ``kill -9 -PGID`` work, and ``echo $$ > pidfile; exec ...`` keeps its PID).
 * ``hot_c = T0, cool_rate_c_per_s = R``: every thermal zone and the battery
   read ``max(base, T0 - R * t)`` where t is seconds since the phone started.
 * ``full_disk = true``: SEND fails with ``write failed: No space left on device``
@@ -30,6 +31,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from benchorch.errors import UsageError
+
+#: characters that end a shell word
+_WORD_END = frozenset(" \t\n;&|()<>'\"`")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,33 @@ class FaultState:
 
     def hangs(self, command: str) -> bool:
         return self._hang is not None and self._hang.search(command) is not None
+
+    def substitute_hang(self, command: str, program: str) -> str:
+        """Replace each shell word the hang pattern matches by ``program``.
+
+        A word is the match widened to the nearest blank, quote or shell
+        operator on each side, so ``exec taskset f0 ./bin/bench --x`` with the
+        pattern ``bench`` becomes ``exec taskset f0 PROGRAM --x``: everything
+        around it (``echo $$ > pidfile``, ``exec``) still runs, so the process
+        keeps the PID and process group a device layer would kill.
+        """
+        if self._hang is None:
+            return command
+        out: list[str] = []
+        pos = 0
+        for m in self._hang.finditer(command):
+            if m.start() < pos:
+                continue
+            start, end = m.start(), max(m.end(), m.start() + 1)
+            while start > pos and command[start - 1] not in _WORD_END:
+                start -= 1
+            while end < len(command) and command[end] not in _WORD_END:
+                end += 1
+            out.append(command[pos:start])
+            out.append(program)
+            pos = end
+        out.append(command[pos:])
+        return "".join(out)
 
     def temp_c(self, base_c: float, now: float | None = None) -> float:
         """``max(base, T0 - rate * t)`` when hot, else ``base``."""

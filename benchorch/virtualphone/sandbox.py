@@ -49,7 +49,6 @@ log = logging.getLogger("benchorch.virtualphone")
 
 PHONE_TMP = "/data/local/tmp"
 SHELL_ARGV0 = "/system/bin/sh"
-HANG_COMMAND = "exec sleep 2147483647"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 #: a phone path only matches as a whole component: not preceded by a path char,
 #: not followed by a name char.
@@ -196,9 +195,8 @@ class Sandbox:
             self.fake.refresh()
         if command and self.faults.hangs(command):
             log.info("hanging command %r (fault)", command)
-            host_cmd = HANG_COMMAND
-        else:
-            host_cmd = self.rewrite(command)
+            command = self.faults.substitute_hang(command, str(self.fake.bin / ".vphone-hang"))
+        host_cmd = self.rewrite(command)
         argv = [SHELL_ARGV0, "-c", host_cmd] if command else [SHELL_ARGV0]
         proc = subprocess.Popen(
             argv,

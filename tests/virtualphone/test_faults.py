@@ -69,36 +69,32 @@ def test_hang_matches_commands_and_hangs_them_for_real(
 ) -> None:
     phone = virtual_phone(faults={"hang": r"speed_benchmark"})
     assert phone.shell("echo not hanging").stdout == "not hanging\n"
-    before = set(_phone_children(phone.pid))
     client = subprocess.Popen(
         [
-            "adb",
-            "-P",
-            str(adb_server.port),
-            "-s",
-            phone.serial,
-            "shell",
-            "./speed_benchmark_torch --iter=5",
+            *("adb", "-P", str(adb_server.port), "-s", phone.serial, "shell"),
+            "echo $$ > /data/local/tmp/pid; echo before;"
+            " exec taskset 1 ./speed_benchmark_torch --iter=5",
         ],
         env=adb_server.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert _wait_for(lambda: len(set(_phone_children(phone.pid)) - before) == 1)
-    (hung,) = set(_phone_children(phone.pid)) - before
+    pidfile = phone.root / "pid"
+    assert _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+    pid = int(pidfile.read_text())
+    # the rest of the line ran; the matched program is a real process that never ends
+    assert _wait_for(lambda: "sleep" in phone.shell(f"ps -o args= -p {pid}").stdout)
     try:
         client.wait(timeout=1.5)
         raise AssertionError("a hung command returned")
     except subprocess.TimeoutExpired:
         pass
-    # the device layer's move: find it with ps and kill it from a second shell
-    ps = phone.shell(f"ps -o pid=,args= -p {hung}").stdout
-    assert "sleep" in ps
-    assert phone.shell(f"kill -9 -{hung}").returncode == 0
+    # the device layer's move on a timeout: kill the group from a second shell
+    assert phone.shell(f"kill -9 -{pid}").returncode == 0
     client.wait(timeout=20)
     assert client.returncode == 137
-    assert client.stdout is not None and client.stdout.read() == b""
+    assert client.stdout is not None and client.stdout.read() == b"before\n"
 
 
 def test_hot_state_cools_towards_the_profile(virtual_phone) -> None:
@@ -198,17 +194,3 @@ def test_flags_override_profile_and_bad_values_are_usage_errors(tmp_path: Path) 
     )
     assert res.returncode == 2
     assert "no_such_phone" in res.stderr and "pixel8" in res.stderr
-
-
-def _phone_children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append(int(entry.name))
-    return out

@@ -71,6 +71,18 @@ def test_faults_merge_and_validate() -> None:
     assert hot.temp_c(30.0, now=200.0) == 30.0
 
 
+def test_hang_substitutes_the_matching_word_only() -> None:
+    state = FaultState(Faults(hang="speed_bench"))
+    line = "echo $$ > /data/local/tmp/p; exec taskset f0 ./bin/speed_benchmark_torch --iter=5"
+    assert state.hangs(line)
+    assert (
+        state.substitute_hang(line, "HANG")
+        == "echo $$ > /data/local/tmp/p; exec taskset f0 HANG --iter=5"
+    )
+    assert state.substitute_hang("a;'x/speed_bench' b", "H") == "a;'H' b"
+    assert not state.hangs("echo hi")
+
+
 def test_banner_names_the_features() -> None:
     banner = make_banner(load_profile("pixel8").props).decode()
     assert banner.startswith(
