@@ -3,7 +3,8 @@
 * ``mobilenet_v2``: MobileNetV2's shape (Sandler et al. 2018). A 3x3 stride-2
   stem, then inverted residual blocks: 1x1 expand (Conv-BN-ReLU6), 3x3
   depthwise (Conv-BN-ReLU6), 1x1 linear projection (Conv-BN), with a residual
-  add when stride is 1 and the channel count is unchanged; then a 1x1
+  add (a ``FloatFunctional``, so eager-mode static quantisation keeps it) when
+  stride is 1 and the channel count is unchanged; then a 1x1
   Conv-BN-ReLU6 to 1280 channels, global average pool and a Linear classifier.
   Input ``1,3,224,224`` float; output ``1,1000``.
 * ``conv_bn_relu``: the recipe's small model, grown to a few blocks: QuantStub,
@@ -98,10 +99,12 @@ def mobilenet_v2(seed: int = 0, width: float = 1.0, num_classes: int = 1000) -> 
             layers.append(_conv_bn(hidden, hidden, 3, stride, hidden, act=True))
             layers.append(_conv_bn(hidden, cout, 1, 1, 1, act=False))
             self.conv = nn.Sequential(*layers)
+            # FloatFunctional: the residual add survives eager-mode static quantisation
+            self.skip_add = nn.quantized.FloatFunctional()
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if self.use_res:
-                return x + self.conv(x)
+                return self.skip_add.add(x, self.conv(x))
             return self.conv(x)
 
     class MobileNetV2(nn.Module):
