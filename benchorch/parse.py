@@ -35,9 +35,10 @@ Decision, in this order:
    per iter: X`` in stdout+stderr, with ``Iters per second: Y`` after it (same
    line, or a later line for iOS). Samples are the observer lines between the
    previous finished line (if any) and this one.
-2. Found, both numbers finite and positive, ``X * Y`` (in us x 1/s) within a
-   factor of 2 of 1e6 (the two are the same quantity printed twice, so a
-   placeholder or a unit mix-up shows here), every sample finite and >= 0, and
+2. Found, no uncaught exception after it, both numbers finite and positive,
+   ``X * Y`` (in us x 1/s) within a factor of 2 of 1e6 (the two are the
+   same quantity printed twice, so a placeholder or a unit mix-up shows
+   here), every sample finite and >= 0, and
    ``exit_code`` 0 or unknown (``None``): ``ok``. A zero-iteration run
    (``--iter=0``, the sweep's load launch) prints ``inf`` per iter
    (micros / 0) and ``0`` iters per second: that is ``ok`` with ``us_per_iter=None``,
@@ -111,7 +112,7 @@ _RULES: tuple[tuple[ErrorKind, re.Pattern[str]], ...] = (
         ErrorKind.NOT_EXECUTABLE,
         re.compile(
             r"can't execute|cannot execute|Exec format error|not executable"
-            r"|^\S*sh: (?:\d+: )?\S+: (?:Permission denied|inaccessible or not found)"
+            r"|^\S*sh: (?:\d+: )?\S+: (?:Permission denied|inaccessible or not found|not found$)"
             r"|^\S+: Permission denied$",
             re.I,
         ),
@@ -358,7 +359,7 @@ def parse_output(stdout: str, stderr: str = "", exit_code: int | None = None) ->
         return _failure(lines, exit_code, samples, after_finish=False)
 
     samples, sample_note = _samples(lines[previous + 1 : finished.index])
-    if exit_code not in (None, 0):
+    if exit_code not in (None, 0) or _exception_message(lines[finished.index + 1 :]):
         return _failure(lines, exit_code, samples, after_finish=True)
 
     per = _number(finished.per_iter)

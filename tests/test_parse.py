@@ -354,3 +354,16 @@ def test_logcat_brief_and_indentation() -> None:
     result = parse_output(text)
     assert result.ok and result.samples_us == (10.0,)
     assert re.fullmatch(r"10\.5", f"{result.us_per_iter:g}")
+
+
+def test_an_exception_after_the_finished_line_is_a_failure() -> None:
+    cap = load("ok_pep_lite")
+    crash = load("crash_wrong_rank_lite")
+    result = parse_output(cap.stdout, crash.stderr, None)
+    assert result.status is Status.FAILED and result.error_kind is ErrorKind.CRASH
+    assert result.samples_us == cap.parse().samples_us
+
+
+def test_a_missing_binary_through_dash_is_not_executable() -> None:
+    result = parse_output("", "sh: 1: ./speed_benchmark_torch: not found\n", 127)
+    assert result.error_kind is ErrorKind.NOT_EXECUTABLE
