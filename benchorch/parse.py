@@ -112,7 +112,8 @@ _RULES: tuple[tuple[ErrorKind, re.Pattern[str]], ...] = (
         ErrorKind.NOT_EXECUTABLE,
         re.compile(
             r"can't execute|cannot execute|Exec format error|not executable"
-            r"|^\S*sh: (?:\d+: )?\S+: (?:Permission denied|inaccessible or not found|not found$)"
+            r"|(?:^|\s)\S*sh: (?:\d+: )?\S+: (?:Permission denied|inaccessible or not found"
+            r"|not found$)"
             r"|^\S+: Permission denied$",
             re.I,
         ),
