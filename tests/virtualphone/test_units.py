@@ -142,3 +142,18 @@ def test_output_rewriter_is_independent_of_chunking(text: list[str], cuts: list[
     out += chunked.feed(data[last:]) + chunked.flush()
     assert out == expected
     assert b"/host/root" not in expected
+
+
+def test_cli_lists_profiles_and_rejects_bad_flags() -> None:
+    from click.testing import CliRunner
+
+    from benchorch.cli.main import cli
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["virtual-phone", "--list-profiles"])
+    assert res.exit_code == 0
+    assert res.output.split() == builtin_names()
+    res = runner.invoke(cli, ["virtual-phone", "--battery-level", "101"])
+    assert res.exit_code == 2
+    res = runner.invoke(cli, ["virtual-phone", "--profile", "nope", "--list-profiles"])
+    assert res.exit_code == 0  # listing needs no profile
