@@ -53,44 +53,6 @@ from benchorch.errors import (
 log = logging.getLogger("benchorch.devices.adb")
 
 PID_MARK = "@@benchorch-pid@@"
-_S = af.section_cmd
-
-THERMAL_SNIPPET = (
-    'for z in /sys/class/thermal/thermal_zone*; do [ -d "$z" ] || continue; '
-    'printf \'%s\\t%s\\t%s\\n\' "${z##*/}" "$(cat "$z/type" 2>/dev/null)" '
-    '"$(cat "$z/temp" 2>/dev/null || echo -)"; done'
-)
-CPU_SNIPPET = (
-    'for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d "$c" ] || continue; '
-    'echo "${c##*/} $(cat "$c/cpufreq/cpuinfo_max_freq" 2>/dev/null || echo -)'
-    ' $(cat "$c/cpufreq/scaling_cur_freq" 2>/dev/null || echo -)"; done'
-)
-HEALTH_SCRIPT = "; ".join(
-    [
-        _S("battery"),
-        "dumpsys battery 2>/dev/null",
-        _S("thermal"),
-        THERMAL_SNIPPET,
-        _S("online"),
-        "cat /sys/devices/system/cpu/online 2>/dev/null",
-        _S("cpus"),
-        CPU_SNIPPET,
-    ]
-)
-INFO_SCRIPT = "; ".join(
-    [
-        _S("getprop"),
-        "getprop",
-        HEALTH_SCRIPT,
-        _S("df"),
-        "df -k /data/local/tmp 2>/dev/null || df /data/local/tmp 2>/dev/null",
-        _S("root"),
-        "id",
-        "command -v su >/dev/null 2>&1 && { timeout 5 su -c id </dev/null 2>/dev/null"
-        " || timeout 5 su 0 id </dev/null 2>/dev/null; }",
-        "true",
-    ]
-)
 
 
 def _quote_argv(argv: Sequence[str]) -> str:
@@ -322,44 +284,13 @@ class AdbDevice:
             raise DeviceDropped(f"{what} output ended early", serial=self._serial)
 
     def info(self) -> DeviceInfo:
-        sec = self._script(INFO_SCRIPT, "device facts")
-        props = af.parse_getprop(sec.get("getprop", ""))
-        bat = af.parse_battery(sec.get("battery", ""))
-        self._abis = af.abis_from_props(props)
-        return DeviceInfo(
-            serial=self._serial,
-            state=self._state or "device",
-            model=props.get("ro.product.model") or None,
-            manufacturer=props.get("ro.product.manufacturer") or None,
-            soc=af.soc_from_props(props),
-            abis=self._abis,
-            android_release=props.get("ro.build.version.release") or None,
-            sdk=af.int_or_none(props.get("ro.build.version.sdk")),
-            fingerprint=props.get("ro.build.fingerprint") or None,
-            clusters=af.clusters_from_cores(af.parse_cpus(sec.get("cpus", ""))),
-            battery_level=bat.level,
-            charging=bat.charging,
-            battery_temp_c=bat.temp_c,
-            thermal_zones=af.parse_thermal(sec.get("thermal", "")),
-            free_bytes=af.parse_df(sec.get("df", "")),
-            rooted=af.rooted_from_id(sec.get("root", "")),
-        )
+        sections = self._script(af.INFO_SCRIPT, "device facts")
+        info = af.device_info(self._serial, self._state or "device", sections)
+        self._abis = info.abis
+        return info
 
     def health(self) -> Health:
-        sec = self._script(HEALTH_SCRIPT, "health snapshot")
-        bat = af.parse_battery(sec.get("battery", ""))
-        hot = af.hottest(af.parse_thermal(sec.get("thermal", "")))
-        cores = af.parse_cpus(sec.get("cpus", ""))
-        return Health(
-            taken_at=time.time(),
-            battery_level=bat.level,
-            battery_temp_c=bat.temp_c,
-            charging=bat.charging,
-            hottest_zone=hot[0] if hot else None,
-            hottest_zone_c=hot[1] if hot else None,
-            online_cpus=af.parse_cpu_list(sec.get("online", "")),
-            cpu_cur_khz={c.cpu: c.cur_khz for c in cores if c.cur_khz is not None},
-        )
+        return af.health(self._script(af.HEALTH_SCRIPT, "health snapshot"), time.time())
 
     def ensure_battery(self, min_level: int) -> Health:
         """Refuse to start below ``min_level`` percent (unknown level passes)."""

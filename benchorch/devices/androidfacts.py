@@ -1,8 +1,9 @@
 """Pure parsers of what an Android phone prints about itself.
 
 Nothing here does I/O: ``adb.AdbDevice`` runs one shell script per question
-(``INFO_SCRIPT``, ``HEALTH_SCRIPT``) whose sections are separated by marker
-lines, and these functions turn the text into domain records.
+(``INFO_SCRIPT``, ``HEALTH_SCRIPT``, defined here) whose sections are separated
+by marker lines, and these functions turn the text into domain records
+(``device_info``, ``health``).
 
 Units, as the kernel and the framework print them:
 
@@ -29,7 +30,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from benchorch.domain import CpuCluster
+from benchorch.domain import CpuCluster, DeviceInfo, Health
 
 #: A section of a combined script's output starts with this line + the section name.
 MARKER = "@@benchorch@@"
@@ -314,3 +315,86 @@ def parse_df(text: str) -> int | None:
             return _human_bytes(value)
         return int(value) * 1024 if value.isdigit() else _human_bytes(value)
     return None
+
+
+# --- the scripts and what they give ------------------------------------------------
+
+_S = section_cmd
+
+THERMAL_SNIPPET = (
+    'for z in /sys/class/thermal/thermal_zone*; do [ -d "$z" ] || continue; '
+    'printf \'%s\\t%s\\t%s\\n\' "${z##*/}" "$(cat "$z/type" 2>/dev/null)" '
+    '"$(cat "$z/temp" 2>/dev/null || echo -)"; done'
+)
+CPU_SNIPPET = (
+    'for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d "$c" ] || continue; '
+    'echo "${c##*/} $(cat "$c/cpufreq/cpuinfo_max_freq" 2>/dev/null || echo -)'
+    ' $(cat "$c/cpufreq/scaling_cur_freq" 2>/dev/null || echo -)"; done'
+)
+HEALTH_SCRIPT = "; ".join(
+    [
+        _S("battery"),
+        "dumpsys battery 2>/dev/null",
+        _S("thermal"),
+        THERMAL_SNIPPET,
+        _S("online"),
+        "cat /sys/devices/system/cpu/online 2>/dev/null",
+        _S("cpus"),
+        CPU_SNIPPET,
+    ]
+)
+INFO_SCRIPT = "; ".join(
+    [
+        _S("getprop"),
+        "getprop",
+        HEALTH_SCRIPT,
+        _S("df"),
+        "df -k /data/local/tmp 2>/dev/null || df /data/local/tmp 2>/dev/null",
+        _S("root"),
+        "id",
+        "command -v su >/dev/null 2>&1 && { timeout 5 su -c id </dev/null 2>/dev/null"
+        " || timeout 5 su 0 id </dev/null 2>/dev/null; }",
+        "true",
+    ]
+)
+
+
+def device_info(serial: str, state: str, sections: Mapping[str, str]) -> DeviceInfo:
+    """``INFO_SCRIPT``'s sections → ``DeviceInfo``."""
+    props = parse_getprop(sections.get("getprop", ""))
+    bat = parse_battery(sections.get("battery", ""))
+    return DeviceInfo(
+        serial=serial,
+        state=state,
+        model=props.get("ro.product.model") or None,
+        manufacturer=props.get("ro.product.manufacturer") or None,
+        soc=soc_from_props(props),
+        abis=abis_from_props(props),
+        android_release=props.get("ro.build.version.release") or None,
+        sdk=int_or_none(props.get("ro.build.version.sdk")),
+        fingerprint=props.get("ro.build.fingerprint") or None,
+        clusters=clusters_from_cores(parse_cpus(sections.get("cpus", ""))),
+        battery_level=bat.level,
+        charging=bat.charging,
+        battery_temp_c=bat.temp_c,
+        thermal_zones=parse_thermal(sections.get("thermal", "")),
+        free_bytes=parse_df(sections.get("df", "")),
+        rooted=rooted_from_id(sections.get("root", "")),
+    )
+
+
+def health(sections: Mapping[str, str], taken_at: float) -> Health:
+    """``HEALTH_SCRIPT``'s sections → ``Health``."""
+    bat = parse_battery(sections.get("battery", ""))
+    hot = hottest(parse_thermal(sections.get("thermal", "")))
+    cores = parse_cpus(sections.get("cpus", ""))
+    return Health(
+        taken_at=taken_at,
+        battery_level=bat.level,
+        battery_temp_c=bat.temp_c,
+        charging=bat.charging,
+        hottest_zone=hot[0] if hot else None,
+        hottest_zone_c=hot[1] if hot else None,
+        online_cpus=parse_cpu_list(sections.get("online", "")),
+        cpu_cur_khz={c.cpu: c.cur_khz for c in cores if c.cur_khz is not None},
+    )

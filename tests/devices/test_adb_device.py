@@ -240,3 +240,38 @@ def test_devices_with_unreachable_explicit_server_exits_3(adb_server: Any) -> No
     result = CliRunner().invoke(cli, ["devices", "--adb", f"127.0.0.1:{free_port()}"])
     assert result.exit_code == 3
     assert "no adb server at 127.0.0.1:" in result.output
+
+
+def test_kill_reaches_a_process_that_outlives_its_stream(
+    adb_server: Any, virtual_phone: Any
+) -> None:
+    """The virtual phone kills a command's group when its stream closes early (as
+    adbd does when the transport dies), so this checks our own kill on a process
+    that nothing else would kill: a background sleep outliving a finished command."""
+    dev = device(adb_server, virtual_phone(profile="pixel8"))
+    res = dev.run(["sh", "-c", "sleep 120 >/dev/null 2>&1 </dev/null & echo $!"], timeout=20)
+    pid = int(res.stdout)
+    assert _alive(dev, pid)
+    dev._kill(pid)
+    deadline = time.monotonic() + 10
+    while _alive(dev, pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(dev, pid)
+
+
+def test_timeout_calls_the_kill_with_the_commands_pid(
+    adb_server: Any, virtual_phone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone = virtual_phone(profile="pixel8")
+    dev = device(adb_server, phone)
+    killed: list[int] = []
+    real_kill = AdbDevice._kill
+
+    def spy(self: AdbDevice, pid: int) -> None:
+        killed.append(pid)
+        real_kill(self, pid)
+
+    monkeypatch.setattr(AdbDevice, "_kill", spy)
+    res = dev.run(["sh", "-c", "echo $$ > /data/local/tmp/p.pid; exec sleep 120"], timeout=1.0)
+    assert res.timed_out
+    assert killed == [int((phone.root / "p.pid").read_text())]

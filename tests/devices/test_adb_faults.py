@@ -62,11 +62,23 @@ def test_drop_mid_shell_is_never_a_success(adb_server: Any, virtual_phone: Any) 
     assert after.ok and after.stdout == "back\n"
 
 
-def test_hang_times_out_and_the_phone_stays_usable(adb_server: Any, virtual_phone: Any) -> None:
+def test_hang_times_out_is_killed_on_the_phone_and_the_phone_stays_usable(
+    adb_server: Any, virtual_phone: Any
+) -> None:
     dev = device(adb_server, virtual_phone(faults={"hang": "hang-me"}))
-    res = dev.run(["echo", "hang-me"], timeout=1.0)
+    res = dev.run(["hang-me", "--iter=10"], timeout=1.0)
     assert res.timed_out and not res.ok and not res.complete
     assert res.stdout == ""
+    pid = dev.last_remote_pid
+    assert pid is not None
+    # Gone or a zombie awaiting its parent: either way no longer running.
+    probe = f's=$(cat /proc/{pid}/stat 2>/dev/null) || {{ echo gone; exit; }}; echo "${{s##*) }}"'
+    deadline = time.monotonic() + 10
+    state = dev.run(["sh", "-c", probe], timeout=20).stdout
+    while not (state == "gone\n" or state.startswith("Z")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = dev.run(["sh", "-c", probe], timeout=20).stdout
+    assert state == "gone\n" or state.startswith("Z"), state
     assert dev.run(["echo", "fine"], timeout=20).stdout == "fine\n"
 
 

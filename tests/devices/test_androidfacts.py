@@ -283,3 +283,28 @@ def test_rooted_from_id_lines() -> None:
     assert af.rooted_from_id(shell + "\nuid=0(root) gid=0(root) context=u:r:magisk:s0") is True
     assert af.rooted_from_id("uid=0(root) gid=0(root)") is True
     assert af.rooted_from_id("") is None
+
+
+def test_device_info_and_health_from_one_combined_output() -> None:
+    m = af.MARKER
+    output = (
+        f"{m}getprop\n{PIXEL6_GETPROP}{m}battery\n{PIXEL_BATTERY}{m}thermal\n{PIXEL_THERMAL}"
+        f"{m}online\n0-7\n{m}cpus\n{PIXEL6_CPUS}{m}df\n{TOYBOX_DF}{m}root\n"
+        "uid=2000(shell) gid=2000(shell) context=u:r:shell:s0\n"
+    )
+    sections = af.split_sections(output)
+    info = af.device_info("R3CN30ABCDE", "device", sections)
+    assert (info.model, info.manufacturer, info.soc, info.sdk) == ("Pixel 6", "Google", "GS101", 33)
+    assert info.big_cpus == (6, 7) and info.rooted is False
+    assert info.free_bytes == 72787432 * 1024 and info.battery_level == 78
+    snap = af.health(sections, taken_at=123.0)
+    assert snap.online_cpus == tuple(range(8))
+    assert snap.cpu_cur_khz[0] == 1197000 and 7 not in snap.cpu_cur_khz
+    assert snap.hottest_zone == "cpu-1-0-usr (thermal_zone7)" and snap.taken_at == 123.0
+
+
+def test_scripts_open_every_section_they_are_read_by() -> None:
+    for name in ("getprop", "battery", "thermal", "online", "cpus", "df", "root"):
+        assert af.section_cmd(name) in af.INFO_SCRIPT
+    for name in ("battery", "thermal", "online", "cpus"):
+        assert af.section_cmd(name) in af.HEALTH_SCRIPT
