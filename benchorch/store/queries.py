@@ -145,13 +145,20 @@ WHERE {where}
 ORDER BY l.id"""
 
 
+#: The raw context of a launch, left out by ``include_output=False``.
+_RAW_TEXT = ("stdout", "stderr")
+_RAW_JSON = ("health_before", "health_after", "argv")
+
+
 def _launch_fields_sql(include_output: bool) -> str:
     parts = []
     for name in LAUNCH_FIELDS:
         if name == "samples_us":
             parts.append("l.samples AS samples_us")
-        elif name in ("stdout", "stderr") and not include_output:
+        elif name in _RAW_TEXT and not include_output:
             parts.append(f"'' AS {name}")
+        elif name in _RAW_JSON and not include_output:
+            parts.append(f"NULL AS {name}")
         else:
             parts.append(f"l.{name}")
     return ", ".join(parts)
@@ -186,7 +193,7 @@ def launches_frame(
     df["samples_us"] = [np.frombuffer(b, dtype="<f8").tolist() for b in df["samples_us"]]
     for name in ("health_before", "health_after"):
         df[name] = [json.loads(x) if x else None for x in df[name]]
-    df["argv"] = [json.loads(x) for x in df["argv"]]
+    df["argv"] = [json.loads(x) if x else None for x in df["argv"]]
     df["variant_steps"] = [json.loads(x) if x else None for x in df["variant_steps"]]
     df["check_passed"] = pd.Series(
         [None if x is None else bool(x) for x in df["check_passed"]], index=df.index, dtype=object
@@ -194,9 +201,8 @@ def launches_frame(
     for name in ("timed_out", "hot"):
         df[name] = df[name].astype(bool)
     for name in _INT_COLUMNS + _INT_COLUMNS_JOINED:
-        df[name] = pd.array(
-            [None if x is None or x != x else int(x) for x in df[name]], dtype="Int64"
-        )
+        # sqlite3 gives int or None; pandas made the column int64, or float64 with NaN.
+        df[name] = pd.to_numeric(df[name]).astype("Int64")
     for name in _FLOAT_COLUMNS:
         df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
     return df[list(LAUNCH_COLUMNS)]

@@ -179,7 +179,9 @@ def test_filters_by_runs_device_and_since(store: Store) -> None:
         store.launches(since="last tuesday")
     with pytest.raises(RunNotFound):
         store.launches([a, "20000101-000000-0000"])
-    assert store.launches(a, include_output=False).iloc[0]["stdout"] == ""
+    lean = store.launches(a, include_output=False).iloc[0]
+    assert (lean["stdout"], lean["health_before"], lean["argv"]) == ("", None, None)
+    assert lean["samples_us"] == list(launch(a, 0).samples_us)
 
 
 def test_done_launch_keys_count_final_outcomes_only(store: Store) -> None:

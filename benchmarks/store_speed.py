@@ -1,0 +1,112 @@
+"""What the results store costs the sweep and the report.
+
+1. ``Store.record_launch`` (one committed INSERT, health JSON, samples packed)
+   against the bare minimum: a raw ``sqlite3`` INSERT of the same values into an
+   identical WAL file, committed, in the same process. Calls are interleaved
+   (ABAB...) so drift hits both alike. Prints median microseconds of each and
+   the ratio ours / raw, for ``synchronous=NORMAL`` (the default) and ``FULL``
+   (``durable=True``).
+2. ``Store.launches(include_output=False)`` on a store of ``--history``
+   launches (28 samples each, the trend report's query): wall seconds, and
+   per launch.
+
+    .venv/bin/python benchmarks/store_speed.py [--calls 2000] [--history 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchorch.store import Store  # noqa: E402
+from benchorch.store.store import _INSERT_LAUNCH, _json, pack_samples  # noqa: E402
+from tests.store.factory import launch  # noqa: E402
+
+
+def _raw_values(rec: object) -> tuple[object, ...]:
+    r = rec  # a LaunchRecord; precomputed values, so only SQLite's cost is measured
+    return (
+        r.run_id, r.launch_key, r.device_serial, r.variant, r.variant_file,  # type: ignore[attr-defined]
+        r.variant_format, r.variant_sha256, r.binary_sha256, r.dims, r.types,  # type: ignore[attr-defined]
+        r.memory_format, r.threads, r.core_mask, r.kind, r.launch_index, r.iters,  # type: ignore[attr-defined]
+        r.warmup, r.status, r.error_kind, r.message, r.us_per_iter, r.iters_per_sec,  # type: ignore[attr-defined]
+        pack_samples(r.samples_us), r.load_s, r.wall_s, r.exit_code, int(r.timed_out),  # type: ignore[attr-defined]
+        int(r.hot), _json(r.health_before), _json(r.health_after), r.started_at,  # type: ignore[attr-defined]
+        r.finished_at, _json(list(r.argv)), r.stdout, r.stderr,  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
+def bench_record(calls: int, durable: bool) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = Store(Path(tmp) / "ours.sqlite", durable=durable)
+        rid = ours.create_run("bench", {})
+        raw_store = Store(Path(tmp) / "raw.sqlite", durable=durable)
+        raw_rid = raw_store.create_run("bench", {})
+        raw_store.close()
+        raw = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
+        raw.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        samples = tuple(1000.0 + i for i in range(50))
+        stdout = "PyTorchObserver {...}\n" * 180  # ~4 kB, a 50-iteration launch's output
+        recs = [launch(rid, i, samples_us=samples, stdout=stdout) for i in range(calls)]
+        raws = [
+            _raw_values(launch(raw_rid, i, samples_us=samples, stdout=stdout)) for i in range(calls)
+        ]
+        t_ours, t_raw = [], []
+        for rec, values in zip(recs, raws, strict=True):
+            t0 = time.perf_counter()
+            ours.record_launch(rec)
+            t1 = time.perf_counter()
+            raw.execute(_INSERT_LAUNCH, values)
+            t2 = time.perf_counter()
+            t_ours.append(t1 - t0)
+            t_raw.append(t2 - t1)
+        ours.close()
+        raw.close()
+    return statistics.median(t_ours) * 1e6, statistics.median(t_raw) * 1e6
+
+
+def bench_history(n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "history.sqlite")
+        samples = tuple(1000.0 + i for i in range(28))
+        for night in range(-(-n // 3600)):
+            rid = store.create_run("nightly", {"night": night})
+            for i in range(min(3600, n - night * 3600)):
+                store.record_launch(launch(rid, i, samples_us=samples, stdout=""))
+        t0 = time.perf_counter()
+        df = store.launches(include_output=False)
+        elapsed = time.perf_counter() - t0
+        assert len(df) == n, len(df)
+        store.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=100_000)
+    args = parser.parse_args()
+    for durable in (False, True):
+        ours, raw = bench_record(args.calls, durable)
+        mode = "FULL (durable)" if durable else "NORMAL (default)"
+        print(
+            f"record_launch, synchronous={mode}: ours {ours:.0f} us, raw sqlite3 {raw:.0f} us, "
+            f"ratio {ours / raw:.2f} (median of {args.calls} interleaved calls)"
+        )
+    seconds = bench_history(args.history)
+    print(
+        f"launches(include_output=False) over {args.history} launches x 28 samples: "
+        f"{seconds:.2f} s ({seconds / args.history * 1e6:.1f} us per launch)"
+    )
+
+
+if __name__ == "__main__":
+    main()
