@@ -24,6 +24,7 @@ import logging
 import re
 import shlex
 import stat
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,11 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         with path.open("a") as fh:
             fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         path.chmod(0o600)
-        log.warning("trusted the new host key of %s (%s) and added it to %s", hostname, what, path)
+        # said on stderr whatever the log level: trusting a key is never silent
+        print(
+            f"benchorch: trusted the new host key of {hostname} ({what}) and added it to {path}",
+            file=sys.stderr,
+        )
 
 
 class RemoteHost:

@@ -150,7 +150,14 @@ def build(
                 hint="pass the PyTorch source tree to build from",
             )
         if target == "host":
+            from benchorch.build.elf import host_abi
             from benchorch.build.host import build_host as do_host
+
+            if abi is not None and abi != host_abi():
+                raise BuildUsageError(
+                    f"--target host builds for this machine ({host_abi()}), not {abi}",
+                    hint="drop --abi or use --target android",
+                )
 
             prov = do_host(
                 pytorch_root,

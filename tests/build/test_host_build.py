@@ -19,7 +19,9 @@ from benchorch.build.elf import host_abi
 from benchorch.build.host import build_host
 from benchorch.build.provenance import Provenance, read_sidecar, register_binary, sha256_file
 from benchorch.cli.main import cli
+from benchorch.domain import ErrorKind, ParseResult
 from benchorch.errors import BuildError, BuildUsageError, ExitCode
+from benchorch.parse import parse_output
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 FINISHED = re.compile(
@@ -29,13 +31,14 @@ FINISHED = re.compile(
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny conv net saved as full-JIT .pt and lite .ptl by the venv's torch."""
+    """A tiny conv net saved as full-JIT .pt, lite .ptl and FlatBuffer by the venv's torch."""
     torch = pytest.importorskip("torch")
     folder = tmp_path_factory.mktemp("models")
     net = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval())
     torch.jit.save(net, str(folder / "m.pt"))
     net._save_for_lite_interpreter(str(folder / "m.ptl"))
-    return {"pt": folder / "m.pt", "ptl": folder / "m.ptl"}
+    net._save_for_lite_interpreter(str(folder / "m.ff"), _use_flatbuffer=True)
+    return {"pt": folder / "m.pt", "ptl": folder / "m.ptl", "ff": folder / "m.ff"}
 
 
 def run(binary: str, model: Path, iters: int = 4) -> subprocess.CompletedProcess[str]:
@@ -44,23 +47,29 @@ def run(binary: str, model: Path, iters: int = 4) -> subprocess.CompletedProcess
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_lite_binary_runs_a_ptl_and_refuses_a_pt(
+def parsed(out: subprocess.CompletedProcess[str]) -> ParseResult:
+    return parse_output(out.stdout, out.stderr, out.returncode)
+
+
+def test_lite_binary_runs_ptl_and_flatbuffer_and_refuses_a_pt(
     host_binary_lite: Provenance, models: dict[str, Path]
 ) -> None:
-    out = run(host_binary_lite.path, models["ptl"], iters=5)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.count("PyTorchObserver") == 5
-    assert FINISHED.search(out.stdout)
-    bad = run(host_binary_lite.path, models["pt"])
-    assert bad.returncode != 0
-    assert "bytecode.pkl" in bad.stderr + bad.stdout
+    for kind in ("ptl", "ff"):
+        result = parsed(run(host_binary_lite.path, models[kind], iters=5))
+        assert result.ok, result
+        assert len(result.samples_us) == 5 and result.us_per_iter and result.us_per_iter > 0
+    bad = parsed(run(host_binary_lite.path, models["pt"]))
+    assert not bad.ok and bad.error_kind is ErrorKind.MODEL_FORMAT, bad
 
 
-def test_full_binary_runs_pt_and_ptl(host_binary_full: Provenance, models: dict[str, Path]) -> None:
-    for kind in ("pt", "ptl"):
+def test_full_binary_runs_pt_ptl_and_flatbuffer(
+    host_binary_full: Provenance, models: dict[str, Path]
+) -> None:
+    for kind in ("pt", "ptl", "ff"):
         out = run(host_binary_full.path, models[kind])
-        assert out.returncode == 0, out.stderr
-        assert FINISHED.search(out.stdout)
+        assert FINISHED.search(out.stdout), out.stderr
+        result = parsed(out)
+        assert result.ok and len(result.samples_us) == 4, result
 
 
 def test_provenance_of_the_fixtures(
@@ -169,3 +178,7 @@ def test_cli_errors_have_their_exit_codes(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "speed_benchmark_torch.cc" in result.output
     assert runner.invoke(cli, ["build", "--target", "host"]).exit_code == 2
+    wrong = runner.invoke(
+        cli, ["build", "--target", "host", "--abi", "armeabi-v7a", "--pytorch-root", "."]
+    )
+    assert wrong.exit_code == 2 and "armeabi-v7a" in wrong.output

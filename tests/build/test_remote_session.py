@@ -39,10 +39,14 @@ def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
     assert not known.exists()  # nothing written without --trust-new-host-key
 
 
-def test_trust_new_host_key_adds_it_and_it_is_then_known(sshd: Sshd, tmp_path: Path) -> None:
+def test_trust_new_host_key_adds_it_and_it_is_then_known(
+    sshd: Sshd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     known = tmp_path / "ssh" / "known_hosts"
     with RemoteHost(opts(sshd, known, trust_new_host_key=True)) as host:
         assert host.run_capture(["echo", "hi"])[1] == "hi\n"
+    said = capsys.readouterr().err
+    assert "trusted the new host key" in said and str(known) in said and "SHA256:" in said
     line = known.read_text().strip()
     assert line == f"[127.0.0.1]:{sshd.port} {sshd.host_pub}"
     with RemoteHost(opts(sshd, known)) as host:  # now known: no trust needed
