@@ -296,3 +296,11 @@ def test_run_medians_orders_runs_and_noise_floor() -> None:
     assert stats.noise_floor(
         1000 * np.random.default_rng(1).lognormal(0, 0.03, 40)
     ) == pytest.approx(np.expm1(0.06), rel=0.4)
+
+
+def test_a_step_is_a_change_point_not_creep() -> None:
+    rng = np.random.default_rng(6)
+    y = 1000.0 * rng.lognormal(0, 0.005, size=30)
+    y[20:] *= 1.08
+    assert not stats.creep(y).significant
+    assert stats.change_points(y) == [20]

@@ -39,7 +39,7 @@ STEP_ORDER = {"fuse": 0, "fused": 0, "quantize": 1, "quantized": 1, "mobile": 2,
 
 def text(value: Any) -> str:
     """A cell's text: ``""`` for missing values, ints without ``.0``."""
-    cell = stats._cell(value)
+    cell = stats.cell_text(value)
     return "" if cell == "-" else cell
 
 

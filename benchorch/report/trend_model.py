@@ -71,7 +71,7 @@ def build_trend_report(
         changed = [i > 0 and cfgs[i] != cfgs[i - 1] for i in range(len(cfgs))]
         cps = stats.change_points(values)
         parts = str(key).split("|")
-        label = " · ".join(p for p in parts if p not in ("-", "latency"))
+        label = stats.pair_label(parts) if len(parts) == len(stats.PAIR_FIELDS) else str(key)
         series.append(
             TrendSeries(
                 key=str(key),

@@ -1,0 +1,115 @@
+"""Pure statistics: launch summaries, speed-ups, run comparisons, history.
+
+No I/O: numpy, scipy and pandas only. The method is ``STATISTICS.md``:
+
+* A **launch** is one process of the benchmark. Its value is the median of its
+  per-iteration latencies (``samples_us``); a launch without samples falls back
+  to the binary's own ``us_per_iter``; a load launch (``kind == "load"``) is its
+  on-device wall time ``load_s`` in microseconds. Iterations inside a launch are
+  not independent (frequency, thermal state and background work move a whole
+  launch), launches are.
+* A **configuration** is ``config_key``: device model + build fingerprint,
+  binary sha256 + flavour, variant sha256, dims, types, memory format, threads,
+  core mask and kind.
+* Per configuration: ``m = median_i(median_j x_ij)`` over ok launches ``i`` and
+  their iterations ``j``; a 95% percentile interval from a two-level bootstrap
+  (draw ``L`` launches with replacement, then within each drawn launch its
+  ``n_i`` iterations with replacement, take the median of the launch medians;
+  ``B`` replicates, seeded from the configuration key so a result never depends
+  on the order of the rows); p10/p90 of all iterations pooled; the coefficient
+  of variation between launches ``sd(launch medians) / mean(launch medians)``;
+  the first iteration of each launch apart from the steady state (iterations
+  2..n).
+* Speed-up of a variant over a baseline: ``m_base / m_variant`` with the
+  interval of the ratio of independent bootstrap replicates.
+* Comparison of two runs: ``compare.compare_frames``. History:
+  ``history.change_points`` and ``history.creep``.
+
+Modules: ``keys`` (identities, launch values), ``summary`` (bootstrap,
+summaries, ratios, tests), ``history``, ``compare``; everything public is
+re-exported here.
+"""
+
+from benchorch.stats.compare import (
+    Comparison,
+    ComparisonRow,
+    Verdict,
+    compare_frames,
+    split_half_aa,
+)
+from benchorch.stats.history import (
+    Creep,
+    change_points,
+    creep,
+    noise_floor,
+    robust_sigma,
+    run_medians,
+)
+from benchorch.stats.keys import (
+    COMPARABLE_FIELDS,
+    CONFIG_FIELDS,
+    DEFAULT_BOOT,
+    DEFAULT_MIN_EFFECT,
+    DEFAULT_Q,
+    MIN_LAUNCHES_FOR_TEST,
+    PAIR_FIELDS,
+    cell_text,
+    config_key,
+    device_labels,
+    keyed,
+    launch_values,
+    pair_label,
+    with_config_key,
+    with_series_key,
+)
+from benchorch.stats.summary import (
+    ConfigStats,
+    Ratio,
+    bh_adjust,
+    bootstrap_replicates,
+    mann_whitney,
+    percentile_interval,
+    ratio_of,
+    speedup,
+    summarize,
+    summarize_config,
+)
+
+__all__ = [
+    "COMPARABLE_FIELDS",
+    "CONFIG_FIELDS",
+    "DEFAULT_BOOT",
+    "DEFAULT_MIN_EFFECT",
+    "DEFAULT_Q",
+    "MIN_LAUNCHES_FOR_TEST",
+    "PAIR_FIELDS",
+    "Comparison",
+    "ComparisonRow",
+    "ConfigStats",
+    "Creep",
+    "Ratio",
+    "Verdict",
+    "bh_adjust",
+    "bootstrap_replicates",
+    "cell_text",
+    "change_points",
+    "compare_frames",
+    "config_key",
+    "creep",
+    "device_labels",
+    "keyed",
+    "launch_values",
+    "mann_whitney",
+    "noise_floor",
+    "pair_label",
+    "percentile_interval",
+    "ratio_of",
+    "robust_sigma",
+    "run_medians",
+    "speedup",
+    "split_half_aa",
+    "summarize",
+    "summarize_config",
+    "with_config_key",
+    "with_series_key",
+]

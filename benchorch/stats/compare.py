@@ -1,0 +1,295 @@
+"""Comparing two runs configuration by configuration (pure): verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchorch.stats.history import noise_floor
+from benchorch.stats.keys import (
+    COMPARABLE_FIELDS,
+    DEFAULT_BOOT,
+    DEFAULT_MIN_EFFECT,
+    DEFAULT_Q,
+    MIN_LAUNCHES_FOR_TEST,
+    PAIR_FIELDS,
+    cell_text,
+    device_labels,
+    keyed,
+    launch_values,
+    pair_label,
+    with_config_key,
+)
+from benchorch.stats.summary import bh_adjust, mann_whitney, ratio_of, summarize_config
+
+# --- comparing two runs ----------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    FASTER = "faster"
+    SLOWER = "slower"
+    SAME = "same"
+    INCONCLUSIVE = "inconclusive"
+    NOT_COMPARABLE = "not_comparable"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One paired configuration. ``ratio`` is candidate / base (>1 = slower)."""
+
+    label: str
+    pair: tuple[str, ...]
+    verdict: Verdict
+    reason: str
+    base_key: str | None = None
+    cand_key: str | None = None
+    base_median_us: float = float("nan")
+    cand_median_us: float = float("nan")
+    ratio: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p_value: float = float("nan")
+    p_adjusted: float = float("nan")
+    n_base: int = 0
+    n_cand: int = 0
+    threshold: float = float("nan")
+
+    @property
+    def broke(self) -> bool:
+        """Failed in the candidate while the base had results."""
+        return self.verdict is Verdict.FAILED and self.n_cand == 0 and self.n_base > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(v: float) -> float | None:
+            return None if v is None or not np.isfinite(v) else float(v)
+
+        return {
+            "label": self.label,
+            **dict(zip(PAIR_FIELDS, self.pair, strict=True)),
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "base_key": self.base_key,
+            "cand_key": self.cand_key,
+            "base_median_us": num(self.base_median_us),
+            "cand_median_us": num(self.cand_median_us),
+            "ratio": num(self.ratio),
+            "ci_low": num(self.ci_low),
+            "ci_high": num(self.ci_high),
+            "p_value": num(self.p_value),
+            "p_adjusted": num(self.p_adjusted),
+            "n_base": self.n_base,
+            "n_cand": self.n_cand,
+            "threshold": num(self.threshold),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict table of ``base`` against ``cand``."""
+
+    base: str
+    cand: str
+    q: float
+    min_effect: float
+    rows: tuple[ComparisonRow, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {v.value: 0 for v in Verdict}
+        for row in self.rows:
+            counts[row.verdict.value] += 1
+        return counts
+
+    @property
+    def regressions(self) -> tuple[ComparisonRow, ...]:
+        return tuple(r for r in self.rows if r.verdict is Verdict.SLOWER)
+
+    @property
+    def comparable(self) -> bool:
+        return any(r.verdict is not Verdict.NOT_COMPARABLE for r in self.rows)
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing slower; 1 a confirmed regression, or a configuration that
+        failed in the candidate but not in the base; 3 nothing comparable."""
+        if not self.comparable:
+            return 3
+        if self.regressions or any(r.broke for r in self.rows):
+            return 1
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "cand": self.cand,
+            "q": self.q,
+            "min_effect": self.min_effect,
+            "counts": self.counts,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _prepare(df: pd.DataFrame, labels: dict[tuple[Any, Any], str]) -> pd.DataFrame:
+    out = launch_values(with_config_key(df))
+    out["device"] = [
+        labels[(m, s)] for m, s in zip(out["device_model"], out["device_serial"], strict=True)
+    ]
+    return keyed(out, PAIR_FIELDS, "pair_key")
+
+
+def _failure_reason(side: str, rows: pd.DataFrame) -> str:
+    bad = rows[~rows["ok"]]
+    kinds = bad["error_kind"].fillna("unknown").astype(str) if "error_kind" in bad else pd.Series()
+    first = ""
+    if "message" in bad.columns and bad["message"].notna().any():
+        first = f": {bad['message'].dropna().iloc[0]}"
+    kind = ", ".join(sorted(set(kinds))) or "no result"
+    return f"{side}: {len(bad)} of {len(rows)} launches failed ({kind}){first}"
+
+
+def _differences(b: pd.Series, c: pd.Series, vary: Sequence[str]) -> list[str]:
+    out = []
+    for f in COMPARABLE_FIELDS:
+        if f in vary:
+            continue
+        if cell_text(b.get(f)) != cell_text(c.get(f)):
+            out.append(f"{f} differs ({cell_text(b.get(f))[:12]} vs {cell_text(c.get(f))[:12]})")
+    return out
+
+
+def compare_frames(
+    base: pd.DataFrame,
+    cand: pd.DataFrame,
+    *,
+    base_id: str = "base",
+    cand_id: str = "cand",
+    history: pd.DataFrame | None = None,
+    threshold_pct: float | None = None,
+    vary: Sequence[str] = (),
+    q: float = DEFAULT_Q,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+) -> Comparison:
+    """Compare two runs' launches (store rows) configuration by configuration.
+
+    1. Pair on ``PAIR_FIELDS`` (device label, variant name, dims, types, memory
+       format, threads, kind). A pair is compared only when every
+       ``COMPARABLE_FIELDS`` value is equal (``vary`` names fields that are the
+       treatment, e.g. ``variant_sha256`` when a variant was changed on purpose);
+       otherwise ``not_comparable`` with the fields that differ. A pair on one
+       side only is ``not_comparable`` too. No ok launch on a side: ``failed``.
+    2. ``p``: two-sided Mann-Whitney U on the log launch medians.
+    3. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
+    4. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``;
+       ``t = max(threshold_pct/100 or 2%, noise_floor(history of the config))``.
+       ``slower``: ``p_adjusted < q`` and ``lo > 1 + t``; ``faster``:
+       ``p_adjusted < q`` and ``hi < 1 / (1 + t)``; ``same``: the whole interval
+       inside ``[1/(1+t), 1+t]``; else ``inconclusive``.
+    """
+    min_effect = threshold_pct / 100.0 if threshold_pct is not None else DEFAULT_MIN_EFFECT
+    labels = device_labels([base, cand])
+    b_all, c_all = _prepare(base, labels), _prepare(cand, labels)
+    b_groups = dict(tuple(b_all.groupby("pair_key", sort=True)))
+    c_groups = dict(tuple(c_all.groupby("pair_key", sort=True)))
+    pending: list[dict[str, Any]] = []
+    for pk in sorted(set(b_groups) | set(c_groups)):
+        side = b_groups.get(pk)
+        other = c_groups.get(pk)
+        ref = side if side is not None else other
+        assert ref is not None
+        pair = tuple(cell_text(ref[f].iloc[0]) for f in PAIR_FIELDS)
+        label = pair_label(pair)
+        common: dict[str, Any] = {"label": label, "pair": pair}
+        if side is None or other is None:
+            where = "base" if side is not None else "candidate"
+            pending.append(
+                {**common, "verdict": Verdict.NOT_COMPARABLE, "reason": f"only in the {where} run"}
+            )
+            continue
+        bkeys, ckeys = side["config_key"].unique(), other["config_key"].unique()
+        if len(bkeys) > 1 or len(ckeys) > 1:
+            reason = "several configurations under one name in a run (binaries or builds mixed)"
+            pending.append({**common, "verdict": Verdict.NOT_COMPARABLE, "reason": reason})
+            continue
+        common.update(base_key=str(bkeys[0]), cand_key=str(ckeys[0]))
+        diffs = _differences(side.iloc[0], other.iloc[0], vary)
+        if diffs:
+            pending.append(
+                {**common, "verdict": Verdict.NOT_COMPARABLE, "reason": "; ".join(diffs)}
+            )
+            continue
+        bs, breps = summarize_config(str(bkeys[0]), side, n_boot=n_boot, seed=seed)
+        cs, creps = summarize_config(str(ckeys[0]), other, n_boot=n_boot, seed=seed + 1)
+        common.update(
+            base_median_us=bs.median_us, cand_median_us=cs.median_us, n_base=bs.n_ok, n_cand=cs.n_ok
+        )
+        if bs.n_ok == 0 or cs.n_ok == 0:
+            reasons = [
+                _failure_reason(n, r)
+                for n, r, s in (("base", side, bs), ("candidate", other, cs))
+                if s.n_ok == 0
+            ]
+            pending.append({**common, "verdict": Verdict.FAILED, "reason": "; ".join(reasons)})
+            continue
+        r = ratio_of(cs, creps, bs, breps)
+        floor = 0.0
+        if history is not None and not history.empty:
+            h = history[(history["config_key"] == ckeys[0]) & (history["run_id"] != cand_id)]
+            floor = noise_floor(h["run_median_us"].to_numpy(dtype=float))
+        p = mann_whitney(np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us))
+        pending.append(
+            {
+                **common,
+                "verdict": None,
+                "reason": "",
+                "ratio": r.value,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "p_value": p,
+                "threshold": max(min_effect, floor),
+            }
+        )
+    adjusted = bh_adjust([row.get("p_value", np.nan) for row in pending])
+    rows = []
+    for row, padj in zip(pending, adjusted, strict=True):
+        if row["verdict"] is None:
+            row["p_adjusted"] = float(padj)
+            row["verdict"], row["reason"] = _judge(row, q)
+        rows.append(ComparisonRow(**row))
+    return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
+
+
+def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
+    t, lo, hi, padj = row["threshold"], row["ci_low"], row["ci_high"], row["p_adjusted"]
+    up, down = 1.0 + t, 1.0 / (1.0 + t)
+    significant = bool(np.isfinite(padj) and padj < q)
+    if significant and lo > up:
+        return Verdict.SLOWER, f"whole interval above +{t:.1%}, adjusted p {padj:.2g} < {q}"
+    if significant and hi < down:
+        return Verdict.FASTER, f"whole interval below -{1 - down:.1%}, adjusted p {padj:.2g} < {q}"
+    if lo >= down and hi <= up:
+        return Verdict.SAME, f"whole interval within ±{t:.1%}"
+    if not np.isfinite(padj):
+        return (
+            Verdict.INCONCLUSIVE,
+            f"too few launches for a test (need {MIN_LAUNCHES_FOR_TEST}+ a side)",
+        )
+    if not significant:
+        return Verdict.INCONCLUSIVE, f"adjusted p {padj:.2g} ≥ {q} and interval crosses ±{t:.1%}"
+    return Verdict.INCONCLUSIVE, f"significant but the interval reaches inside ±{t:.1%}"
+
+
+def split_half_aa(launches: pd.DataFrame, **kwargs: Any) -> Comparison:
+    """An A/A check inside one run: its even-numbered launches against its odd
+    ones, through the whole ``compare_frames`` pipeline. Nothing changed
+    between the halves, so every ``faster``/``slower`` is a false alarm; the
+    report shows their count as the measured false-alarm rate."""
+    idx = pd.to_numeric(launches["launch_index"], errors="coerce").fillna(0).astype(int)
+    even, odd = launches[idx % 2 == 0], launches[idx % 2 == 1]
+    return compare_frames(even, odd, base_id="even launches", cand_id="odd launches", **kwargs)
