@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -86,8 +87,6 @@ def run_logged(
         assert proc.stdout is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = proc.stdout.fileno()
-        import selectors
-
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
             while True:

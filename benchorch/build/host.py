@@ -185,6 +185,7 @@ def build_host(
     cache_dir: Path | None = None,
     rebuild: bool = False,
     echo: TextIO | None = None,
+    timeout: float | None = None,
 ) -> Provenance:
     """Build (or take from the cache) a host ``speed_benchmark_torch``."""
     check_flavour(flavour)
@@ -221,7 +222,7 @@ def build_host(
         tmp.unlink(missing_ok=True)
         argv = compile_argv(compiler, str(root / BENCHMARK_CC), str(tmp), flags)
         started = time.monotonic()
-        status = buildlog.run_logged(argv, log_path=entry.log, echo=echo)
+        status = buildlog.run_logged(argv, log_path=entry.log, echo=echo, timeout=timeout)
         seconds = time.monotonic() - started
         if status != 0:
             raise buildlog.failure(

@@ -114,7 +114,9 @@ def build(
     if binary is not None:
         from benchorch.build.provenance import register_binary
 
-        prov = register_binary(binary, flavour, abi=abi)
+        ctx = click.get_current_context()
+        explicit = ctx.get_parameter_source("target") is not click.core.ParameterSource.DEFAULT
+        prov = register_binary(binary, flavour, abi=abi, target=target if explicit else None)
     elif build_host is not None:
         from benchorch.build.remote_build import SshOptions, build_remote
 
@@ -166,6 +168,7 @@ def build(
                 cache_dir=cache_dir,
                 rebuild=rebuild,
                 echo=echo,
+                timeout=timeout,
             )
         else:
             from benchorch.build.android import build_android

@@ -180,3 +180,32 @@ def test_cli_android(pytorch_source: Path, tmp_path: Path, ndk: Path, standin: P
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["abi"] == "arm64-v8a"
     assert runner.invoke(cli, base).exit_code == 2  # no NDK anywhere
+
+
+def test_concurrent_builds_of_one_identity_build_once(
+    pytorch_source: Path, tmp_path: Path, ndk: Path, standin: Path
+) -> None:
+    """Two builds racing for one cache entry: the entry's lock makes the second a hit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one() -> str:
+        return build_android(pytorch_source, ndk=ndk, cache_dir=tmp_path / "c").origin
+
+    with ThreadPoolExecutor(2) as pool:
+        origins = sorted(pool.map(lambda _: one(), range(2)))
+    assert origins == ["built", "cached"]
+    assert len(calls(standin)) == 2  # one configure + one build, not two of each
+
+
+def test_cli_registers_a_prebuilt_android_binary(tmp_path: Path) -> None:
+    binary = tmp_path / "speed_benchmark_torch"
+    binary.write_bytes(elf_header("armeabi-v7a"))
+    runner = CliRunner()
+    ok = runner.invoke(
+        cli, ["build", "--target", "android", "--binary", str(binary), "--lite", "--json"]
+    )
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert (data["origin"], data["target"], data["abi"]) == ("registered", "android", "armeabi-v7a")
+    wrong = runner.invoke(cli, ["build", "--binary", str(binary), "--lite", "--abi", "arm64-v8a"])
+    assert wrong.exit_code == 2 and "armeabi-v7a" in wrong.output and "arm64-v8a" in wrong.output

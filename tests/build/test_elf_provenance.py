@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchorch.build.elf import abi_from_header, check_abi, read_abi
 from benchorch.build.provenance import (
@@ -110,3 +112,18 @@ def test_register_without_flavour_when_undetectable(tmp_path: Path) -> None:
 def test_register_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         register_binary(tmp_path / "nope")
+
+
+@given(st.binary(max_size=80))
+def test_any_bytes_give_an_abi_or_a_usage_error(data: bytes) -> None:
+    try:
+        abi = abi_from_header(data)
+    except UsageError:
+        return
+    assert data[:4] == b"\x7fELF" and isinstance(abi, str) and abi
+
+
+@given(st.sampled_from(sorted(MACHINES)), st.binary(max_size=64))
+def test_bytes_after_the_machine_field_do_not_matter(abi: str, tail: bytes) -> None:
+    header = elf_header(abi)[:20] + tail
+    assert abi_from_header(header) == abi
