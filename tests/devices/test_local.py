@@ -275,3 +275,46 @@ def test_host_without_cpufreq_is_one_cluster(phone_like_root: Path, tmp_path: Pa
     info = LocalDevice(tmp_path / "wd", root=phone_like_root).info()
     assert [(c.name, c.cpus) for c in info.clusters] == [("all", tuple(range(8)))]
     assert (info.battery_level, info.charging) == (None, None)
+
+
+PUSH_CHILD = """
+import sys
+from pathlib import Path
+from benchorch.devices.local import LocalDevice
+from benchorch.errors import DeviceError
+dev = LocalDevice(Path(sys.argv[1]) / "device")
+try:
+    dev.push(Path(sys.argv[2]), "model.ptl")
+except DeviceError as exc:
+    leftovers = sorted(p.name for p in (Path(sys.argv[1]) / "device").iterdir())
+    print(type(exc).__name__, int(exc.exit_code), leftovers, exc)
+"""
+
+
+def test_push_to_a_full_disk_is_storage_full(tmp_path: Path) -> None:
+    """A 256 kB tmpfs in a private mount namespace (root in CI) stands in for a full disk."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs root and unshare for a private tmpfs")
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespaces here")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    big = tmp_path / "big.ptl"
+    big.write_bytes(os.urandom(1 << 20))
+    shell = (
+        f"mount -t tmpfs -o size=256k tmpfs {mnt} && "
+        f"exec {sys.executable} -c '{PUSH_CHILD}' {mnt} {big}"
+    )
+    res = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("DeviceStorageFull 3 [] local: ")  # no half-written file left
+    assert "no space left" in res.stdout
