@@ -453,7 +453,7 @@ def _export(
         warn: list[str] = []
     else:
         calibration = random_calibration(specs)
-        warn = [UNCALIBRATED] if "quantize" in steps and loaded.eager is not None else []
+        warn = [UNCALIBRATED]
     if loaded.eager is not None:
         calibration = merge_batches(loaded.eager, calibration)
 
@@ -463,6 +463,8 @@ def _export(
     builder = RecipeBuilder(loaded, specs, calibration, inputs)
     plans, skipped = builder.plans(steps)
     state.skipped.extend(skipped)
+    if not any("quantize" in p.steps for p in plans):
+        warn = []  # no static quantisation, nothing was calibrated
     by_variant: dict[str, list[VariantFile]] = {}
     for plan in plans:
         say(f"variant {plan.name}")
