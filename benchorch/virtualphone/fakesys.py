@@ -3,7 +3,8 @@
 ``STATE/sys/...`` is a fake sysfs (cpu online list, per-core cpufreq, thermal
 zones, battery), ``STATE/props/NAME`` holds one getprop value each, and
 ``STATE/bin`` holds shims that come first on PATH: ``getprop``, ``dumpsys``,
-``id``, ``su``, ``df``, ``taskset`` and ``chmod``. Shims are POSIX ``sh``
+``id``, ``su``, ``df``, ``taskset``, ``uname``, ``nproc``, ``sh`` (mksh as
+``/system/bin/sh``) and, when noexec, ``chmod``. Shims are POSIX ``sh``
 scripts with absolute paths baked in, so they compose inside any shell line.
 
 Units follow Android: ``thermal_zone*/temp`` in millidegrees C, battery
@@ -55,7 +56,7 @@ class FakeSys:
         self.sdcard = state / "sdcard"
 
     # --- static parts ------------------------------------------------------------
-    def build(self) -> None:
+    def build(self, shell: str = "/bin/mksh") -> None:
         p = self.profile
         cpus = [c for cl in p.clusters for c in cl.cpus]
         cpu = self.sys / "devices/system/cpu"
@@ -92,7 +93,7 @@ class FakeSys:
         self.sdcard.mkdir(parents=True, exist_ok=True)
         if not p.machine.startswith(("x86", "i686")):
             _write(self.state / "proc/cpuinfo", self.cpuinfo())
-        self._shims()
+        self._shims(shell)
         self.refresh()
 
     def df_line(self) -> str:
@@ -146,7 +147,7 @@ class FakeSys:
         return self.faults.faults.hot_c is not None
 
     # --- shims -------------------------------------------------------------------
-    def _shims(self) -> None:
+    def _shims(self, shell: str) -> None:
         p = self.profile
         q = shlex.quote
         st = self.state
@@ -245,3 +246,7 @@ exit 0
             path = self.bin / name
             _write(path, "#!/bin/sh\n" + body.lstrip("\n"))
             path.chmod(0o755)
+        if shell.endswith("mksh"):  # `sh` is the phone's shell, not the host's dash
+            sh = self.bin / "sh"
+            _write(sh, f'#!{shell}\nexec -a /system/bin/sh {shell} "$@"\n')
+            sh.chmod(0o755)

@@ -7,7 +7,8 @@ namespace.
 * The command line is rewritten before it runs: ``/data/local/tmp`` becomes
   the phone's folder, ``/sys`` the profile's fake sysfs, ``/sdcard`` (and
   ``/storage/emulated/0``) a private folder, ``/proc/cpuinfo`` (ARM profiles)
-  a generated one; other ``/proc`` paths stay the host's, so PIDs are real.
+  a generated one; other ``/proc`` paths stay the host's, so PIDs are real;
+  ``/system/bin/NAME`` is our shim of that name, else the host's ``/usr/bin/NAME``.
   A path only matches as a whole path component (not inside
   ``/x/data/local/tmp`` or ``/sysfoo``).
 * Output is rewritten back (host folder -> phone path), streaming, holding back
@@ -115,8 +116,8 @@ class Sandbox:
         self.fake = FakeSys(profile, faults, self.state, self.root)
         self._live: set[subprocess.Popen[bytes]] = set()
         self._live_lock = threading.Lock()
-        self.fake.build()
         self.shell = find_shell()
+        self.fake.build(self.shell)
         self._rules = [
             (re.compile(_BEFORE + re.escape(PHONE_TMP) + _AFTER), str(self.root)),
             (re.compile(_BEFORE + r"/sys" + _AFTER), str(self.fake.sys)),
@@ -125,6 +126,8 @@ class Sandbox:
                 str(self.fake.sdcard),
             ),
         ]
+        # /system/bin/NAME: our shim when there is one, else the host's tool
+        self._rules.append((re.compile(_BEFORE + r"/system/bin/(?=[\w.-]+)"), ""))
         cpuinfo = self.state / "proc/cpuinfo"
         if cpuinfo.exists():
             self._rules.append((re.compile(_BEFORE + r"/proc/cpuinfo" + _AFTER), str(cpuinfo)))
@@ -146,8 +149,16 @@ class Sandbox:
     # --- paths -------------------------------------------------------------------
     def rewrite(self, command: str) -> str:
         for pattern, host in self._rules:
-            command = pattern.sub(lambda _m, h=host: h, command)  # type: ignore[misc]
+            if host:
+                command = pattern.sub(lambda _m, h=host: h, command)  # type: ignore[misc]
+            else:
+                command = pattern.sub(self._system_bin, command)
         return command
+
+    def _system_bin(self, m: re.Match[str]) -> str:
+        name = re.match(r"[\w.-]+", m.string[m.end() :])
+        shim = self.fake.bin / (name.group(0) if name else "")
+        return f"{self.fake.bin}/" if name and shim.is_file() else "/usr/bin/"
 
     def output_rewriter(self) -> OutputRewriter:
         return OutputRewriter(
@@ -155,6 +166,7 @@ class Sandbox:
                 (str(self.root).encode(), PHONE_TMP.encode()),
                 (str(self.fake.sys).encode(), b"/sys"),
                 (str(self.fake.sdcard).encode(), b"/sdcard"),
+                (str(self.fake.bin).encode() + b"/", b"/system/bin/"),
                 (str(self.state / "proc/cpuinfo").encode(), b"/proc/cpuinfo"),
                 (b"E: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),
                 (b"W: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),

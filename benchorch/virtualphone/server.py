@@ -176,10 +176,12 @@ class Stream:
 
     def close(self) -> None:
         """Close from our side: CLSE to the host, then the close callbacks."""
-        if not self._closed:
-            self.conn.send(Message(A_CLSE, self.local_id, self.remote_id))
         self.conn._forget(self.local_id)
-        self._on_close()
+        try:
+            if not self._closed:
+                self.conn.send(Message(A_CLSE, self.local_id, self.remote_id))
+        finally:
+            self._on_close()
 
 
 #: A service: runs in its own thread on an open stream and closes it when done.

@@ -219,6 +219,11 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
             received += length
             if limit is not None and received > limit and faults.take_drop():
                 log.info("dropping after %d pushed bytes (fault)", received)
+                if out is not None:  # like adbd: the half-written file goes first
+                    out.close()
+                    out = None
+                    if host is not None:
+                        host.unlink(missing_ok=True)
                 stream.conn.drop()
                 raise StreamClosed
             if out is not None:

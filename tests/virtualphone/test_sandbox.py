@@ -235,3 +235,18 @@ def test_battery_level_override(virtual_phone) -> None:
     phone = virtual_phone(profile="pixel8", faults={"battery_level": 4})
     assert "  level: 4\n" in phone.shell("dumpsys battery").stdout
     assert phone.shell("cat /sys/class/power_supply/battery/capacity").stdout == "4\n"
+
+
+def test_system_bin_sh_is_the_phones_shell(virtual_phone) -> None:
+    phone = virtual_phone()
+    res = phone.shell(
+        "/system/bin/sh -c './nope; exit 3'; echo rc=$?;"
+        " sh -c 'echo $0'; /system/bin/getprop ro.hardware"
+    )
+    assert res.stdout.splitlines() == [
+        "rc=3",
+        "/system/bin/sh",
+        load_profile("pixel8").props["ro.hardware"],
+    ]
+    assert res.stderr == "/system/bin/sh: ./nope: inaccessible or not found\n"
+    assert phone.shell("/system/bin/ls /data/local/tmp").returncode == 0
