@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import sys
 import time
@@ -247,10 +248,21 @@ def test_kill_reaches_a_process_that_outlives_its_stream(
 ) -> None:
     """The virtual phone kills a command's group when its stream closes early (as
     adbd does when the transport dies), so this checks our own kill on a process
-    that nothing else would kill: a background sleep outliving a finished command."""
-    dev = device(adb_server, virtual_phone(profile="pixel8"))
-    res = dev.run(["sh", "-c", "sleep 120 >/dev/null 2>&1 </dev/null & echo $!"], timeout=20)
-    pid = int(res.stdout)
+    that nothing else would kill: a detached sleep outliving a finished command."""
+    phone = virtual_phone(profile="pixel8")
+    dev = device(adb_server, phone)
+    # setsid: its own session, so the phone's clean-up of the finished command's
+    # group cannot reach it; only a kill by PID can.
+    # (The detached shell writes its own PID: setsid may fork, so $! is not it.)
+    pidfile = "/data/local/tmp/detached.pid"
+    inner = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 120"
+    # Wait for the file before exiting: by then the child has left our group.
+    line = (
+        f"setsid sh -c {shlex.quote(inner)} >/dev/null 2>&1 </dev/null & "
+        f"while [ ! -e {pidfile} ]; do sleep 0.05; done"
+    )
+    assert dev.run(["sh", "-c", line], timeout=20).ok
+    pid = int((phone.root / "detached.pid").read_text())
     assert _alive(dev, pid)
     dev._kill(pid)
     deadline = time.monotonic() + 10
