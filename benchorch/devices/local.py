@@ -200,6 +200,8 @@ class LocalDevice:
         workdir = cwd or str(self._workdir)
         if cwd is None:
             Path(workdir).mkdir(parents=True, exist_ok=True)
+        elif not os.path.isdir(cwd):  # a phone's `cd DIR && exec ...` fails so, too
+            return ShellResult(argv, 2, "", f"cd: {cwd}: No such file or directory\n", 0.0)
         start = time.monotonic()
         try:
             proc = subprocess.Popen(

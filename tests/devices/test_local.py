@@ -132,6 +132,8 @@ def test_run_env_and_cwd(dev: LocalDevice, tmp_path: Path) -> None:
     assert res.stdout.splitlines() == ["1 2", dev.workdir]
     res = dev.run(["pwd"], timeout=10, cwd=str(tmp_path))
     assert res.stdout.strip() == str(tmp_path)
+    gone = dev.run(["pwd"], timeout=10, cwd=str(tmp_path / "gone"))
+    assert gone.exit_code == 2 and "gone" in gone.stderr and gone.stdout == ""
     with pytest.raises(UsageError):
         dev.run(["true"], timeout=10, env={"A=B": "c"})
     with pytest.raises(UsageError):
