@@ -96,13 +96,23 @@ class FakeSys:
         self._shims(shell)
         self.refresh()
 
-    def df_line(self) -> str:
+    def avail_base_k(self) -> int:
+        """Free KiB with an empty phone folder (0 when the disk-full fault is on)."""
         p = self.profile
-        size_k = p.total_bytes // 1024
-        avail_k = 0 if self.faults.faults.full_disk else min(p.free_bytes, p.total_bytes) // 1024
-        used_k = size_k - avail_k
-        pct = (used_k * 100 + size_k - 1) // size_k if size_k else 0
-        return f"{p.block_device:<16} {size_k:>9} {used_k:>8} {avail_k:>9} {pct:>3}% /data\n"
+        return 0 if self.faults.faults.full_disk else min(p.free_bytes, p.total_bytes) // 1024
+
+    def free_bytes(self) -> int:
+        """Free bytes now: the profile's free space less the phone folder's files."""
+        if self.faults.faults.full_disk:
+            return 0
+        used = 0
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                try:
+                    used += os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    pass
+        return max(0, min(self.profile.free_bytes, self.profile.total_bytes) - used)
 
     # --- dynamic parts (temperatures) ----------------------------------------------
     def refresh(self) -> None:
@@ -197,6 +207,7 @@ exec "$@"
                 if p.rooted
                 else 'echo "/system/bin/sh: su: inaccessible or not found" >&2\nexit 127\n'
             ),
+            # toybox df: 1K blocks; the phone folder's files use up the free space
             "df": f"""
 fake=0; other=0
 for a in "$@"; do
@@ -207,9 +218,14 @@ for a in "$@"; do
   esac
 done
 if [ $other = 1 ]; then exec /bin/df "$@"; fi
+size={p.total_bytes // 1024}
+mine=$(find {root} -type f -printf '%s\\n' 2>/dev/null | awk '{{s+=$1}} END {{print int(s/1024)}}')
+avail=$(({self.avail_base_k()} - ${{mine:-0}})); [ $avail -lt 0 ] && avail=0
+used=$((size - avail)); pct=$(( (used * 100 + size - 1) / size ))
+line=$(printf '%-16s %9d %8d %9d %3d%% /data' {q(p.block_device)} $size $used $avail $pct)
 echo "Filesystem       1K-blocks     Used Available Use% Mounted on"
-if [ $fake = 0 ]; then cat {q(str(st / "df.txt"))}; exit 0; fi
-for a in "$@"; do case "$a" in -*) ;; *) cat {q(str(st / "df.txt"))};; esac; done
+if [ $fake = 0 ]; then echo "$line"; exit 0; fi
+for a in "$@"; do case "$a" in -*) ;; *) echo "$line";; esac; done
 """,
             "taskset": f"""
 p=0
@@ -241,7 +257,6 @@ for a in "$@"; do
 done
 exit 0
 """
-        _write(self.state / "df.txt", self.df_line())
         for name, body in shims.items():
             path = self.bin / name
             _write(path, "#!/bin/sh\n" + body.lstrip("\n"))

@@ -205,6 +205,8 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
             error = f"couldn't create file: {exc.strerror}"
     link_target = b""
     received = 0
+    room = sandbox.fake.free_bytes()  # an old file at this path is already gone
+    opened = out is not None
     limit = faults.faults.drop_after_push_bytes
     try:
         while True:
@@ -226,6 +228,10 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
                         host.unlink(missing_ok=True)
                 stream.conn.drop()
                 raise StreamClosed
+            if out is not None and received > room:
+                error = "write failed: No space left on device"
+                out.close()
+                out = None
             if out is not None:
                 try:
                     out.write(data)
@@ -244,7 +250,7 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
     if out is not None:
         out.close()
     if error is not None:
-        if host is not None and not faults.faults.full_disk and host.is_file():
+        if opened and host is not None:
             host.unlink(missing_ok=True)
         _fail(stream, error)
         return True

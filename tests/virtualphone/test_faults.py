@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -194,3 +195,37 @@ def test_flags_override_profile_and_bad_values_are_usage_errors(tmp_path: Path) 
     )
     assert res.returncode == 2
     assert "no_such_phone" in res.stderr and "pixel8" in res.stderr
+
+
+def test_pushes_use_up_the_free_space(virtual_phone, adb_server: AdbServer, tmp_path: Path) -> None:
+    """A profile with 1 MiB free: df shrinks as files arrive, and a push past it fails."""
+    text = (
+        Path(__file__).resolve().parents[2] / "benchorch/virtualphone/profiles/pixel8.toml"
+    ).read_text()
+    small = tmp_path / "tiny_disk.toml"
+    small.write_text(re.sub(r"free_bytes = [\d_]+", "free_bytes = 1_048_576", text))
+    phone = virtual_phone(profile=str(small))
+
+    def avail_k() -> int:
+        return int(phone.shell("df /data/local/tmp").stdout.splitlines()[1].split()[3])
+
+    assert avail_k() == 1024
+    part = tmp_path / "part.bin"
+    part.write_bytes(os.urandom(300 * 1024))
+    assert (
+        adb_server.run("-s", phone.serial, "push", str(part), "/data/local/tmp/a.bin").returncode
+        == 0
+    )
+    assert avail_k() == 1024 - 300
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(800 * 1024))
+    res = adb_server.run("-s", phone.serial, "push", str(big), "/data/local/tmp/b.bin")
+    assert res.returncode != 0
+    assert "No space left on device" in res.stdout + res.stderr
+    assert not (phone.root / "b.bin").exists()
+    # replacing a file frees its old space first
+    assert (
+        adb_server.run("-s", phone.serial, "push", str(big), "/data/local/tmp/a.bin").returncode
+        == 0
+    )
+    assert avail_k() == 1024 - 800
