@@ -55,6 +55,9 @@ def _local_info() -> DeviceInfo:
     dev = LocalDevice()
     try:
         return dev.info()
+    except DeviceError as exc:
+        log.warning("%s", exc)
+        return DeviceInfo(serial=LOCAL, state=LOCAL)
     finally:
         dev.close()
 
