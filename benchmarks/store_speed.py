@@ -1,7 +1,8 @@
 """What the results store costs the sweep and the report.
 
 1. ``Store.record_launch`` (one committed INSERT, health JSON, samples packed)
-   against the bare minimum: a raw ``sqlite3`` INSERT of the same values into an
+   against the bare minimum: a raw ``sqlite3`` INSERT of the same values (encoded
+   beforehand, so only SQLite's cost counts) into an
    identical WAL file, committed, in the same process. Calls are interleaved
    (ABAB...) so drift hits both alike. Prints median microseconds of each and
    the ratio ours / raw, for ``synchronous=NORMAL`` (the default) and ``FULL``
@@ -27,21 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchorch.store import Store  # noqa: E402
-from benchorch.store.store import _INSERT_LAUNCH, _json, pack_samples  # noqa: E402
+from benchorch.store.store import _INSERT_LAUNCH, launch_row  # noqa: E402
 from tests.store.factory import launch  # noqa: E402
-
-
-def _raw_values(rec: object) -> tuple[object, ...]:
-    r = rec  # a LaunchRecord; precomputed values, so only SQLite's cost is measured
-    return (
-        r.run_id, r.launch_key, r.device_serial, r.variant, r.variant_file,  # type: ignore[attr-defined]
-        r.variant_format, r.variant_sha256, r.binary_sha256, r.dims, r.types,  # type: ignore[attr-defined]
-        r.memory_format, r.threads, r.core_mask, r.kind, r.launch_index, r.iters,  # type: ignore[attr-defined]
-        r.warmup, r.status, r.error_kind, r.message, r.us_per_iter, r.iters_per_sec,  # type: ignore[attr-defined]
-        pack_samples(r.samples_us), r.load_s, r.wall_s, r.exit_code, int(r.timed_out),  # type: ignore[attr-defined]
-        int(r.hot), _json(r.health_before), _json(r.health_after), r.started_at,  # type: ignore[attr-defined]
-        r.finished_at, _json(list(r.argv)), r.stdout, r.stderr,  # type: ignore[attr-defined]
-    )  # fmt: skip
 
 
 def bench_record(calls: int, durable: bool) -> tuple[float, float]:
@@ -57,7 +45,7 @@ def bench_record(calls: int, durable: bool) -> tuple[float, float]:
         stdout = "PyTorchObserver {...}\n" * 180  # ~4 kB, a 50-iteration launch's output
         recs = [launch(rid, i, samples_us=samples, stdout=stdout) for i in range(calls)]
         raws = [
-            _raw_values(launch(raw_rid, i, samples_us=samples, stdout=stdout)) for i in range(calls)
+            launch_row(launch(raw_rid, i, samples_us=samples, stdout=stdout)) for i in range(calls)
         ]
         t_ours, t_raw = [], []
         for rec, values in zip(recs, raws, strict=True):

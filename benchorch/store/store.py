@@ -19,7 +19,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,19 +29,17 @@ from benchorch.domain import DeviceInfo
 from benchorch.errors import RunNotFound, StoreError, UsageError
 from benchorch.store import queries
 from benchorch.store.db import connect, map_sqlite_error, translated
-from benchorch.store.records import RETRIED_ERROR_KINDS, RUN_STATUSES, LaunchRecord, new_run_id
+from benchorch.store.records import (
+    LAUNCH_FIELDS,
+    RETRIED_ERROR_KINDS,
+    RUN_STATUSES,
+    LaunchRecord,
+    new_run_id,
+)
 from benchorch.store.schema import SchemaTooNew, migrate
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_INSERT_LAUNCH = """INSERT INTO launches (
-    run_id, launch_key, device_serial, variant, variant_file, variant_format, variant_sha256,
-    binary_sha256, dims, types, memory_format, threads, core_mask, kind, launch_index, iters,
-    warmup, status, error_kind, message, us_per_iter, iters_per_sec, samples, load_s, wall_s,
-    exit_code, timed_out, hot, health_before, health_after, started_at, finished_at, argv,
-    stdout, stderr
-) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 
 
 def _json(value: Any) -> str:
@@ -68,6 +66,30 @@ def _plain_dict(value: Mapping[str, Any] | Any) -> dict[str, Any]:
         raise TypeError(f"expected a mapping, got {type(value).__name__}")
     result: dict[str, Any] = json.loads(_json(dict(value)))
     return result
+
+
+#: How a ``LaunchRecord`` field becomes its column value; other fields go in as they are.
+_ENCODERS: dict[str, Callable[[Any], Any]] = {
+    "samples_us": pack_samples,
+    "timed_out": int,
+    "hot": int,
+    "health_before": _json_or_none,
+    "health_after": _json_or_none,
+    "argv": lambda argv: _json(list(argv)),
+}
+_COLUMNS = tuple("samples" if f == "samples_us" else f for f in LAUNCH_FIELDS)
+_INSERT_LAUNCH = (
+    f"INSERT INTO launches ({', '.join(_COLUMNS)}) "  # noqa: S608 (fixed names only)
+    f"VALUES ({','.join('?' * len(_COLUMNS))})"
+)
+
+
+def launch_row(rec: LaunchRecord) -> tuple[Any, ...]:
+    """The values of ``_INSERT_LAUNCH`` for ``rec``, in ``LAUNCH_FIELDS`` order."""
+    return tuple(
+        _ENCODERS[name](getattr(rec, name)) if name in _ENCODERS else getattr(rec, name)
+        for name in LAUNCH_FIELDS
+    )
 
 
 class Store:
@@ -323,47 +345,7 @@ class Store:
 
     def record_launch(self, rec: LaunchRecord) -> int:
         """Store one launch; committed before this returns. Returns its row id."""
-        cur = self._write(
-            _INSERT_LAUNCH,
-            (
-                rec.run_id,
-                rec.launch_key,
-                rec.device_serial,
-                rec.variant,
-                rec.variant_file,
-                rec.variant_format,
-                rec.variant_sha256,
-                rec.binary_sha256,
-                rec.dims,
-                rec.types,
-                rec.memory_format,
-                rec.threads,
-                rec.core_mask,
-                rec.kind,
-                rec.launch_index,
-                rec.iters,
-                rec.warmup,
-                rec.status,
-                rec.error_kind,
-                rec.message,
-                rec.us_per_iter,
-                rec.iters_per_sec,
-                pack_samples(rec.samples_us),
-                rec.load_s,
-                rec.wall_s,
-                rec.exit_code,
-                int(rec.timed_out),
-                int(rec.hot),
-                _json_or_none(rec.health_before),
-                _json_or_none(rec.health_after),
-                rec.started_at,
-                rec.finished_at,
-                _json(list(rec.argv)),
-                rec.stdout,
-                rec.stderr,
-            ),
-            run_id=rec.run_id,
-        )
+        cur = self._write(_INSERT_LAUNCH, launch_row(rec), run_id=rec.run_id)
         rowid = cur.lastrowid
         assert rowid is not None
         return rowid
