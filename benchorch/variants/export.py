@@ -406,6 +406,7 @@ def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Ma
             caught = list(record)
         notes = _torch_notes(caught, stderr_lines)
         manifest = replace(manifest, warnings=(*manifest.warnings, *notes))
+        say("manifest")
         write_manifest(manifest, tmp)
         _publish(tmp, out)
     except BaseException:
@@ -494,6 +495,7 @@ def _export(
         state.files.extend(entries)
         by_variant[plan.name] = entries
 
+    say("channels-last input entries")
     if "channels_last" in steps and len(specs) == 1 and specs[0].is_image:
         stacks = [p.name for p in plans if p.kind == "int8" and "channels_last" not in p.steps]
         for name in ["baseline", *stacks[-1:]]:
