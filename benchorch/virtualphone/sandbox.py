@@ -166,7 +166,7 @@ class Sandbox:
                 (str(self.root).encode(), PHONE_TMP.encode()),
                 (str(self.fake.sys).encode(), b"/sys"),
                 (str(self.fake.sdcard).encode(), b"/sdcard"),
-                (str(self.fake.bin).encode() + b"/", b"/system/bin/"),
+                (str(self.fake.bin).encode(), b"/system/bin"),
                 (str(self.state / "proc/cpuinfo").encode(), b"/proc/cpuinfo"),
                 (b"E: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),
                 (b"W: " + SHELL_ARGV0.encode() + b": ", SHELL_ARGV0.encode() + b": "),
