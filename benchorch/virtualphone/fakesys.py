@@ -70,7 +70,6 @@ class FakeSys:
                 _write(freq / "cpuinfo_min_freq", f"{cl.min_khz}\n")
                 _write(freq / "scaling_max_freq", f"{cl.max_khz}\n")
                 _write(freq / "scaling_min_freq", f"{cl.min_khz}\n")
-                _write(freq / "scaling_cur_freq", f"{cl.cur_khz}\n")
                 _write(
                     freq / "scaling_governor",
                     "sched_pixel\n"
@@ -123,6 +122,10 @@ class FakeSys:
             _write(self.sys / f"class/thermal/thermal_zone{i}/temp", f"{round(temp * 1000)}\n")
         btemp = self.faults.temp_c(p.battery_temp_c)
         _write(self.sys / "class/power_supply/battery/temp", f"{round(btemp * 10)}\n")
+        for cl in p.clusters:
+            khz = self.throttled_khz(cl.cur_khz, cl.min_khz)
+            for c in cl.cpus:
+                _write(self.sys / f"devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq", f"{khz}\n")
         status = BATTERY_STATUS.get(p.battery_status, 1)
         charging = status in (2, 5)
         _write(
@@ -151,6 +154,16 @@ class FakeSys:
             for c in cl.cpus
         ]
         return "\n".join(blocks) + f"\nHardware\t: {self.profile.props.get('ro.hardware', '')}\n"
+
+    def throttled_khz(self, cur_khz: int, min_khz: int) -> int:
+        """Thermal throttling while hot: 2 % less clock per degree above the
+        hottest zone's normal temperature, never below the cluster's minimum."""
+        if not self.hot or not self.profile.thermal:
+            return cur_khz
+        normal = max(z.temp_c for z in self.profile.thermal)
+        excess = self.faults.temp_c(normal) - normal
+        factor = max(0.3, 1.0 - 0.02 * excess)
+        return max(min_khz, round(cur_khz * factor))
 
     @property
     def hot(self) -> bool:

@@ -113,6 +113,12 @@ def test_hot_state_cools_towards_the_profile(virtual_phone) -> None:
     assert all(b < f <= 85_000 for f, b in zip(first, base, strict=True))
     assert all(s < f for f, s in zip(first, second, strict=True))
     assert battery_first > round(profile.battery_temp_c * 10)
+    # hot clocks are throttled below the profile's current frequency
+    big = next(c for c in profile.clusters if c.name == "big")
+    cur = int(
+        phone.shell(f"cat /sys/devices/system/cpu/cpu{big.cpus[0]}/cpufreq/scaling_cur_freq").stdout
+    )
+    assert big.min_khz <= cur < big.cur_khz
     dumpsys = phone.shell("dumpsys battery").stdout
     assert "temperature: " in dumpsys
     fast = virtual_phone(faults={"hot_c": 85.0, "cool_rate_c_per_s": 10_000.0})
