@@ -1,0 +1,137 @@
+"""``benchorch sweep``: variants x dims x types x formats x threads x launches, on devices."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchorch.cli.main import db_path
+from benchorch.errors import ExitCode
+
+EPILOG = """\b
+Examples:
+  benchorch sweep --device local --model demo:conv_bn_relu --launches 3
+  benchorch sweep --device 1A2B3C --binary speed_benchmark_torch --variants out/ --threads 1,4
+  benchorch sweep --all --config nightly.toml
+  benchorch sweep --resume 20261126-013000-ab12
+
+\b
+Exit codes: 0 every launch succeeded; 1 a launch failed or the sweep was
+interrupted (--resume RUN finishes it); 2 usage error; 3 a device was lost or
+refused (the other devices' results are kept).
+"""
+
+
+@click.command("sweep", epilog=EPILOG)
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    metavar="SERIAL",
+    help="Device serial (repeatable); 'local' runs on this host.",
+)
+@click.option(
+    "--all", "all_devices", is_flag=True, default=None, help="Every adb device in state 'device'."
+)
+@click.option(
+    "--adb",
+    "adb_addr",
+    metavar="HOST:PORT",
+    help="adb server to use (default: ANDROID_ADB_SERVER_PORT or 5037).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="sweep.toml with the same settings; flags override it.",
+)
+@click.option("--model", help="demo:NAME, FILE.pt/.ptl, or package.module:factory.")
+@click.option(
+    "--variants",
+    "variants_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A folder written by 'benchorch variants' (skips the export).",
+)
+@click.option("--recipe", help="Recipe steps to export (comma-separated).")
+@click.option(
+    "--binary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A prebuilt speed_benchmark_torch to register and use.",
+)
+@click.option(
+    "--build-from",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A PyTorch source tree to build speed_benchmark_torch from (cached).",
+)
+@click.option(
+    "--dims", multiple=True, help="Input dims, ',' inside a tensor, ';' between (repeatable)."
+)
+@click.option(
+    "--types",
+    multiple=True,
+    help="Input types: float, uint8_t, int64 (';' between inputs; repeatable).",
+)
+@click.option(
+    "--memory-format",
+    "memory_formats",
+    multiple=True,
+    help="contiguous_format or channels_last (repeatable; ';' between inputs).",
+)
+@click.option("--threads", help="Thread counts, e.g. 1,4 (--pthreadpool_size).")
+@click.option("--launches", type=int, help="Processes per configuration (default 10).")
+@click.option("--iter", "iters", type=int, help="Timed iterations per launch.")
+@click.option("--warmup", type=int, help="Warm-up iterations per launch.")
+@click.option("--load-launches", type=int, help="Load-time launches (--iter=0) per variant file.")
+@click.option(
+    "--cooldown-temp", type=float, help="Wait until battery and thermal zones are under C."
+)
+@click.option("--cooldown-max-wait", type=float, help="Longest wait for cooling, seconds.")
+@click.option("--min-battery", type=int, help="Refuse a device under this battery level (%).")
+@click.option("--timeout", type=float, help="Seconds before a launch is killed on the device.")
+@click.option("--seed", type=int, help="Seed of the interleaved launch order.")
+@click.option("--resume", "resume_run", metavar="RUN", help="Run only the launches RUN is missing.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the HTML report (default: reports).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
+@click.pass_context
+def sweep(ctx: click.Context, **flags: Any) -> None:
+    """Run a benchmark sweep and write its HTML report (its path is printed last).
+
+    Each launch is stored the moment it finishes; interrupted or partial sweeps
+    keep everything measured and can be finished with --resume RUN.
+    """
+    from benchorch.sweep_flow import run_sweep
+
+    as_json = bool(flags.pop("as_json"))
+    quiet = bool(flags.pop("quiet")) or as_json
+    config_file = flags.pop("config_file")
+    resume_run = flags.pop("resume_run")
+    adb_addr = flags.pop("adb_addr")
+    command = " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
+    summary = run_sweep(
+        db=db_path(ctx),
+        flags=flags,
+        config_file=config_file,
+        resume_run=resume_run,
+        adb_addr=adb_addr,
+        command=command,
+        quiet=quiet,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in summary.lines():
+            click.echo(line, err=True)
+        if summary.report_path is not None:
+            click.echo(str(summary.report_path))
+    ctx.exit(int(summary.exit_code if summary.exit_code is not None else ExitCode.OK))

@@ -1,0 +1,203 @@
+"""One launch on one device: argv, cooldown, run, parse, classify. No store, no threads.
+
+A *launch* is one process of the benchmark binary (STATISTICS.md). This module
+turns a planned launch into the argv the binary takes (FACTS.md's flags), waits
+for the device to cool, runs it with a timeout, and classifies the outcome into
+a ``LaunchOutcome`` that the executor stores as it is.
+
+Load-time launches (``kind == "load"``) run with ``--iter=0`` inside a tiny
+``sh`` wrapper that reads the device's clock before and after, so the load time
+is measured on the device and not polluted by adb round-trips::
+
+    sh -c 'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N);
+           echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r' sh BINARY --model=...
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from benchorch.devices.base import Device
+from benchorch.domain import ErrorKind, Health, ParseResult, ShellResult, Status
+from benchorch.errors import DeviceDropped, DeviceError, DeviceTimeout
+from benchorch.parse import parse_output
+
+LOAD_WRAPPER = (
+    'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r'
+)
+_WALL_RE = re.compile(r"^BENCHORCH_WALL_NS=(\d+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LaunchArgs:
+    """What the binary needs for one launch (device paths already resolved)."""
+
+    binary: tuple[str, ...]  # argv prefix on the device
+    model: str  # model path on the device
+    dims: str
+    types: str
+    memory_format: str
+    threads: int
+    iters: int
+    warmup: int
+    kind: str  # "latency" | "load"
+
+    def argv(self) -> list[str]:
+        argv = [
+            *self.binary,
+            f"--model={self.model}",
+            f"--input_dims={self.dims}",
+            f"--input_type={self.types}",
+            f"--input_memory_format={self.memory_format}",
+            f"--warmup={0 if self.kind == 'load' else self.warmup}",
+            f"--iter={0 if self.kind == 'load' else self.iters}",
+            "--report_pep=true",
+        ]
+        if self.threads > 0:
+            argv.append(f"--pthreadpool_size={self.threads}")
+        if self.kind == "load":
+            return ["sh", "-c", LOAD_WRAPPER, "sh", *argv]
+        return argv
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    argv: tuple[str, ...]
+    parsed: ParseResult
+    shell: ShellResult | None
+    load_s: float | None
+    hot: bool
+    health_before: Health | None
+    health_after: Health | None
+    started_at: float
+    finished_at: float
+    retryable: bool  # the device dropped: reconnect and run it again
+
+    @property
+    def ok(self) -> bool:
+        return self.parsed.ok
+
+
+def wait_until_cool(
+    device: Device,
+    *,
+    max_temp_c: float | None,
+    max_wait_s: float,
+    poll_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Health, bool]:
+    """Poll ``health()`` until every temperature is under ``max_temp_c``.
+
+    Returns the last snapshot and whether the device was still hot when the
+    bounded wait ran out (such a launch is marked hot, never dropped).
+    """
+    health = device.health()
+    if max_temp_c is None:
+        return health, False
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        temp = health.max_temp_c
+        if temp is None or temp <= max_temp_c:
+            return health, False
+        if time.monotonic() >= deadline:
+            return health, True
+        sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+        health = device.health()
+
+
+def classify(shell: ShellResult, kind: str) -> tuple[ParseResult, float | None]:
+    """Parse a finished command and add what only the execution layer knows."""
+    stderr = shell.stderr
+    load_s: float | None = None
+    if kind == "load":
+        match = _WALL_RE.search(stderr)
+        if match:
+            load_s = int(match.group(1)) / 1e9
+        stderr = _WALL_RE.sub("", stderr)
+    if shell.timed_out:
+        return _failed(ErrorKind.TIMEOUT, "killed on the device after the launch timeout"), None
+    if not shell.complete:
+        return _failed(ErrorKind.DEVICE_LOST, "the device dropped before the launch ended"), None
+    parsed = parse_output(shell.stdout, stderr, shell.exit_code)
+    if kind == "load" and parsed.status is not Status.OK and _finished(shell.stdout):
+        # --iter=0 prints a finished line with nan/inf numbers: success for a load.
+        if shell.exit_code == 0:
+            parsed = ParseResult(status=Status.OK)
+    if kind == "load" and parsed.ok and load_s is None:
+        parsed = _failed(ErrorKind.UNPARSEABLE, "the device clock gave no load time")
+    return parsed, load_s
+
+
+def _finished(stdout: str) -> bool:
+    return "Main run finished" in stdout
+
+
+def _failed(kind: ErrorKind, message: str) -> ParseResult:
+    return ParseResult(status=Status.FAILED, error_kind=kind, message=message)
+
+
+def run_launch(
+    device: Device,
+    args: LaunchArgs,
+    *,
+    timeout_s: float,
+    cpu_mask: int | None,
+    cooldown_temp_c: float | None,
+    cooldown_max_wait_s: float,
+    cwd: str | None = None,
+) -> LaunchOutcome:
+    """Cool down, run one launch, take health after it, classify the outcome.
+
+    A device that drops (``DeviceDropped`` or output that ended early) gives an
+    outcome with ``retryable=True``; the caller reconnects and runs it again.
+    """
+    argv: Sequence[str] = args.argv()
+    started = time.time()
+    try:
+        before, hot = wait_until_cool(
+            device, max_temp_c=cooldown_temp_c, max_wait_s=cooldown_max_wait_s
+        )
+        shell = device.run(argv, timeout=timeout_s, cwd=cwd, cpu_mask=cpu_mask)
+    except DeviceTimeout as exc:
+        parsed = _failed(ErrorKind.TIMEOUT, str(exc))
+        return LaunchOutcome(
+            tuple(argv),
+            parsed,
+            None,
+            None,
+            False,
+            None,
+            None,
+            started,
+            time.time(),
+            retryable=False,
+        )
+    except DeviceDropped as exc:
+        parsed = _failed(ErrorKind.DEVICE_LOST, str(exc))
+        return LaunchOutcome(
+            tuple(argv), parsed, None, None, False, None, None, started, time.time(), retryable=True
+        )
+    finished = time.time()
+    parsed, load_s = classify(shell, args.kind)
+    retryable = parsed.error_kind is ErrorKind.DEVICE_LOST
+    after: Health | None = None
+    if not retryable:
+        try:
+            after = device.health()
+        except DeviceError:
+            after = None
+    return LaunchOutcome(
+        argv=tuple(argv),
+        parsed=parsed,
+        shell=shell,
+        load_s=load_s,
+        hot=hot,
+        health_before=before,
+        health_after=after,
+        started_at=started,
+        finished_at=finished,
+        retryable=retryable,
+    )

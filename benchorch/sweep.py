@@ -1,0 +1,356 @@
+"""The sweep executor: prepare each device, run its launches, store each one at once.
+
+Flow (ARCHITECTURE.md): resolved inputs (variants manifest + binary provenance)
+→ ``plan`` (pure) → one worker thread per device → ``launch.run_launch`` →
+``Store.record_launch`` (committed before the next launch starts) → report.
+
+Guarantees:
+
+* Nothing measured is lost: each launch is committed as it finishes; a crash,
+  a dropped phone or Ctrl-C leaves every finished launch in the store, and
+  ``--resume RUN`` runs only the launch keys that are missing.
+* A failed launch is stored with its error kind and the sweep goes on.
+* A phone that drops is reconnected and its launch retried (bounded); a phone
+  that stays away ends its own part with status ``lost`` while the others go on.
+* No phone is used by two sweeps at once (``DeviceLock``, which dies with its
+  holder).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchorch.devices.base import Device
+from benchorch.domain import DeviceInfo, ErrorKind
+from benchorch.errors import (
+    BatteryTooLow,
+    BenchorchError,
+    DeviceStorageFull,
+    DeviceUnreachable,
+)
+from benchorch.launch import LaunchArgs, LaunchOutcome, run_launch
+from benchorch.plan import LaunchSpec, Plan
+from benchorch.store import LaunchRecord, Store
+
+log = logging.getLogger("benchorch.sweep")
+
+#: Statuses a device's part of a sweep can end with.
+DEVICE_OK = "ok"
+DEVICE_FAILED = "failed"  # finished, some launches failed
+DEVICE_LOST = "lost"  # the device went away and did not come back
+DEVICE_REFUSED = "refused"  # not started: battery, ABI, space, lock
+DEVICE_INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    """The benchmark program for one device.
+
+    ``local_path`` is pushed to the device (``None`` for the host runner, whose
+    ``argv_prefix`` is complete already); ``extra_files`` go beside it
+    (``libc++_shared.so`` for ``ANDROID_STL_SHARED`` builds).
+    """
+
+    provenance: dict[str, Any]
+    local_path: Path | None
+    argv_prefix: tuple[str, ...] = ()
+    extra_files: tuple[Path, ...] = ()
+
+    @property
+    def sha256(self) -> str:
+        return str(self.provenance.get("sha256", ""))
+
+
+@dataclass(frozen=True)
+class DeviceWork:
+    """One device's share of a sweep: its binary and its launches, in order."""
+
+    device: Device
+    info: DeviceInfo
+    binary: BinarySpec
+    launches: Sequence[LaunchSpec]
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    run_id: str
+    iters: int
+    warmup: int
+    timeout_s: float
+    cooldown_temp_c: float | None
+    cooldown_max_wait_s: float
+    min_battery: int | None
+    retries: int  # re-runs of a launch after the device dropped
+    reconnect_s: float
+    pin_big_cores: bool = True
+
+
+@dataclass
+class DeviceProgress:
+    serial: str
+    total: int
+    done: int = 0
+    failed: int = 0
+    current: str = ""
+    status: str = "pending"
+    message: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+
+
+ProgressFn = Callable[[DeviceProgress], None]
+
+
+@dataclass
+class SweepResult:
+    run_id: str
+    devices: dict[str, DeviceProgress]
+    interrupted: bool = False
+
+    @property
+    def launches_failed(self) -> int:
+        return sum(p.failed for p in self.devices.values())
+
+    @property
+    def lost_devices(self) -> list[str]:
+        return [s for s, p in self.devices.items() if p.status in (DEVICE_LOST, DEVICE_REFUSED)]
+
+
+class Executor:
+    """Runs a plan on several devices in parallel, one worker each."""
+
+    def __init__(
+        self,
+        *,
+        store_path: Path,
+        settings: SweepSettings,
+        variant_files: dict[str, Path],
+        variant_names: dict[str, str],
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.store_path = store_path
+        self.settings = settings
+        self.variant_files = variant_files  # variant file name -> local path
+        self.variant_names = variant_names  # variant file name -> recipe name ("fused+quantized")
+        self.progress = progress or (lambda p: None)
+        self.stop = threading.Event()
+
+    # --- one device ------------------------------------------------------------
+
+    def run_device(self, work: DeviceWork, prog: DeviceProgress) -> None:
+        store = Store(self.store_path)
+        try:
+            self._run_device(work, prog, store)
+        except DeviceUnreachable as exc:
+            prog.status, prog.message = DEVICE_LOST, str(exc)
+        except (BatteryTooLow, DeviceStorageFull) as exc:
+            prog.status, prog.message = DEVICE_REFUSED, str(exc)
+        except BenchorchError as exc:
+            prog.status, prog.message = DEVICE_REFUSED if prog.done == 0 else DEVICE_LOST, str(exc)
+        finally:
+            self.progress(prog)
+
+    def _run_device(self, work: DeviceWork, prog: DeviceProgress, store: Store) -> None:
+        s = self.settings
+        device, info, launches = work.device, work.info, work.launches
+        if s.min_battery is not None and info.battery_level is not None:
+            if info.battery_level < s.min_battery and not info.charging:
+                raise BatteryTooLow(
+                    f"battery at {info.battery_level}% is under the {s.min_battery}% threshold",
+                    serial=device.serial,
+                    hint="charge the phone or lower --min-battery",
+                )
+        prog.status, prog.current = "preparing", "pushing binary and models"
+        self.progress(prog)
+        binary_argv, model_paths = self._prepare(device, work.binary, launches)
+        cpu_mask = _big_core_mask(info) if s.pin_big_cores else None
+        prog.status = "running"
+        for spec in launches:
+            if self.stop.is_set():
+                prog.status = DEVICE_INTERRUPTED
+                return
+            prog.current = (
+                f"{spec.variant} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
+            )
+            self.progress(prog)
+            args = LaunchArgs(
+                binary=binary_argv,
+                model=model_paths[spec.file],
+                dims=spec.dims,
+                types=spec.types,
+                memory_format=spec.memory_format,
+                threads=spec.threads,
+                iters=spec.iters,
+                warmup=spec.warmup,
+                kind=spec.kind,
+            )
+            outcome = self._launch_with_retries(device, args, cpu_mask)
+            store.record_launch(self._record(work, spec, cpu_mask, outcome))
+            prog.done += 1
+            if not outcome.ok:
+                prog.failed += 1
+            self.progress(prog)
+            if outcome.retryable:  # retries exhausted: the device is gone
+                raise DeviceUnreachable(
+                    "dropped and did not come back after "
+                    f"{s.retries} retries; its remaining launches were not run",
+                    serial=device.serial,
+                    hint="reconnect it and rerun with --resume",
+                )
+        prog.status = DEVICE_FAILED if prog.failed else DEVICE_OK
+        prog.current = ""
+
+    def _prepare(
+        self, device: Device, binary: BinarySpec, launches: Sequence[LaunchSpec]
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        binary_argv = binary.argv_prefix
+        if binary.local_path is not None:
+            for extra in binary.extra_files:
+                device.push(extra, extra.name)
+            pushed = device.push(
+                binary.local_path,
+                f"speed_benchmark_torch-{binary.sha256[:12]}",
+                executable=True,
+            )
+            binary_argv = (pushed.remote_path, *binary.argv_prefix)
+        model_paths: dict[str, str] = {}
+        for name in sorted({spec.file for spec in launches}):
+            pushed = device.push(self.variant_files[name], name)
+            model_paths[name] = pushed.remote_path
+        return binary_argv, model_paths
+
+    def _launch_with_retries(
+        self, device: Device, args: LaunchArgs, cpu_mask: int | None
+    ) -> LaunchOutcome:
+        s = self.settings
+        outcome = run_launch(
+            device,
+            args,
+            timeout_s=s.timeout_s,
+            cpu_mask=cpu_mask,
+            cooldown_temp_c=s.cooldown_temp_c,
+            cooldown_max_wait_s=s.cooldown_max_wait_s,
+            cwd=device.workdir,
+        )
+        attempts = 0
+        while outcome.retryable and attempts < s.retries and not self.stop.is_set():
+            attempts += 1
+            log.warning(
+                "%s: dropped during a launch; reconnecting (try %d)", device.serial, attempts
+            )
+            try:
+                device.reconnect(within_s=s.reconnect_s)
+            except DeviceUnreachable:
+                continue
+            outcome = run_launch(
+                device,
+                args,
+                timeout_s=s.timeout_s,
+                cpu_mask=cpu_mask,
+                cooldown_temp_c=s.cooldown_temp_c,
+                cooldown_max_wait_s=s.cooldown_max_wait_s,
+                cwd=device.workdir,
+            )
+        return outcome
+
+    def _record(
+        self, work: DeviceWork, spec: LaunchSpec, cpu_mask: int | None, out: LaunchOutcome
+    ) -> LaunchRecord:
+        p = out.parsed
+        shell = out.shell
+        return LaunchRecord(
+            run_id=self.settings.run_id,
+            launch_key=spec.key_for(work.device.serial),
+            device_serial=work.device.serial,
+            variant=self.variant_names.get(spec.file, spec.variant),
+            variant_file=spec.file,
+            variant_format=str(spec.format),
+            variant_sha256=spec.sha256,
+            binary_sha256=work.binary.sha256,
+            dims=spec.dims,
+            types=spec.types,
+            memory_format=spec.memory_format,
+            threads=spec.threads,
+            core_mask=cpu_mask,
+            kind=spec.kind,
+            launch_index=spec.launch_index,
+            iters=spec.iters,
+            warmup=spec.warmup,
+            status=p.status.value,
+            error_kind=p.error_kind.value if p.error_kind else None,
+            message=p.message,
+            us_per_iter=p.us_per_iter,
+            iters_per_sec=p.iters_per_sec,
+            samples_us=tuple(p.samples_us),
+            load_s=out.load_s,
+            wall_s=out.finished_at - out.started_at,
+            exit_code=shell.exit_code if shell else None,
+            timed_out=bool(shell.timed_out) if shell else p.error_kind is ErrorKind.TIMEOUT,
+            hot=out.hot,
+            health_before=out.health_before.to_dict() if out.health_before else None,
+            health_after=out.health_after.to_dict() if out.health_after else None,
+            started_at=out.started_at,
+            finished_at=out.finished_at,
+            argv=out.argv,
+            stdout=shell.stdout if shell else "",
+            stderr=shell.stderr if shell else "",
+        )
+
+    # --- all devices -------------------------------------------------------------
+
+    def run(self, work: Sequence[DeviceWork]) -> SweepResult:
+        progs = {w.device.serial: DeviceProgress(w.device.serial, len(w.launches)) for w in work}
+        threads = [
+            threading.Thread(
+                target=self.run_device,
+                args=(w, progs[w.device.serial]),
+                name=f"sweep-{w.device.serial}",
+                daemon=True,
+            )
+            for w in work
+        ]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            # Stop cleanly: each worker finishes (and stores) the launch it is in.
+            self.stop.set()
+            for t in threads:
+                t.join()
+            for p in progs.values():
+                if p.status not in (DEVICE_LOST, DEVICE_REFUSED, DEVICE_OK, DEVICE_FAILED):
+                    p.status = DEVICE_INTERRUPTED
+            return SweepResult(run_id=self.settings.run_id, devices=progs, interrupted=True)
+        return SweepResult(run_id=self.settings.run_id, devices=progs)
+
+
+def _big_core_mask(info: DeviceInfo) -> int | None:
+    """``taskset`` mask of the big cluster; ``None`` when there is nothing to pin."""
+    cpus = info.big_cpus
+    if not cpus or len(info.clusters) < 2:
+        return None
+    mask = 0
+    for cpu in cpus:
+        mask |= 1 << cpu
+    return mask
+
+
+def remaining(plan: Plan, serial: str, done_keys: set[str]) -> list[LaunchSpec]:
+    """The launches of ``plan`` on ``serial`` whose keys are not in ``done_keys`` (--resume)."""
+    return [spec for spec in plan.launches if spec.key_for(serial) not in done_keys]
+
+
+def overall_status(result: SweepResult) -> str:
+    if result.interrupted:
+        return "interrupted"
+    if result.lost_devices:
+        return "partial"
+    return "failed" if result.launches_failed else "ok"

@@ -1,0 +1,315 @@
+"""``run_sweep``: the plain callable behind ``benchorch sweep``.
+
+Order of work, each step able to fail before anything is measured:
+
+1. settings: ``sweep.toml`` validated fully, flags override it (``--resume``
+   takes the stored settings of that run instead);
+2. inputs: variants (export or ``--variants``), devices (open, lock, facts),
+   one binary per device (host runner, ``--binary`` or ``--build-from``);
+3. plan per device (pure), skips stored with their reasons;
+4. execute (``sweep.Executor``), every launch stored as it ends;
+5. report, and the exit code that says whether every launch succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchorch.config import SweepConfig, load_toml, merge
+from benchorch.devices import open_device
+from benchorch.devices.base import Device
+from benchorch.devices.lock import DeviceLock
+from benchorch.domain import DeviceInfo
+from benchorch.errors import BenchorchError, ExitCode, OutputNotWritable, UsageError
+from benchorch.paths import cache_root
+from benchorch.plan import make_plan
+from benchorch.progress import ProgressDisplay
+from benchorch.store import Store
+from benchorch.sweep import (
+    DeviceWork,
+    Executor,
+    SweepSettings,
+    overall_status,
+    remaining,
+)
+from benchorch.sweep_inputs import (
+    BinarySpec,
+    binary_from_provenance,
+    check_abi,
+    hostrunner_binary,
+    plan_binary,
+    plan_variants,
+    resolve_variants,
+)
+
+log = logging.getLogger("benchorch.sweep")
+
+
+@dataclass
+class SweepSummary:
+    run_id: str | None
+    status: str
+    exit_code: ExitCode
+    report_path: Path | None = None
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: int = 0
+    report_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "report": str(self.report_path) if self.report_path else None,
+            "devices": self.devices,
+            "skipped": self.skipped,
+            "report_error": self.report_error,
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"run {self.run_id}: {self.status}"]
+        for serial, d in self.devices.items():
+            msg = f" ({d['message']})" if d.get("message") else ""
+            out.append(
+                f"  {serial}: {d['status']}, {d['done']}/{d['total']} launches, "
+                f"{d['failed']} failed{msg}"
+            )
+        if self.skipped:
+            out.append(
+                f"  {self.skipped} planned launches skipped as incompatible (see the report)"
+            )
+        if self.report_error:
+            out.append(f"  report not written: {self.report_error}")
+        if self.run_id and self.status in ("interrupted", "partial"):
+            out.append(f"  finish it with: benchorch sweep --resume {self.run_id}")
+        return out
+
+
+def _settings(
+    store: Store, flags: dict[str, Any], config_file: Path | None, resume_run: str | None
+) -> tuple[SweepConfig, dict[str, Any]]:
+    """The run's settings and the raw values stored with it (for --resume)."""
+    if resume_run is not None:
+        stored = store.resume_run(resume_run)
+        values = dict(stored.get("params", {}).get("settings", {}))
+        return merge(values, {}), values
+    file_values = load_toml(config_file) if config_file is not None else {}
+    given = {k: v for k, v in flags.items() if v not in (None, (), [])}
+    cfg = merge(file_values, given)
+    return cfg, cfg.to_dict()
+
+
+def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, BinarySpec]) -> BinarySpec:
+    """The benchmark binary for one device: registered, built for its ABI, or the host runner."""
+    if cfg.binary is not None:
+        if "registered" not in cache:
+            from benchorch.build.provenance import register_binary
+
+            cache["registered"] = binary_from_provenance(
+                register_binary(Path(cfg.binary)).to_dict()
+            )
+        return cache["registered"]
+    if cfg.build_from is not None:
+        return _built_binary(Path(cfg.build_from), info, cache)
+    if info.serial == "local":
+        if "hostrunner" not in cache:
+            cache["hostrunner"] = hostrunner_binary()
+        return cache["hostrunner"]
+    raise UsageError(
+        f"{info.serial}: no benchmark binary for this phone",
+        hint="pass --binary PATH (a speed_benchmark_torch for its ABI) or --build-from PYTORCH_DIR",
+    )
+
+
+def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, BinarySpec]) -> BinarySpec:
+    """``--build-from``: a lite binary (Android's default) for the device's first ABI.
+
+    A device whose ABI is this host's (``local``, an x86_64 emulator) gets a
+    host build against the installed libtorch; any other ABI an NDK build.
+    """
+    host_abi = _host_abi()
+    abi = host_abi if info.serial == "local" or not info.abis else info.abis[0]
+    if abi not in cache:
+        if abi == host_abi:
+            from benchorch.build.host import build_host
+
+            prov = build_host(root, flavour="lite")
+        else:
+            from benchorch.build.android import build_android
+
+            prov = build_android(root, abi=abi, flavour="lite")
+        cache[abi] = binary_from_provenance(prov.to_dict())
+    return cache[abi]
+
+
+def _host_abi() -> str:
+    import platform
+
+    machine = platform.machine()
+    return {"x86_64": "x86_64", "aarch64": "arm64-v8a", "i686": "x86"}.get(machine, machine)
+
+
+def run_sweep(
+    *,
+    db: Path,
+    flags: dict[str, Any],
+    config_file: Path | None,
+    resume_run: str | None,
+    adb_addr: str | None,
+    command: str,
+    quiet: bool,
+) -> SweepSummary:
+    store = Store(db)
+    cfg, stored_settings = _settings(store, flags, config_file, resume_run)
+    out_dir = Path(cfg.out or "reports")
+    _check_writable(out_dir)
+
+    manifest = resolve_variants(
+        variants_dir=Path(cfg.variants) if cfg.variants else None,
+        model=cfg.model,
+        dims=";".join(cfg.dims) if cfg.dims and len(cfg.dims) == 1 else None,
+        types=";".join(cfg.types) if cfg.types and len(cfg.types) == 1 else None,
+        recipe=tuple(cfg.recipe) if cfg.recipe else None,
+        cache_dir=cache_root(),
+    )
+    variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
+    variant_names = {f.name: f.variant for f in manifest.files}
+
+    serials = _serials(cfg, adb_addr)
+    with contextlib.ExitStack() as stack:
+        devices: list[tuple[Device, DeviceInfo]] = []
+        for serial in serials:
+            stack.enter_context(DeviceLock(serial))
+            device = open_device(serial, adb_addr=adb_addr)
+            stack.callback(device.close)
+            devices.append((device, device.info()))
+
+        binaries: dict[str, BinarySpec] = {}
+        per_device: list[tuple[Device, DeviceInfo, BinarySpec]] = []
+        for device, info in devices:
+            binary = _binary_for(cfg, info, binaries)
+            check_abi(binary, info)
+            per_device.append((device, info, binary))
+
+        run_id = resume_run or store.create_run(
+            command=command,
+            params={
+                "settings": stored_settings,
+                "manifest": str(manifest.root),
+                "devices": serials,
+            },
+        )
+        done = store.done_launch_keys(run_id) if resume_run else set()
+        work: list[DeviceWork] = []
+        skipped = 0
+        for device, info, binary in per_device:
+            store.record_device(run_id, info)
+            store.record_binary(run_id, binary.provenance)
+            plan = make_plan(plan_variants(manifest), plan_binary(binary), cfg)
+            if not resume_run:
+                for skip in plan.skipped:
+                    store.record_skip(
+                        run_id,
+                        device=info.serial,
+                        variant=skip.variant,
+                        config=skip.config,
+                        reason=skip.reason,
+                    )
+                skipped += len(plan.skipped)
+            work.append(DeviceWork(device, info, binary, remaining(plan, info.serial, done)))
+        if not resume_run:
+            for f in manifest.files:
+                store.record_variant(run_id, f.to_dict())
+            for s in manifest.skipped:
+                store.record_skip(run_id, device="*", variant=s.variant, config={}, reason=s.reason)
+
+        settings = SweepSettings(
+            run_id=run_id,
+            iters=cfg.iters,
+            warmup=cfg.warmup,
+            timeout_s=cfg.timeout,
+            cooldown_temp_c=cfg.cooldown_temp,
+            cooldown_max_wait_s=cfg.cooldown_max_wait,
+            min_battery=cfg.min_battery,
+            retries=cfg.retries,
+            reconnect_s=cfg.reconnect_timeout,
+        )
+        display = ProgressDisplay(enabled=not quiet)
+        executor = Executor(
+            store_path=db,
+            settings=settings,
+            variant_files=variant_files,
+            variant_names=variant_names,
+            progress=display.update,
+        )
+        with display:
+            result = executor.run(work)
+    status = overall_status(result)
+    store.finish_run(run_id, status)
+    summary = SweepSummary(
+        run_id=run_id, status=status, exit_code=_exit_code(status), skipped=skipped
+    )
+    summary.devices = {
+        s: {
+            "status": p.status,
+            "done": p.done,
+            "total": p.total,
+            "failed": p.failed,
+            "message": p.message,
+        }
+        for s, p in result.devices.items()
+    }
+    summary.report_path, summary.report_error = _report(store, run_id, out_dir)
+    return summary
+
+
+def _serials(cfg: SweepConfig, adb_addr: str | None) -> list[str]:
+    serials = list(dict.fromkeys(cfg.devices))
+    if cfg.all:
+        from benchorch.devices import list_devices
+
+        serials += [
+            i.serial
+            for i in list_devices(adb_addr=adb_addr)
+            if i.state == "device" and i.serial not in serials
+        ]
+    if not serials:
+        raise UsageError("no device given", hint="pass --device SERIAL (or 'local'), or --all")
+    return serials
+
+
+def _exit_code(status: str) -> ExitCode:
+    if status == "ok":
+        return ExitCode.OK
+    if status == "partial":  # a device was lost or refused; the others' results are kept
+        return ExitCode.INFRA
+    return ExitCode.FAILED  # a launch failed, or the sweep was interrupted
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".benchorch-write-test-{time.time_ns()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputNotWritable(
+            f"cannot write the report folder {out_dir}: {exc.strerror or exc}",
+            hint="pass --out DIR with a folder you can write",
+        ) from exc
+
+
+def _report(store: Store, run_id: str, out_dir: Path) -> tuple[Path | None, str | None]:
+    from benchorch.report import write_run_report
+
+    try:
+        return write_run_report(store, run_id, out_dir / f"{run_id}.html"), None
+    except (BenchorchError, OSError) as exc:
+        # The measurements are stored; a report can be made later with `benchorch report`.
+        log.error("report for %s failed: %s", run_id, exc)
+        return None, str(exc)

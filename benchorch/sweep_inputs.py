@@ -1,0 +1,150 @@
+"""Resolve a sweep's inputs: the variants to time and the binary for each device.
+
+Kept apart from the executor so a lab host that passes ``--variants DIR`` and
+``--binary PATH`` never imports torch: only ``--model`` (export) and the host
+runner on ``--device local`` need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchorch.domain import DeviceInfo, Flavour
+from benchorch.errors import AbiMismatch, UsageError
+from benchorch.plan import PlanBinary, PlanVariant
+from benchorch.sweep import BinarySpec
+from benchorch.variants.manifest import Manifest
+
+#: The recipe steps a sweep exports when none are given.
+DEFAULT_RECIPE = ("fuse", "quantize", "mobile", "channels_last", "lite", "flatbuffer")
+
+
+def variants_cache_key(model: str, dims: str, types: str, recipe: tuple[str, ...]) -> str:
+    """Identity of an export: model spec (and file content), inputs, recipe, torch version."""
+    h = hashlib.sha256()
+    h.update(json.dumps([model, dims, types, list(recipe), _torch_version()]).encode())
+    path = Path(model)
+    if path.is_file():
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def resolve_variants(
+    *,
+    variants_dir: Path | None,
+    model: str | None,
+    dims: str | None,
+    types: str | None,
+    recipe: tuple[str, ...] | None,
+    cache_dir: Path,
+) -> Manifest:
+    """Load ``--variants DIR`` or export ``--model`` (cached by content) and load that."""
+    if variants_dir is not None:
+        return Manifest.load(variants_dir)
+    if model is None:
+        raise UsageError(
+            "no model to benchmark", hint="pass --model demo:mobilenet_v2 or --variants DIR"
+        )
+    from benchorch.variants.export import ExportOptions, export_variants  # torch lives here
+
+    steps = tuple(recipe) if recipe else DEFAULT_RECIPE
+    key = variants_cache_key(model, dims or "", types or "", steps)
+    out = cache_dir / "variants" / key
+    if (out / "manifest.json").is_file():
+        return Manifest.load(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    opts = ExportOptions(model=model, out=out, dims=dims, types=types, recipe=",".join(steps))
+    return export_variants(opts)
+
+
+def plan_variants(manifest: Manifest) -> list[PlanVariant]:
+    return [
+        PlanVariant(
+            name=f.name,  # unique per file; the record keeps the recipe name apart
+            file=f.name,
+            format=f.format,
+            sha256=f.sha256,
+            bytecode_version=f.bytecode_version,
+            input_dims=f.input_dims,
+            input_types=f.input_types,
+            memory_format=f.memory_format,
+            check_passed=f.passed,
+        )
+        for f in manifest.files
+    ]
+
+
+def _torch_version() -> str | None:
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        try:  # Debian's python3-torch has no dist-info pip can see in every layout
+            import torch
+
+            return str(torch.__version__)
+        except ImportError:
+            return None
+
+
+def hostrunner_binary() -> BinarySpec:
+    """The host runner (``python -m benchorch.hostrunner``) as a benchmark binary."""
+    import benchorch.hostrunner as hr
+    from benchorch.build.provenance import accepted_bytecode
+
+    source = Path(hr.__file__).read_bytes()
+    version = _torch_version()
+    if version is None:
+        raise UsageError(
+            "--device local without --binary runs the host runner, which needs torch",
+            hint="pip install 'benchorch[torch]', or pass --binary PATH",
+        )
+    lo, hi = accepted_bytecode(version)
+    sha = hashlib.sha256(source + version.encode()).hexdigest()
+    provenance: dict[str, Any] = {
+        "path": f"{sys.executable} -m benchorch.hostrunner",
+        "sha256": sha,
+        "origin": "hostrunner",
+        "target": "host",
+        "abi": None,
+        "flavour": Flavour.FULL_JIT.value,
+        "pytorch_version": version,
+        "bytecode_min": lo,
+        "bytecode_max": hi,
+    }
+    return BinarySpec(
+        provenance=provenance,
+        local_path=None,
+        argv_prefix=(sys.executable, "-m", "benchorch.hostrunner"),
+    )
+
+
+def binary_from_provenance(prov: dict[str, Any]) -> BinarySpec:
+    extra = tuple(Path(p) for p in prov.get("extra_files") or ())
+    return BinarySpec(provenance=prov, local_path=Path(prov["path"]), extra_files=extra)
+
+
+def plan_binary(binary: BinarySpec) -> PlanBinary:
+    p = binary.provenance
+    return PlanBinary(
+        flavour=Flavour(p.get("flavour") or Flavour.LITE.value),
+        bytecode_min=p.get("bytecode_min"),
+        bytecode_max=p.get("bytecode_max"),
+    )
+
+
+def check_abi(binary: BinarySpec, info: DeviceInfo) -> None:
+    """Refuse a binary whose ELF the device cannot run, naming both ABIs."""
+    abi = binary.provenance.get("abi")
+    if binary.local_path is None or not abi or not info.abis:
+        return
+    if abi not in info.abis:
+        raise AbiMismatch(
+            f"{info.serial}: the binary is {abi} but the device runs {', '.join(info.abis)}",
+            serial=info.serial,
+            hint="build for the device's ABI with --build-from DIR, or pass a matching --binary",
+        )
