@@ -14,7 +14,8 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
   nothing (``exec sleep``: a real host process, so ``ps``, ``kill -9 PID`` and
   ``kill -9 -PGID`` work, and ``echo $$ > pidfile; exec ...`` keeps its PID).
 * ``hot_c = T0, cool_rate_c_per_s = R``: every thermal zone and the battery
-  read ``max(base, T0 - R * t)`` where t is seconds since the phone started.
+  read ``max(base, T0 - R * t)`` where t is seconds since the phone started;
+  current clocks are throttled meanwhile (``fakesys.FakeSys.throttled_khz``).
 * ``full_disk = true``: SEND fails with ``write failed: No space left on device``
   and ``df`` shows 0 available.
 * ``noexec = true``: the phone folder refuses to execute files
