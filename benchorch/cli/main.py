@@ -21,17 +21,32 @@ from benchorch.errors import BenchorchError, ExitCode
 
 #: command name -> "module:attribute" of its click command, and its one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "sweep": ("benchorch.cli.sweep_cmd:sweep", "Run a benchmark sweep on devices and write the report."),
-    "variants": ("benchorch.cli.variants_cmd:variants", "Export a model's mobile-recipe variants, checked."),
-    "build": ("benchorch.cli.build_cmd:build", "Build or register speed_benchmark_torch, with provenance."),
+    "sweep": (
+        "benchorch.cli.sweep_cmd:sweep",
+        "Run a benchmark sweep on devices and write the report.",
+    ),
+    "variants": (
+        "benchorch.cli.variants_cmd:variants",
+        "Export a model's mobile-recipe variants, checked.",
+    ),
+    "build": (
+        "benchorch.cli.build_cmd:build",
+        "Build or register speed_benchmark_torch, with provenance.",
+    ),
     "devices": ("benchorch.cli.devices_cmd:devices", "List devices with their facts."),
     "parse": ("benchorch.cli.parse_cmd:parse", "Parse captured benchmark output."),
     "runs": ("benchorch.cli.store_cmd:runs", "List the runs in the results store."),
     "export": ("benchorch.cli.store_cmd:export", "Write a run's launches as CSV, JSON or Parquet."),
     "report": ("benchorch.cli.report_cmd:report", "Render a run's HTML report."),
-    "compare": ("benchorch.cli.report_cmd:compare", "Compare two runs: faster, slower or the same."),
+    "compare": (
+        "benchorch.cli.report_cmd:compare",
+        "Compare two runs: faster, slower or the same.",
+    ),
     "trend": ("benchorch.cli.report_cmd:trend", "Render the history report across runs."),
-    "virtual-phone": ("benchorch.cli.vphone_cmd:virtual_phone", "Serve a virtual phone over the adbd protocol."),
+    "virtual-phone": (
+        "benchorch.cli.vphone_cmd:virtual_phone",
+        "Serve a virtual phone over the adbd protocol.",
+    ),
 }
 
 
@@ -91,7 +106,9 @@ def cli(ctx: click.Context, db: Path | None, verbose: int) -> None:
     2 usage error; 3 infrastructure error (device, build, database).
     """
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     ctx.ensure_object(dict)
     ctx.obj["db"] = db if db is not None else default_db_path()
     ctx.obj["verbose"] = verbose
