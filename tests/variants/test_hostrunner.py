@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import signal
@@ -161,9 +160,29 @@ def test_numbers_print_like_cpp_floats(value: float, text: str) -> None:
     assert fmt(value) == text
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("benchorch.parse") is None, reason="benchorch.parse not written yet"
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (["--bogus=1"], "bad_arguments"),
+        (["--input_dims=1,3,16,16", "--input_type=double"], "bad_arguments"),
+        (["--input_dims=1,3,16,16", "--input_type=float", "--model=/nonexistent/m.ptl"], None),
+    ],
 )
+def test_parser_reads_runner_failures(
+    models: dict[str, Path], args: list[str], kind: str | None
+) -> None:
+    from benchorch.parse import parse_output
+
+    out = run(f"--model={models['pt']}", *args)
+    result = parse_output(out.stdout, out.stderr, out.returncode)
+    assert not result.ok
+    assert result.error_kind is not None
+    if kind is not None:
+        assert result.error_kind.value == kind
+    else:
+        assert result.error_kind.value == "model_not_found"
+
+
 def test_parser_round_trip(models: dict[str, Path]) -> None:
     from benchorch.parse import parse_output
 
@@ -174,11 +193,10 @@ def test_parser_round_trip(models: dict[str, Path]) -> None:
         "--iter=5",
         "--report_pep=true",
     )
-    result = parse_output(out.stdout + out.stderr)
+    result = parse_output(out.stdout, out.stderr, out.returncode)
     assert result.ok
-    assert len(result.samples_us) == 5
+    samples = [float(json.loads(m)["value"]) for m in PEP.findall(out.stdout)]
+    assert list(result.samples_us) == samples
     m = FINISHED.search(out.stdout)
     assert m is not None and result.us_per_iter == pytest.approx(float(m.group(1)))
-
-    bad = run(f"--model={models['pt']}", "--bogus=1")
-    assert not parse_output(bad.stdout + bad.stderr).ok
+    assert result.iters_per_sec == pytest.approx(float(m.group(2)))
