@@ -13,8 +13,9 @@ Order of work:
    files with ``_backport_for_mobile`` for ``--bytecode-version``, load each
    file back, run it and compare (``check.py``).
 4. For 4-D float inputs, the baseline and the deepest quantised stack are
-   listed again as ``<variant>+channels_last_input`` (the same files, to be run
-   with ``--input_memory_format=channels_last``, checked with NHWC inputs).
+   listed again as ``<variant>+channels_last_input`` (hard links to the same
+   files, so the same sha256, to be run with
+   ``--input_memory_format=channels_last``, checked with NHWC inputs).
 
 Everything is written into a temporary folder beside ``--out`` and renamed at
 the end (an older variants folder there is replaced), so a half-written folder
@@ -352,9 +353,16 @@ def _nhwc_entry(state: _State, f: VariantFile) -> VariantFile:
     nhwc = to_memory_format(state.inputs, state.specs, channels_last=True)
     result = checks.check_file(state.tmp / f.path, f.format, nhwc, state.reference, f.check.kind)
     stem, _, rest = f.name.partition(".")
+    name = f"{stem}+channels_last_input.{rest}"
+    # its own name on disk too (a hard link: same bytes, same sha256), so name == path
+    try:
+        os.link(state.tmp / f.path, state.tmp / name)
+    except OSError:
+        shutil.copyfile(state.tmp / f.path, state.tmp / name)
     return replace(
         f,
-        name=f"{stem}+channels_last_input.{rest}",
+        name=name,
+        path=name,
         variant=f"{f.variant}+channels_last_input",
         steps=(*f.steps, "channels_last_input"),
         memory_format=memory_formats(state.specs, channels_last=True),

@@ -70,6 +70,7 @@ def test_the_recipe_story_is_there(exported_variants: Manifest) -> None:
     assert {f.variant for f in nhwc} >= {"baseline+channels_last_input"}
     assert all(f.abspath(m.root).is_file() for f in nhwc)
     assert m.file("baseline+channels_last_input.ptl").sha256 == m.file("baseline.ptl").sha256
+    assert all(f.path == f.name for f in m.files)
     assert m.calibrated is False and any("random data" in w for w in m.warnings)
 
 
