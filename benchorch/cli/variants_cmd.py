@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from benchorch.errors import VariantCheckFailed
 from benchorch.variants.manifest import Manifest
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command("variants")
@@ -63,14 +69,37 @@ def variants(
       benchorch variants demo:mobilenet_v2 --out variants/mnv2
       benchorch variants mypkg.models:make --dims 1,3,96,96 --recipe fuse,quantize,lite
     """
-    from rich.console import Console
-
     from benchorch.variants.export import ExportOptions, export_variants
 
-    err = Console(stderr=True, highlight=False)
+    err, own_file = _stderr_console()
     opts = ExportOptions(model, out, dims, types, calibration, recipe, bytecode_version)
-    with err.status("exporting", spinner="dots") as status:
-        manifest = export_variants(opts, progress=lambda msg: status.update(msg))
+    try:
+        with err.status("exporting", spinner="dots") as status:
+            manifest = export_variants(opts, progress=lambda msg: status.update(msg))
+        _summary(err, manifest, as_json)
+    finally:
+        if own_file is not None:
+            own_file.close()
+
+
+def _stderr_console() -> tuple[Console, TextIO | None]:
+    """A console on a duplicate of fd 2 when stderr is fd 2, else on ``sys.stderr``.
+
+    The exporter points fd 2 at a file while torch runs (to catch its C++
+    warnings); the duplicate keeps the progress spinner and messages visible.
+    """
+    from rich.console import Console
+
+    try:
+        if sys.stderr.fileno() == 2:
+            handle = os.fdopen(os.dup(2), "w", buffering=1)
+            return Console(file=handle, highlight=False), handle
+    except (AttributeError, OSError, ValueError):  # a captured stderr has no real fd
+        pass
+    return Console(stderr=True, highlight=False), None
+
+
+def _summary(err: Console, manifest: Manifest, as_json: bool) -> None:
     for s in manifest.skipped:
         err.print(f"skipped {s.variant}: {s.reason}", soft_wrap=True)
     torch_notes = [w for w in manifest.warnings if w.startswith("torch")]

@@ -417,6 +417,12 @@ def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Ma
         say("manifest")
         write_manifest(manifest, tmp)
         _publish(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputNotWritable(
+            f"--out {out}: writing failed ({exc.strerror or exc})",
+            hint="check free space and permissions of the output folder",
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -493,9 +499,14 @@ def _export(
                 raise
             entries = []
             state.skipped.append(SkippedVariant(plan.name, "could not be scripted or traced"))
-        except UsageError:
+        except (UsageError, OSError):
             raise
         except Exception as exc:  # a failing transform skips its variant, never the export
+            if plan.name == "baseline":
+                raise ModelError(
+                    f"{opts.model}: the baseline could not be exported ({checks.first_line(exc)})",
+                    hint="check that the model scripts and saves with torch.jit",
+                ) from exc
             entries = []
             state.skipped.append(
                 SkippedVariant(plan.name, f"failed to build: {checks.first_line(exc)}")
