@@ -1,0 +1,187 @@
+"""`benchorch sweep --device local`: the real host runner, a real store, the real report.
+
+Every launch here is a real process of ``python -m benchorch.hostrunner`` on a
+model exported by the real exporter; nothing is stubbed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from benchorch import stats
+from benchorch.cli.main import cli
+from benchorch.store import Store
+from benchorch.variants.manifest import Manifest
+from tests.report.htmlparse import parse
+
+pytestmark = pytest.mark.torch
+
+PER_ITER = re.compile(r"Microseconds per iter: (\S+?)\. Iters")
+
+
+@pytest.fixture(scope="module")
+def small_variants(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """demo:conv_bn_relu at 1,3,16,16: baseline and fused, as .pt and .ptl."""
+    pytest.importorskip("torch")
+    from benchorch.variants.export import ExportOptions, export_variants
+
+    out = tmp_path_factory.mktemp("local-variants") / "v"
+    return export_variants(
+        ExportOptions("demo:conv_bn_relu", out, dims="1,3,16,16", types="float", recipe="fuse,lite")
+    )
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BENCHORCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCHORCH_LOCK_DIR", str(tmp_path / "locks"))
+    return tmp_path
+
+
+def _sweep(db: Path, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--db", str(db), "sweep", "--device", "local", *args])
+
+
+def test_local_sweep_stores_every_launch_and_the_report_shows_the_store(
+    small_variants: Manifest, env: Path
+) -> None:
+    db = env / "r.sqlite"
+    result = _sweep(
+        db, "--variants", str(small_variants.root), "--launches", "2", "--iter", "4",
+        "--warmup", "1", "--load-launches", "1", "--out", str(env / "reports"), "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report_path = Path(result.stdout.strip().splitlines()[-1])  # the path is printed last
+    assert report_path.is_file() and report_path.parent == env / "reports"
+
+    with Store(db) as store:
+        (run_id,) = store.runs()["run_id"].tolist()
+        df = store.launches(run_id)
+        expected = stats.summarize(df)
+    files = {f.name for f in small_variants.files}
+    latency = df[df["kind"] == "latency"]
+    # every file x 2 launches, plus one load launch per file, all ok
+    assert len(latency) == 2 * len(files) and set(latency["variant_file"]) == files
+    assert len(df[df["kind"] == "load"]) == len(files)
+    assert (df["status"] == "ok").all()
+    assert (df.loc[df["kind"] == "load", "load_s"] > 0).all()
+    for _, row in latency.iterrows():
+        # the stored number is the runner's own line; the samples are its PyTorchObserver lines
+        (printed,) = PER_ITER.findall(row["stdout"])
+        assert row["us_per_iter"] == pytest.approx(float(printed), rel=1e-5)
+        assert len(row["samples_us"]) == 4
+        assert f"--model={row['variant_file']}" not in row["argv"]  # device path, not host path
+
+    doc = parse(report_path.read_text())
+    rows = {tr.attrs["data-config"]: tr for tr in doc.iter("tr") if "data-config" in tr.attrs}
+    assert set(rows) == {k for k in expected if k.endswith("|latency")}
+    for key, tr in rows.items():
+        (median,) = [td for td in tr.iter("td") if td.has_class("median")]
+        config = latency[latency.apply(stats.config_key, axis=1) == key]
+        launch_medians = [float(np.median(s)) for s in config["samples_us"]]
+        assert float(median.attrs["data-v"]) == pytest.approx(float(np.median(launch_medians)))
+
+
+def test_killed_sweep_keeps_every_finished_launch(small_variants: Manifest, env: Path) -> None:
+    db = env / "k.sqlite"
+    cmd = [
+        sys.executable, "-m", "benchorch", "--db", str(db), "sweep", "--device", "local",
+        "--variants", str(small_variants.root), "--launches", "6", "--iter", "3",
+        "--load-launches", "0", "--out", str(env / "reports"), "--quiet",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and _count(db) < 3:
+            time.sleep(0.2)
+        assert _count(db) >= 3, "the sweep stored nothing in time"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    finished = _count(db)
+    assert 3 <= finished < 6 * len(small_variants.files)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        statuses = {r[0] for r in conn.execute("SELECT status FROM launches")}
+    assert statuses == {"ok"}
+    # the report can still be made from what was stored
+    with Store(db) as store:
+        (run_id,) = store.runs()["run_id"].tolist()
+    out = env / "after-kill.html"
+    result = CliRunner().invoke(cli, ["--db", str(db), "report", run_id, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = parse(out.read_text())
+    assert [tr for tr in doc.iter("tr") if "data-config" in tr.attrs]
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM launches").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--model", "no/such/model.pt"], "no/such/model.pt"),
+        (["--model", "demo:conv_bn_relu", "--dims", "1,3,x"], "1,3,x"),
+        (["--model", "demo:conv_bn_relu", "--types", "float16"], "float16"),
+        (["--model", "demo:no_such_demo"], "no_such_demo"),
+        (["--model", "demo:conv_bn_relu", "--threads", "0"], "threads"),
+    ],
+)
+def test_bad_input_is_a_one_line_usage_error(env: Path, args: list[str], needle: str) -> None:
+    result = _sweep(env / "e.sqlite", *args, "--quiet")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+def test_corrupt_model_file(env: Path) -> None:
+    bad = env / "corrupt.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not a TorchScript archive")
+    result = _sweep(env / "e.sqlite", "--model", str(bad), "--quiet")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "corrupt.pt" in lines[0]
+
+
+def test_unknown_device_is_an_infrastructure_error(small_variants: Manifest, env: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--db", str(env / "e.sqlite"), "sweep", "--device", "no-such-phone", "--adb",
+         "127.0.0.1:9", "--variants", str(small_variants.root), "--binary", sys.executable,
+         "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "127.0.0.1:9" in lines[0]
+
+
+def test_unwritable_output_folder_is_refused_before_anything_runs(
+    small_variants: Manifest, env: Path
+) -> None:
+    blocker = env / "file-not-folder"
+    blocker.write_text("")
+    db = env / "u.sqlite"
+    result = _sweep(db, "--variants", str(small_variants.root), "--out", str(blocker / "r"), "-q")
+    assert result.exit_code == 2, result.output
+    assert "file-not-folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert _count(db) == 0
