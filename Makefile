@@ -8,8 +8,13 @@ BIN := $(VENV)/bin
 setup:
 	@tools/setup.sh
 
+# A quick look at the recipe's story on this host's CPU: baseline, fused and int8,
+# as full-JIT and FlatBuffer files, 3 launches each, one load-time launch each.
+DEMO_ARGS ?= --model demo:conv_bn_relu --dims 1,3,112,112 --recipe fuse,quantize,flatbuffer \
+	--launches 3 --iter 10 --warmup 2 --load-launches 1 --out reports
+
 demo: setup
-	$(BIN)/benchorch sweep --device local --model demo:conv_bn_relu --launches 3 --iter 20 --out reports
+	$(BIN)/benchorch sweep --device local $(DEMO_ARGS)
 
 test: setup
 	tools/run-tests.sh
