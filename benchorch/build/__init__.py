@@ -6,19 +6,8 @@ Public API: :func:`build_host`, :func:`build_android`, :func:`register_binary`,
 
 from __future__ import annotations
 
+from benchorch.build.android import build_android
+from benchorch.build.host import build_host
 from benchorch.build.provenance import Provenance, accepted_bytecode, register_binary
 
 __all__ = ["Provenance", "accepted_bytecode", "build_android", "build_host", "register_binary"]
-
-
-def __getattr__(name: str) -> object:
-    # Imported on first use so `from benchorch.build import Provenance` stays cheap.
-    if name == "build_host":
-        from benchorch.build.host import build_host
-
-        return build_host
-    if name == "build_android":
-        from benchorch.build.android import build_android
-
-        return build_android
-    raise AttributeError(name)

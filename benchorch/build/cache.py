@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,17 +33,13 @@ from typing import Any
 
 from benchorch.build.provenance import Provenance, read_sidecar, sha256_file
 from benchorch.errors import OutputNotWritable
+from benchorch.paths import cache_root
 
 BINARY_NAME = "speed_benchmark_torch"
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("BENCHORCH_CACHE")
-    if env:
-        return Path(env).expanduser() / "builds"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("benchorch")) / "builds"
+    return cache_root() / "builds"
 
 
 def cache_key(identity: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 
 from benchorch.errors import DeviceBusy, InfraError
+from benchorch.paths import cache_root
 
 _SAFE = frozenset((string.ascii_letters + string.digits + "._-").encode())
 _MAX_NAME = 160
@@ -41,9 +42,7 @@ def default_lock_dir() -> Path:
     env = os.environ.get("BENCHORCH_LOCK_DIR")
     if env:
         return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("benchorch")) / "locks"
+    return cache_root() / "locks"
 
 
 def lock_file_name(serial: str) -> str:
