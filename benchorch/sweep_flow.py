@@ -180,6 +180,7 @@ def run_sweep(
     variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
     variant_names = {f.name: f.variant for f in manifest.files}
 
+    adb_addr = adb_addr or cfg.adb_server
     serials = _serials(cfg, adb_addr)
     with contextlib.ExitStack() as stack:
         devices: list[tuple[Device, DeviceInfo]] = []

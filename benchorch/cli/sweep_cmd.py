@@ -94,6 +94,16 @@ refused (the other devices' results are kept).
 @click.option("--min-battery", type=int, help="Refuse a device under this battery level (%).")
 @click.option("--timeout", type=float, help="Seconds before a launch is killed on the device.")
 @click.option("--seed", type=int, help="Seed of the interleaved launch order.")
+@click.option("--order", type=click.Choice(["shuffle", "round_robin"]), help="Launch order.")
+@click.option("--pin", help="CPU pinning: big (default), all, none, or a hex mask like 0xf0.")
+@click.option("--retries", type=int, help="Re-runs of a launch whose phone dropped.")
+@click.option("--bytecode-version", type=int, help="Lower exported lite files to this version.")
+@click.option(
+    "--include-failed-checks",
+    is_flag=True,
+    default=None,
+    help="Also time variants whose accuracy check failed.",
+)
 @click.option("--resume", "resume_run", metavar="RUN", help="Run only the launches RUN is missing.")
 @click.option(
     "--out",
