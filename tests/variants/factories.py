@@ -80,3 +80,23 @@ class NeedsTrace(nn.Module):
 
 def needs_trace() -> nn.Module:
     return NeedsTrace().eval()
+
+
+class PlainResidual(nn.Module):
+    """No BatchNorm, and a plain ``+`` between activations: eager int8 cannot run it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu1(self.conv1(x))
+        return y + self.relu2(self.conv2(y))
+
+
+def plain_residual() -> nn.Module:
+    return PlainResidual().eval()

@@ -289,3 +289,21 @@ def test_a_new_export_replaces_the_old_folder_whole(tmp_path: Path) -> None:
     assert Manifest.load(out).inputs["dims"] == "1,3,8,8"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]  # no temp folders left
     shutil.rmtree(out)
+
+
+def test_quantisation_without_batchnorm_and_fx_fallback(tmp_path: Path) -> None:
+    """No BN: ``quantized`` is made too; the plain ``+`` sends eager int8 to FX mode."""
+    from benchorch.variants.export import ExportOptions, export_variants
+
+    m = export_variants(
+        ExportOptions(
+            "tests.variants.factories:plain_residual",
+            tmp_path / "o",
+            dims="1,3,16,16",
+            recipe="fuse,quantize",
+        )
+    )
+    variants = {f.variant for f in m.files}
+    assert {"baseline", "fused", "quantized", "fused+quantized"} <= variants
+    assert all(f.check.passed for f in m.files), [(f.name, f.check) for f in m.files]
+    assert any("FX graph mode" in w for w in m.warnings)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchorch.hostrunner import atoi, fmt, parse_flags
 
@@ -200,3 +202,11 @@ def test_parser_round_trip(models: dict[str, Path]) -> None:
     m = FINISHED.search(out.stdout)
     assert m is not None and result.us_per_iter == pytest.approx(float(m.group(1)))
     assert result.iters_per_sec == pytest.approx(float(m.group(2)))
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=-(2**31), max_value=2**31 - 1), st.text(alphabet=" \t", max_size=3))
+def test_atoi_reads_any_int32(n: int, pad: str) -> None:
+    assert atoi(f"{pad}{n}") == n
+    assert atoi(f"{n}abc") == n
+    assert parse_flags([f"--iter={pad}{n}"])["iter"] == n
