@@ -25,13 +25,10 @@ prints are captured, not shown, and recorded once each in the manifest.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import shutil
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +37,7 @@ from typing import Any
 from benchorch.domain import ModelFormat
 from benchorch.errors import ModelError, OutputNotWritable, UsageError
 from benchorch.variants import check as checks
+from benchorch.variants import files, output, script
 from benchorch.variants.inputs import (
     InputSpec,
     check_inputs,
@@ -50,7 +48,6 @@ from benchorch.variants.inputs import (
     to_memory_format,
 )
 from benchorch.variants.manifest import (
-    MANIFEST_NAME,
     Manifest,
     SkippedVariant,
     VariantFile,
@@ -58,7 +55,6 @@ from benchorch.variants.manifest import (
 )
 
 Progress = Callable[[str], None]
-FLATBUFFER_VERSION = 9
 FORMATS: tuple[tuple[str, ModelFormat, str], ...] = (
     ("pt", ModelFormat.FULL_JIT, ".pt"),
     ("lite", ModelFormat.LITE, ".ptl"),
@@ -91,208 +87,6 @@ class _State:
     notes: list[str] = field(default_factory=list)
 
 
-# --- output folder ---------------------------------------------------------------
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputNotWritable(f"--out {out} is a file", hint="choose a folder path")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise OutputNotWritable(
-            f"--out {out} exists and is not a variants folder",
-            hint="choose a new or empty folder",
-        )
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputNotWritable(
-            f"--out {out}: parent folder {parent} does not exist", hint="create it first"
-        )
-
-
-def _make_tmp(out: Path) -> Path:
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; the result is an ordinary folder
-        return tmp
-    except OSError as exc:
-        raise OutputNotWritable(
-            f"--out {out}: cannot write in {out.parent} ({exc.strerror})",
-            hint="choose a writable folder",
-        ) from exc
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an older variants folder there is moved aside, then removed."""
-    old: Path | None = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "v")
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-# --- noise capture ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _captured_fd2(sink: list[str]) -> Iterator[None]:
-    """Send fd 2 (where torch's C++ ``[W ...]`` warnings go) to a file; keep its lines."""
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            sink.extend(tmp.read().decode("utf-8", "replace").splitlines())
-
-
-def _torch_notes(caught: list[warnings.WarningMessage], stderr_lines: list[str]) -> list[str]:
-    seen: list[str] = []
-    for w in caught:
-        text = " ".join(str(w.message).split())[:300]
-        item = f"torch {w.category.__name__}: {text}"
-        if item not in seen:
-            seen.append(item)
-    for line in stderr_lines:
-        if "Warning:" in line:
-            text = line.split("Warning:", 1)[1].strip()
-            item = f"torch warning: {' '.join(text.split())[:300]}"
-            if item not in seen:
-                seen.append(item)
-    return seen
-
-
-# --- scripting ---------------------------------------------------------------------
-
-
-def _failing_layer(module: Any) -> str:
-    """The deepest submodule that does not script on its own ("" = the top forward)."""
-    import torch
-
-    name = ""
-    current = module
-    while True:
-        for child_name, child in current.named_children():
-            try:
-                torch.jit.script(child)
-            except Exception:  # scripting raises many types; any means "this one"
-                name = f"{name}.{child_name}" if name else child_name
-                current = child
-                break
-        else:
-            return name
-
-
-def script_module(module: Any, inputs: tuple[Any, ...], variant: str) -> tuple[Any, str]:
-    """A ScriptModule for ``module`` and how it was made: script, trace or file."""
-    import torch
-
-    if isinstance(module, torch.jit.ScriptModule):
-        return module, "file"
-    try:
-        return torch.jit.script(module), "script"
-    except Exception as script_exc:  # torch.jit.frontend errors are not one class
-        script_err = checks.first_line(script_exc)
-        try:
-            with torch.no_grad():
-                traced = torch.jit.trace(module, inputs, check_trace=False)
-            return traced, "trace"
-        except Exception as trace_exc:
-            layer = _failing_layer(module) or type(module).__name__ + ".forward"
-            raise ModelError(
-                f"variant {variant}: cannot script (layer {layer}: {script_err}) "
-                f"or trace ({checks.first_line(trace_exc)}) the model",
-                hint="make that layer TorchScript-compatible or traceable",
-            ) from trace_exc
-
-
-def _mobile(scripted: Any) -> Any:
-    from torch.utils.mobile_optimizer import optimize_for_mobile
-
-    return optimize_for_mobile(scripted)
-
-
-# --- files -------------------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _ops(path: Path, fmt: ModelFormat, scripted: Any) -> tuple[str, ...]:
-    import torch
-
-    if fmt is ModelFormat.LITE:
-        from torch.jit.mobile import _get_model_ops_and_info
-
-        return tuple(sorted(_get_model_ops_and_info(str(path))))
-    return tuple(sorted(torch.jit.export_opnames(scripted)))
-
-
-def _bytecode(path: Path, fmt: ModelFormat) -> int | None:
-    if fmt is ModelFormat.FULL_JIT:
-        return None
-    from torch.jit.mobile import _get_model_bytecode_version
-
-    return int(_get_model_bytecode_version(str(path)))
-
-
-def _lower(path: Path, version: int) -> None:
-    from torch.jit.mobile import _backport_for_mobile, _get_model_bytecode_version
-
-    current = int(_get_model_bytecode_version(str(path)))
-    if current == version:
-        return
-    lowered = path.with_name(path.name + ".lowered")
-    if current < version or not _backport_for_mobile(str(path), str(lowered), version):
-        lowered.unlink(missing_ok=True)
-        raise UsageError(
-            f"--bytecode-version {version}: {path.name} (bytecode {current}) cannot be "
-            f"lowered to {version}",
-            hint="pick a version this torch can write or lower to",
-        )
-    os.replace(lowered, path)
-
-
-def probe_bytecode_version(version: int, workdir: Path) -> int:
-    """Validate ``--bytecode-version`` on a tiny module; returns the version torch writes."""
-    import torch
-    from torch.jit.mobile import _backport_for_mobile, _get_model_bytecode_version
-
-    path = workdir / ".probe.ptl"
-    torch.jit.script(torch.nn.Linear(2, 2))._save_for_lite_interpreter(str(path))
-    try:
-        current = int(_get_model_bytecode_version(str(path)))
-        if version == current:
-            return current
-        lowest = current
-        while lowest > 1 and _backport_for_mobile(str(path), str(path) + ".b", lowest - 1):
-            lowest -= 1
-        if not lowest <= version <= current:
-            raise UsageError(
-                f"--bytecode-version {version} is impossible with torch {torch.__version__}",
-                hint=f"it writes bytecode {current} and lowers files down to {lowest}",
-            )
-        return current
-    finally:
-        path.unlink(missing_ok=True)
-        Path(str(path) + ".b").unlink(missing_ok=True)
-
-
 def _save_formats(state: _State, scripted: Any, plan_name: str) -> list[tuple[Path, ModelFormat]]:
     wanted = [f for f in FORMATS if f[0] == "pt" or f[0] in state.steps]
     saved: list[tuple[Path, ModelFormat]] = []
@@ -303,11 +97,14 @@ def _save_formats(state: _State, scripted: Any, plan_name: str) -> list[tuple[Pa
         elif key == "lite":
             scripted._save_for_lite_interpreter(str(path))
             if state.bytecode_version is not None:
-                _lower(path, state.bytecode_version)
+                files.lower(path, state.bytecode_version)
         else:
-            if state.bytecode_version is not None and state.bytecode_version < FLATBUFFER_VERSION:
+            if (
+                state.bytecode_version is not None
+                and state.bytecode_version < files.FLATBUFFER_VERSION
+            ):
                 reason = (
-                    f"FlatBuffer files are bytecode {FLATBUFFER_VERSION}; "
+                    f"FlatBuffer files are bytecode {files.FLATBUFFER_VERSION}; "
                     f"--bytecode-version {state.bytecode_version} asks for an older runtime"
                 )
                 skip = SkippedVariant(f"{plan_name} (flatbuffer)", reason)
@@ -336,10 +133,10 @@ def _entry(
         steps=steps,
         format=fmt,
         path=path.name,
-        sha256=_sha256(path),
+        sha256=files.sha256(path),
         size_bytes=path.stat().st_size,
-        bytecode_version=_bytecode(path, fmt),
-        ops=_ops(path, fmt, scripted),
+        bytecode_version=files.bytecode(path, fmt),
+        ops=files.ops(path, fmt, scripted),
         input_dims=format_dims(state.specs),
         input_types=format_types(state.specs),
         memory_format=memory_formats(state.specs, channels_last=False),
@@ -403,8 +200,8 @@ def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Ma
             hint="give a positive integer such as 7",
         )
     out = opts.out.absolute()
-    _check_out(out)
-    tmp = _make_tmp(out)
+    output.check_out(out)
+    tmp = output.make_tmp(out)
     caught: list[warnings.WarningMessage] = []
     stderr_lines: list[str] = []
     try:
@@ -412,11 +209,11 @@ def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Ma
             warnings.simplefilter("always")
             manifest = _export(opts, steps, tmp, say, stderr_lines)
             caught = list(record)
-        notes = _torch_notes(caught, stderr_lines)
+        notes = output.torch_notes(caught, stderr_lines)
         manifest = replace(manifest, warnings=(*manifest.warnings, *notes))
         say("manifest")
         write_manifest(manifest, tmp)
-        _publish(tmp, out)
+        output.publish(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputNotWritable(
@@ -444,10 +241,10 @@ def _export(
     from benchorch.variants.recipe import RecipeBuilder, xnnpack_available
 
     if opts.bytecode_version is not None:
-        with _captured_fd2(stderr):
-            probe_bytecode_version(opts.bytecode_version, tmp)
+        with output.captured_fd2(stderr):
+            files.probe_bytecode_version(opts.bytecode_version, tmp)
     say(f"loading {opts.model}")
-    with _captured_fd2(stderr):
+    with output.captured_fd2(stderr):
         loaded = load_model(opts.model)
     dims = opts.dims or loaded.default_dims
     if dims is None:
@@ -484,11 +281,11 @@ def _export(
     for plan in plans:
         say(f"variant {plan.name}")
         try:
-            with _captured_fd2(stderr):
+            with output.captured_fd2(stderr):
                 module = plan.make()
-                scripted, how = script_module(module, inputs, plan.name)
+                scripted, how = script.script_module(module, inputs, plan.name)
                 if plan.mobile:
-                    scripted = _mobile(scripted)
+                    scripted = script.mobile(scripted)
                 saved = _save_formats(state, scripted, plan.name)
                 entries = [
                     _entry(state, p, fmt, scripted, plan.name, plan.steps, plan.kind, how)
@@ -519,7 +316,7 @@ def _export(
         stacks = [p.name for p in plans if p.kind == "int8" and "channels_last" not in p.steps]
         for name in ["baseline", *stacks[-1:]]:
             for f in by_variant.get(name, []):
-                with _captured_fd2(stderr):
+                with output.captured_fd2(stderr):
                     state.files.append(_nhwc_entry(state, f))
 
     return Manifest(
