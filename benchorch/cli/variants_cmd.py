@@ -63,6 +63,8 @@ def variants(
 
     MODEL is demo:NAME (demo:mobilenet_v2, demo:conv_bn_relu, demo:lstm_classifier),
     package.module:function returning an nn.Module, or a TorchScript file.
+    Demo inputs by default: mobilenet_v2 and conv_bn_relu 1,3,224,224 float,
+    lstm_classifier 1,32 int64 (token ids). Exit 1 when a file fails its check.
 
     \b
     Example:

@@ -271,6 +271,23 @@ def test_calibration_file_is_used(tmp_path: Path) -> None:
     assert m.file("fused+quantized.pt").check.passed
 
 
+def test_calibration_folder_of_several_batch_sizes(tmp_path: Path) -> None:
+    from benchorch.variants.calibration import load_calibration, merge_batches
+    from benchorch.variants.inputs import parse_inputs
+    from benchorch.variants.models import build_demo
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    torch.save(torch.randn(2, 3, 16, 16), folder / "a.pt")
+    torch.save((torch.randn(3, 3, 16, 16),), folder / "b.pt")
+    (folder / "notes.txt").write_text("ignored")
+    specs = parse_inputs("1,3,16,16", "float")
+    batches = load_calibration(folder, specs)
+    assert [b[0].shape[0] for b in batches] == [2, 3]
+    merged = merge_batches(build_demo("conv_bn_relu"), batches)
+    assert len(merged) == 1 and merged[0][0].shape[0] == 5
+
+
 def test_a_new_export_replaces_the_old_folder_whole(tmp_path: Path) -> None:
     from benchorch.errors import UsageError
     from benchorch.variants.export import ExportOptions, export_variants
