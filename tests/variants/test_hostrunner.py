@@ -210,3 +210,17 @@ def test_atoi_reads_any_int32(n: int, pad: str) -> None:
     assert atoi(f"{pad}{n}") == n
     assert atoi(f"{n}abc") == n
     assert parse_flags([f"--iter={pad}{n}"])["iter"] == n
+
+
+def test_start_up_imports_nothing_heavy() -> None:
+    """Importing the runner and parsing flags loads no torch, numpy or benchorch extras."""
+    code = (
+        "import sys, benchorch.hostrunner as h; h.parse_flags(['--iter=3']); "
+        "heavy = ('torch', 'numpy', 'pandas', 'click', 'rich'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    usage = run("--help")
+    assert usage.returncode == 0 and "--model" not in usage.stderr
+    assert "Arguments:" in usage.stdout and "    iter: " in usage.stdout
