@@ -81,6 +81,12 @@ class LaunchOutcome:
         return self.parsed.ok
 
 
+#: A health snapshot younger than this (seconds) stands for the next launch's
+#: "before": the previous launch's "after", taken a few milliseconds earlier, is
+#: the same state, and a real phone's ``dumpsys battery`` costs tens of ms.
+HEALTH_REUSE_S = 1.0
+
+
 def wait_until_cool(
     device: Device,
     *,
@@ -88,13 +94,17 @@ def wait_until_cool(
     max_wait_s: float,
     poll_s: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
+    recent: Health | None = None,
 ) -> tuple[Health, bool]:
     """Poll ``health()`` until every temperature is under ``max_temp_c``.
 
-    Returns the last snapshot and whether the device was still hot when the
-    bounded wait ran out (such a launch is marked hot, never dropped).
+    ``recent`` (a snapshot taken less than ``HEALTH_REUSE_S`` ago) is used as
+    the first reading instead of asking the device again. Returns the last
+    snapshot and whether the device was still hot when the bounded wait ran out
+    (such a launch is marked hot, never dropped).
     """
-    health = device.health()
+    fresh = recent is not None and 0 <= time.time() - recent.taken_at < HEALTH_REUSE_S
+    health = recent if fresh and recent is not None else device.health()
     if max_temp_c is None:
         return health, False
     deadline = time.monotonic() + max_wait_s
@@ -148,8 +158,12 @@ def run_launch(
     cooldown_temp_c: float | None,
     cooldown_max_wait_s: float,
     cwd: str | None = None,
+    recent_health: Health | None = None,
 ) -> LaunchOutcome:
     """Cool down, run one launch, take health after it, classify the outcome.
+
+    ``recent_health``: the previous launch's after-snapshot, reused as this
+    launch's before-snapshot when it is fresh (``wait_until_cool``).
 
     A device that drops (``DeviceDropped`` or output that ended early) gives an
     outcome with ``retryable=True``; the caller reconnects and runs it again.
@@ -158,7 +172,10 @@ def run_launch(
     started = time.time()
     try:
         before, hot = wait_until_cool(
-            device, max_temp_c=cooldown_temp_c, max_wait_s=cooldown_max_wait_s
+            device,
+            max_temp_c=cooldown_temp_c,
+            max_wait_s=cooldown_max_wait_s,
+            recent=recent_health,
         )
         shell = device.run(argv, timeout=timeout_s, cwd=cwd, cpu_mask=cpu_mask)
     except DeviceTimeout as exc:

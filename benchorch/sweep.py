@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchorch.devices.base import Device
-from benchorch.domain import DeviceInfo, ErrorKind
+from benchorch.domain import DeviceInfo, ErrorKind, Health
 from benchorch.errors import (
     BatteryTooLow,
     BenchorchError,
@@ -170,6 +170,7 @@ class Executor:
         binary_argv, model_paths = self._prepare(device, work.binary, launches)
         cpu_mask = _big_core_mask(info) if s.pin_big_cores else None
         prog.status = "running"
+        last_health: Health | None = None
         for spec in launches:
             if self.stop.is_set():
                 prog.status = DEVICE_INTERRUPTED
@@ -189,7 +190,8 @@ class Executor:
                 warmup=spec.warmup,
                 kind=spec.kind,
             )
-            outcome = self._launch_with_retries(device, args, cpu_mask)
+            outcome = self._launch_with_retries(device, args, cpu_mask, last_health)
+            last_health = outcome.health_after
             store.record_launch(self._record(work, spec, cpu_mask, outcome))
             prog.done += 1
             if not outcome.ok:
@@ -225,7 +227,11 @@ class Executor:
         return binary_argv, model_paths
 
     def _launch_with_retries(
-        self, device: Device, args: LaunchArgs, cpu_mask: int | None
+        self,
+        device: Device,
+        args: LaunchArgs,
+        cpu_mask: int | None,
+        recent_health: Health | None = None,
     ) -> LaunchOutcome:
         s = self.settings
         outcome = run_launch(
@@ -236,6 +242,7 @@ class Executor:
             cooldown_temp_c=s.cooldown_temp_c,
             cooldown_max_wait_s=s.cooldown_max_wait_s,
             cwd=device.workdir,
+            recent_health=recent_health,
         )
         attempts = 0
         while outcome.retryable and attempts < s.retries and not self.stop.is_set():
