@@ -46,8 +46,16 @@ def _open(ctx: click.Context) -> Store:
     type=click.Path(dir_okay=False, path_type=Path),
     help="HTML file to write. Default: reports/RUN.html.",
 )
+@click.option(
+    "--vary",
+    multiple=True,
+    type=click.Choice(COMPARABLE_FIELDS),
+    help="With --baseline: a field that differs on purpose (see `compare --help`).",
+)
 @click.pass_context
-def report(ctx: click.Context, run: str, baseline: str | None, output: Path | None) -> None:
+def report(
+    ctx: click.Context, run: str, baseline: str | None, output: Path | None, vary: tuple[str, ...]
+) -> None:
     """Render RUN's HTML report (one self-contained file) and print its path.
 
     \b
@@ -62,7 +70,7 @@ def report(ctx: click.Context, run: str, baseline: str | None, output: Path | No
     with _open(ctx) as store:
         run_id = store.resolve_run_id(run)
         out = output or Path("reports") / f"{run_id}.html"
-        path = write_run_report(store, run_id, out, baseline=baseline)
+        path = write_run_report(store, run_id, out, baseline=baseline, vary=vary)
     click.echo(str(path))
 
 

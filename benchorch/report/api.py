@@ -63,13 +63,18 @@ def compare_runs(
 
 
 def build_run_report(
-    store: Store, run_id: str, *, baseline: str | None = None, n_boot: int = stats.DEFAULT_BOOT
+    store: Store,
+    run_id: str,
+    *,
+    baseline: str | None = None,
+    vary: Sequence[str] = (),
+    n_boot: int = stats.DEFAULT_BOOT,
 ) -> model.RunReport:
     run_id = store.resolve_run_id(run_id)
     launches = store.launches(run_id, include_output=False)
     comparison = history = aa = None
     if baseline is not None:
-        comparison = compare_runs(store, baseline, run_id, n_boot=n_boot)
+        comparison = compare_runs(store, baseline, run_id, vary=vary, n_boot=n_boot)
         base_launches = store.launches(comparison.base, include_output=False)
         aa = stats.split_half_aa(base_launches, n_boot=min(n_boot, 300))
         hist = _history(store, sorted(set(launches["device_serial"])))
@@ -92,11 +97,17 @@ def build_run_report(
     )
 
 
-def write_run_report(store: Store, run_id: str, out: Path, *, baseline: str | None = None) -> Path:
+def write_run_report(
+    store: Store,
+    run_id: str,
+    out: Path,
+    *,
+    baseline: str | None = None,
+    vary: Sequence[str] = (),
+) -> Path:
     """Render run ``run_id`` (optionally against ``baseline``) into ``out``."""
-    return render.write_html(
-        render.render_run(build_run_report(store, run_id, baseline=baseline)), out
-    )
+    report = build_run_report(store, run_id, baseline=baseline, vary=vary)
+    return render.write_html(render.render_run(report), out)
 
 
 def write_trend_report(

@@ -1,0 +1,112 @@
+"""A/A and A/B end to end: real sweeps, the real speed_benchmark_torch, the real store.
+
+Three ``benchorch sweep --device local`` runs with a real host build of
+PyTorch's speed_benchmark_torch (lite flavour) on TorchScript models made here:
+the same model twice (A/A), then the same model with extra conv layers (A/B,
+the deliberately slowed variant: 7 layers of 16 channels instead of 3).
+``benchorch compare`` must find no regression in A/A and call the slowed
+variant ``slower``; the report must show it.
+
+The host CPU is shared with other work, so a run's level can drift by a few
+percent between sweeps: the test uses ``--threshold 10``, well under the
+extra layers' effect (about +2x), and latency launches only (a load launch,
+about a second of process start, drifts with the host's load far more than
+the model's cost does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchorch.build.provenance import Provenance
+from tests.report.htmlparse import parse
+
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
+
+
+def _models(folder: Path) -> dict[str, Path]:
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self, extra: int) -> None:
+            super().__init__()
+            layers = [torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()]
+            for _ in range(2 + extra):
+                layers += [torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()]
+            self.body = torch.nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return self.body(x)
+
+    torch.manual_seed(0)
+    out = {}
+    for name, extra in (("same", 0), ("slowed", 4)):
+        out[name] = folder / f"{name}.pt"
+        # traced: a class defined in a test cannot be scripted (no source annotations)
+        torch.jit.trace(Net(extra).eval(), torch.ones(1, 3, 64, 64)).save(str(out[name]))
+    return out
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchorch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
+    host_binary_lite: Provenance, tmp_path: Path
+) -> None:
+    models = _models(tmp_path)
+    env = dict(
+        os.environ,
+        BENCHORCH_DB=str(tmp_path / "results.sqlite"),
+        BENCHORCH_LOCK_DIR=str(tmp_path / "locks"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    runs = []
+    for model in ("same", "same", "slowed"):
+        res = _cli(
+            env, "sweep", "--device", "local", "--binary", str(host_binary_lite.path),
+            "--model", str(models[model]), "--recipe", "lite", "--dims", "1,3,64,64",
+            "--launches", "10", "--iter", "30", "--warmup", "3", "--load-launches", "0",
+            "--quiet", "--json",
+            "--out", str(tmp_path / "reports"),
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        runs.append(json.loads(res.stdout)["run_id"])
+    a1, a2, b = runs
+
+    aa = _cli(env, "compare", a1, a2, "--format", "json", "--threshold", "10")
+    data = json.loads(aa.stdout)
+    assert aa.returncode == 0, aa.stdout
+    assert data["counts"]["slower"] == 0 and data["counts"]["not_comparable"] == 0
+
+    strict = _cli(env, "compare", a2, b)
+    assert strict.returncode == 3  # another model file: not comparable unless asked
+    assert "variant_sha256 differs" in strict.stdout
+
+    ab = _cli(
+        env, "compare", a2, b, "--format", "json", "--threshold", "10", "--vary", "variant_sha256"
+    )
+    data = json.loads(ab.stdout)
+    assert ab.returncode == 1, ab.stdout
+    (slower,) = [r for r in data["rows"] if r["verdict"] == "slower" and r["kind"] == "latency"]
+    assert slower["ratio"] > 1.5 and slower["ci_low"] > 1.10
+
+    out = tmp_path / "b.html"
+    rep = _cli(env, "report", b, "--baseline", a2, "--vary", "variant_sha256", "-o", str(out))
+    assert rep.returncode == 0, rep.stderr
+    (table,) = parse(out.read_text()).find("table", id="regressions")
+    verdicts = [tr.attrs["data-verdict"] for tr in table.iter("tr") if "data-verdict" in tr.attrs]
+    assert verdicts[0] == "slower" and "not_comparable" not in verdicts
