@@ -137,3 +137,15 @@ def test_run_report_shows_the_a_a_false_alarm_rate(db: Path, tmp_path: Path) -> 
     (p,) = parse(out.read_text()).find("p", id="aa-check")
     assert aa.counts["slower"] + aa.counts["faster"] == 0
     assert "0 false alarms in" in p.all_text() and "n2's even launches" in p.all_text()
+
+
+def test_a_run_without_launches_still_reports(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with Store(path) as store:
+        store.create_run("sweep", {"device": ["R58M1"]}, run_id="empty")
+        store.finish_run("empty", "failed")
+    res = _run(path, "report", "empty", "--baseline", "empty", "-o", str(tmp_path / "e.html"))
+    assert res.exit_code == 0, res.output
+    doc = parse((tmp_path / "e.html").read_text())
+    assert "No launches recorded." in doc.all_text()
+    assert _run(path, "compare", "empty", "empty").exit_code == 3
