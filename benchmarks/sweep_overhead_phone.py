@@ -1,0 +1,169 @@
+"""Orchestration overhead of a sweep on one virtual phone (issue 6; target: ratio <= 1.10).
+
+Measures, side by side in one run, on one virtual phone (x86_64 emulator
+profile) behind an isolated Debian adb server, with the REAL host-built
+speed_benchmark_torch (lite) and real exported variants (``.ptl`` and
+FlatBuffer of ``demo:conv_bn_relu``):
+
+* ``sweep``: the wall time of the whole ``benchorch sweep --device SERIAL``
+  process doing N latency launches (start-up, device facts, push checks,
+  planning, health before/after each launch, store commits, report);
+* ``bare``: the wall time of the very same N command lines (read back from the
+  store's ``argv`` column, in the same order) run one after another with
+  ``adb -s SERIAL shell 'cd DIR && exec ...'`` from a ``sh`` loop.
+
+Rounds alternate sweep/bare so drift hits both alike; the ratio of the medians
+is printed, with the per-launch cost of what the sweep adds.
+
+    .venv/bin/python benchmarks/sweep_overhead_phone.py [--rounds 3] [--launches 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.adb_fixtures import ADB, AdbServer, VirtualPhone  # noqa: E402
+
+
+def real_binary(tmp: Path) -> Path:
+    """A copy of the real host build (lite), so registering it leaves the cache alone."""
+    from benchorch.build.host import build_host
+
+    src = Path(
+        os.environ.get("BENCHORCH_PYTORCH_SRC") or ROOT / ".cache/pytorch-src/pytorch-1.13.1"
+    )
+    cache = Path(os.environ.get("BENCHORCH_TEST_CACHE") or ROOT / ".cache/test") / "builds"
+    cache.mkdir(parents=True, exist_ok=True)
+    prov = build_host(src, flavour="lite", cache_dir=cache)
+    dst = tmp / "bin" / "speed_benchmark_torch"
+    dst.parent.mkdir()
+    shutil.copy2(prov.path, dst)
+    shutil.copy2(prov.path + ".provenance.json", str(dst) + ".provenance.json")
+    return dst
+
+
+def bare_script(serial: str, port: int, argvs: list[list[str]], workdir: str) -> str:
+    lines = ["set -e"]
+    for argv in argvs:
+        remote = f"cd {shlex.quote(workdir)} && exec " + " ".join(shlex.quote(a) for a in argv)
+        adb = [ADB, "-P", str(port), "-s", serial, "shell", remote]
+        lines.append(" ".join(shlex.quote(a) for a in adb) + " >/dev/null")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--launches", type=int, default=10, help="per variant file (two files)")
+    ap.add_argument("--iter", type=int, default=20)
+    args = ap.parse_args()
+    from benchorch.devices.base import REMOTE_ROOT
+    from benchorch.variants.export import ExportOptions, export_variants
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-phone-"))
+    adb = AdbServer(tmp / "adb")
+    phone: VirtualPhone | None = None
+    try:
+        binary = real_binary(tmp)
+        manifest = export_variants(
+            ExportOptions(
+                "demo:conv_bn_relu",
+                tmp / "variants",
+                dims="1,3,32,32",
+                types="float",
+                recipe="lite,flatbuffer",
+            )
+        )
+        runnable = [f.name for f in manifest.files if f.format != "full_jit"]
+        adb.start()
+        (tmp / "phone").mkdir()
+        phone = VirtualPhone(adb, tmp / "phone", "x86_64_emulator", {}, tmp / "phone.log")
+        phone.start()
+        env = dict(
+            adb.env,
+            BENCHORCH_CACHE=str(tmp / "cache"),
+            BENCHORCH_LOCK_DIR=str(tmp / "locks"),
+        )
+        sweep_t: list[float] = []
+        bare_t: list[float] = []
+        start_t: list[float] = []  # process start -> first launch starts
+        end_t: list[float] = []  # last launch ends -> process exit (report)
+        n = 0
+        script = tmp / "bare.sh"
+        for r in range(args.rounds):
+            db = tmp / f"r{r}.sqlite"
+            cmd = [
+                sys.executable, "-m", "benchorch", "--db", str(db), "sweep",
+                "--adb", f"127.0.0.1:{adb.port}", "--device", phone.serial,
+                "--binary", str(binary), "--variants", str(manifest.root),
+                "--launches", str(args.launches), "--load-launches", "0",
+                "--iter", str(args.iter), "--warmup", "2",
+                "--out", str(tmp / "reports"), "--quiet",
+            ]  # fmt: skip
+
+            def bare() -> None:
+                t0 = time.perf_counter()
+                subprocess.run(["sh", str(script)], check=True, env=adb.env)
+                bare_t.append(time.perf_counter() - t0)
+
+            if r % 2 and script.exists():  # alternate the order: drift hits both alike
+                bare()
+            w0, t0 = time.time(), time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
+            sweep_t.append(time.perf_counter() - t0)
+            w1 = time.time()
+
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute(
+                    "SELECT argv, status, started_at, finished_at FROM launches ORDER BY started_at"
+                ).fetchall()
+            assert all(row[1] == "ok" for row in rows), rows
+            start_t.append(rows[0][2] - w0)
+            end_t.append(w1 - rows[-1][3])
+            argvs = [json.loads(row[0]) for row in rows]
+            n = len(argvs)
+            assert n == args.launches * len(runnable), (n, runnable)
+            script.write_text(bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT))
+            if len(bare_t) <= r:
+                bare()
+            print(f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s")
+
+        s, b = statistics.median(sweep_t), statistics.median(bare_t)
+        fixed = statistics.median(start_t) + statistics.median(end_t)
+        ratio = s / b
+        print(f"launches per round    : {n} ({', '.join(runnable)}; --iter {args.iter})")
+        print(f"sweep (whole command) : median {s:6.2f} s")
+        print(f"bare adb shell loop   : median {b:6.2f} s")
+        print(
+            f"  of which fixed      : start-up {statistics.median(start_t):.2f} s, "
+            f"report and exit {statistics.median(end_t):.2f} s"
+        )
+        print(
+            f"added per launch      : {(s - fixed - b) / n * 1e3:6.1f} ms (beyond the fixed part)"
+        )
+        print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
+        verdict = "OK" if ratio <= 1.10 else "MISSED"
+        print(f"ratio sweep/bare      : {ratio:.3f}  (target <= 1.10: {verdict})")
+    finally:
+        if phone is not None:
+            phone.close()
+        adb.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
