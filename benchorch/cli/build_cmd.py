@@ -18,8 +18,20 @@ from benchorch.build.elf import KNOWN_ABIS
 from benchorch.build.provenance import Provenance
 from benchorch.errors import BuildUsageError
 
+BUILD_EPILOG = """\b
+Examples:
+  benchorch build --target host --pytorch-root .cache/pytorch-src/pytorch-1.13.1 --json
+  ANDROID_NDK=~/ndk/r26 benchorch build --target android --pytorch-root ~/src/pytorch --lite
+  benchorch build --target android --pytorch-root ~/src/pytorch --build-host ci@buildbox
+  benchorch build --binary ./speed_benchmark_torch --json
 
-@click.command("build")
+\b
+Exit codes: 0 built or cached; 2 a wrong root, NDK or flag; 3 the build, the
+compiler or the SSH host failed (the log's path is printed).
+"""
+
+
+@click.command("build", epilog=BUILD_EPILOG)
 @click.option("--target", type=click.Choice(["host", "android"]), default="host", show_default=True)
 @click.option(
     "--pytorch-root",

@@ -51,7 +51,15 @@ def _row(info: DeviceInfo) -> list[str]:
     ]
 
 
-@click.command("devices")
+DEVICES_EPILOG = """\b
+Examples:
+  benchorch devices
+  benchorch devices --json --adb 127.0.0.1:5037
+  ANDROID_ADB_SERVER_PORT=5039 benchorch devices
+"""
+
+
+@click.command("devices", epilog=DEVICES_EPILOG)
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
 @click.option(
     "--adb",

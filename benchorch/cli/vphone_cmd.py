@@ -10,8 +10,16 @@ import click
 
 from benchorch.errors import BenchorchError
 
+VPHONE_EPILOG = """\b
+Examples:
+  benchorch virtual-phone --port 5560 --profile x86_64_emulator &
+  adb connect 127.0.0.1:5560
+  benchorch sweep --device 127.0.0.1:5560 --binary speed_benchmark_torch --variants out/
+  benchorch virtual-phone --port 5561 --profile pixel8 --hot 48 --cool-rate 0.5
+"""
 
-@click.command("virtual-phone")
+
+@click.command("virtual-phone", epilog=VPHONE_EPILOG)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
