@@ -38,9 +38,10 @@ from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.elf import KNOWN_ABIS, check_abi
 from benchorch.build.host import check_flavour
-from benchorch.build.provenance import Provenance, bytecode_range, sha256_file, utc_now
+from benchorch.build.provenance import Provenance, bytecode_range, utc_now
 from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.hashing import sha256_file
 
 #: variables we decide; an inherited value is dropped before ours are set
 CONTROLLED_ENV: tuple[str, ...] = (

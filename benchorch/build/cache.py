@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchorch.build.provenance import Provenance, read_sidecar, sha256_file
+from benchorch.build.provenance import Provenance, read_sidecar
 from benchorch.errors import OutputNotWritable
+from benchorch.hashing import sha256_file
 from benchorch.paths import cache_root
 
 BINARY_NAME = "speed_benchmark_torch"

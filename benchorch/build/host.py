@@ -35,9 +35,10 @@ from typing import TextIO
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.elf import check_abi, host_abi
-from benchorch.build.provenance import FLAVOURS, Provenance, bytecode_range, sha256_file, utc_now
+from benchorch.build.provenance import FLAVOURS, Provenance, bytecode_range, utc_now
 from benchorch.build.source import BENCHMARK_CC, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.hashing import sha256_file
 
 LIBS: tuple[str, ...] = ("-ltorch", "-ltorch_cpu", "-lc10", "-lgflags", "-lglog", "-pthread")
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O2")

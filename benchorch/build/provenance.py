@@ -22,7 +22,6 @@ Versions after 2.13 are assumed to keep 4-9 (nothing newer is documented).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ from typing import Any
 
 from benchorch.build.elf import check_abi
 from benchorch.errors import BuildUsageError, UsageError
+from benchorch.hashing import sha256_file
 
 log = logging.getLogger("benchorch.build")
 
@@ -76,14 +76,6 @@ def bytecode_range(pytorch_version: str | None) -> tuple[int | None, int | None]
         return accepted_bytecode(pytorch_version)
     except ValueError:
         return None, None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def utc_now() -> str:

@@ -47,7 +47,7 @@ from benchorch.build.host import (
     compile_flags,
     find_libtorch,
 )
-from benchorch.build.provenance import Provenance, bytecode_range, sha256_file, utc_now
+from benchorch.build.provenance import Provenance, bytecode_range, utc_now
 from benchorch.build.remote import RemoteHost, SshOptions
 from benchorch.build.source import (
     BENCHMARK_CC,
@@ -58,6 +58,7 @@ from benchorch.build.source import (
     require_files,
 )
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.hashing import sha256_file
 
 SYNC_EXCLUDE = (".git", "build", "build_android", "build_host_protoc", "__pycache__")
 

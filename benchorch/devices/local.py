@@ -39,6 +39,7 @@ from pathlib import Path
 from benchorch.devices import androidfacts as af
 from benchorch.domain import CpuCluster, DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceError, DeviceStorageFull, PushFailed, UsageError
+from benchorch.hashing import sha256_file
 
 SERIAL = "local"
 _CHUNK = 1 << 20
@@ -70,14 +71,6 @@ def _read(path: Path) -> str | None:
 
 def _read_int(path: Path) -> int | None:
     return af.int_or_none(_read(path))
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _exit_status(returncode: int) -> int:
@@ -114,7 +107,7 @@ class LocalDevice:
         with self._lock:
             cached = self._hashes.get(key)
         if cached is None:
-            cached = _sha256_file(path)
+            cached = sha256_file(path)
             with self._lock:
                 self._hashes[key] = cached
         return cached

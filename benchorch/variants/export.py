@@ -36,6 +36,7 @@ from typing import Any
 
 from benchorch.domain import ModelFormat
 from benchorch.errors import ModelError, OutputNotWritable, UsageError
+from benchorch.hashing import sha256_file
 from benchorch.variants import check as checks
 from benchorch.variants import files, output, script
 from benchorch.variants.inputs import (
@@ -133,7 +134,7 @@ def _entry(
         steps=steps,
         format=fmt,
         path=path.name,
-        sha256=files.sha256(path),
+        sha256=sha256_file(path),
         size_bytes=path.stat().st_size,
         bytecode_version=files.bytecode(path, fmt),
         ops=files.ops(path, fmt, scripted),

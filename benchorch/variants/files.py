@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,6 @@ from benchorch.domain import ModelFormat
 from benchorch.errors import UsageError
 
 FLATBUFFER_VERSION = 9
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ops(path: Path, fmt: ModelFormat, scripted: Any) -> tuple[str, ...]:

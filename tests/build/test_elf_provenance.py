@@ -15,9 +15,9 @@ from benchorch.build.provenance import (
     accepted_bytecode,
     read_sidecar,
     register_binary,
-    sha256_file,
 )
 from benchorch.errors import AbiMismatch, BuildUsageError, ExitCode, UsageError
+from benchorch.hashing import sha256_file
 from tests.build.elfbytes import MACHINES, elf_header, write_elf
 
 

@@ -17,10 +17,11 @@ from click.testing import CliRunner
 
 from benchorch.build.elf import host_abi
 from benchorch.build.host import build_host
-from benchorch.build.provenance import Provenance, read_sidecar, register_binary, sha256_file
+from benchorch.build.provenance import Provenance, read_sidecar, register_binary
 from benchorch.cli.main import cli
 from benchorch.domain import ErrorKind, ParseResult
 from benchorch.errors import BuildError, BuildUsageError, ExitCode
+from benchorch.hashing import sha256_file
 from benchorch.parse import parse_output
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]

@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from benchorch.build.elf import host_abi
-from benchorch.build.provenance import sha256_file
 from benchorch.build.remote_build import SshOptions, build_remote
 from benchorch.cli.main import cli
 from benchorch.errors import BuildUsageError, HostKeyError, RemoteError
+from benchorch.hashing import sha256_file
 from tests.build.conftest import Sshd
 from tests.build.elfbytes import elf_header
 from tests.build.standins import STANDIN_CMAKE
