@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from benchorch.devices.base import Device
 from benchorch.domain import ErrorKind, Health, ParseResult, ShellResult, Status
-from benchorch.errors import DeviceDropped, DeviceError, DeviceTimeout
+from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
 from benchorch.parse import parse_output
 
 LOAD_WRAPPER = (
@@ -165,8 +165,10 @@ def run_launch(
     ``recent_health``: the previous launch's after-snapshot, reused as this
     launch's before-snapshot when it is fresh (``wait_until_cool``).
 
-    A device that drops (``DeviceDropped`` or output that ended early) gives an
-    outcome with ``retryable=True``; the caller reconnects and runs it again.
+    A device that drops (``DeviceDropped`` or output that ended early) or is
+    already gone (``DeviceUnreachable``: offline; ``DeviceNotFound``: no longer
+    listed) gives an outcome with ``retryable=True``; the caller reconnects and
+    runs it again.
     """
     argv: Sequence[str] = args.argv()
     started = time.time()
@@ -192,7 +194,9 @@ def run_launch(
             time.time(),
             retryable=False,
         )
-    except DeviceDropped as exc:
+    except (DeviceUnreachable, DeviceNotFound) as exc:
+        # Dropped mid-launch, or already gone before it began (adb says offline, or
+        # no longer lists it): the caller reconnects and runs it again, bounded.
         parsed = _failed(ErrorKind.DEVICE_LOST, str(exc))
         return LaunchOutcome(
             tuple(argv), parsed, None, None, False, None, None, started, time.time(), retryable=True

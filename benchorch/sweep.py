@@ -31,6 +31,7 @@ from benchorch.domain import DeviceInfo, ErrorKind, Health
 from benchorch.errors import (
     BatteryTooLow,
     BenchorchError,
+    DeviceNotFound,
     DeviceStorageFull,
     DeviceUnreachable,
 )
@@ -167,7 +168,7 @@ class Executor:
                 )
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
-        binary_argv, model_paths = self._prepare(device, work.binary, launches)
+        binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
         cpu_mask = _big_core_mask(info) if s.pin_big_cores else None
         prog.status = "running"
         last_health: Health | None = None
@@ -206,6 +207,25 @@ class Executor:
                 )
         prog.status = DEVICE_FAILED if prog.failed else DEVICE_OK
         prog.current = ""
+
+    def _prepare_with_retries(
+        self, device: Device, binary: BinarySpec, launches: Sequence[LaunchSpec]
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        """``_prepare``; a phone that drops during a push is reconnected and the
+        pushes run again (those already there are skipped by hash), bounded."""
+        s = self.settings
+        attempts = 0
+        while True:
+            try:
+                return self._prepare(device, binary, launches)
+            except (DeviceUnreachable, DeviceNotFound):
+                if attempts >= s.retries or self.stop.is_set():
+                    raise
+                attempts += 1
+                log.warning(
+                    "%s: dropped while preparing; reconnecting (try %d)", device.serial, attempts
+                )
+                device.reconnect(within_s=s.reconnect_s)
 
     def _prepare(
         self, device: Device, binary: BinarySpec, launches: Sequence[LaunchSpec]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,6 +192,80 @@ def test_phone_dropped_mid_launch_is_reconnected_and_the_launch_retried(
     assert len(rows) == 2 * 2  # two .ptl files x two launches, nothing lost
     assert len({r["launch_key"] for r in rows}) == len(rows)
     assert all(r["status"] == "ok" and r["us_per_iter"] for r in rows)
+    assert _status(sweep_env, run_id) == "ok"
+
+
+def test_phone_dropped_mid_push_is_reconnected_and_the_push_redone(
+    sweep_env: SweepEnv,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The cable is pulled 20 kB into the first push (the binary, about 95 kB).
+    phone = virtual_phone(profile=EMU, faults={"drop_after_push_bytes": 20_000, "drop_times": 1})
+    caplog.set_level(logging.WARNING, logger="benchorch")
+    result = sweep_env.invoke(
+        "--device",
+        phone.serial,
+        *common_args(small_variants, sweep_binaries["lite"]),
+        "--launches",
+        "1",
+        "--load-launches",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    assert any("dropped while preparing" in r.getMessage() for r in caplog.records)
+    run_id = run_id_of(result.stderr)
+    rows = _launches(sweep_env, run_id)
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    pushed = phone.root / "benchorch"
+    binaries = list(pushed.glob("speed_benchmark_torch-*"))
+    assert len(binaries) == 1
+    assert binaries[0].read_bytes() == sweep_binaries["lite"].read_bytes()
+
+
+def test_phone_killed_and_restarted_mid_sweep_loses_nothing(
+    sweep_env: SweepEnv,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+) -> None:
+    # The phone vanishes (SIGKILL) wherever the sweep is (a launch, a health
+    # snapshot, a store write) and comes back on the same port a moment later
+    # without anyone re-attaching it: the sweep must reconnect by itself.
+    phone = virtual_phone(profile=EMU)
+    events: list[str] = []
+
+    def bounce() -> None:
+        deadline = time.monotonic() + 120
+        while sweep_env.count(phone.serial) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        phone.kill()
+        events.append("killed")
+        time.sleep(0.5)
+        phone.start(connect=False)
+        events.append("restarted")
+
+    bouncer = threading.Thread(target=bounce, daemon=True)
+    bouncer.start()
+    result = sweep_env.invoke(
+        "--device",
+        phone.serial,
+        *common_args(small_variants, sweep_binaries["lite"]),
+        "--launches",
+        "3",
+        "--load-launches",
+        "0",
+    )
+    bouncer.join(30)
+    assert events == ["killed", "restarted"]
+    assert result.exit_code == 0, result.output
+    run_id = run_id_of(result.stderr)
+    rows = _launches(sweep_env, run_id)
+    assert len(rows) == 2 * 3
+    assert len({r["launch_key"] for r in rows}) == len(rows)
+    assert all(r["status"] == "ok" for r in rows)
     assert _status(sweep_env, run_id) == "ok"
 
 

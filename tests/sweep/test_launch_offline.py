@@ -1,0 +1,65 @@
+"""A phone that went away *between* launches (adb already says ``offline``): the next
+launch is a retryable drop, not the end of the phone; after a reconnect it runs.
+
+Real parts: the Debian adb server, a virtual phone killed with SIGKILL and
+started again on the same port, the real speed_benchmark_torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from benchorch.devices.adb import AdbDevice
+from benchorch.devices.adbhost import ServerAddr
+from benchorch.launch import LaunchArgs, run_launch
+from tests.support.adb_fixtures import AdbServer, VirtualPhone
+
+PhoneFactory = Callable[..., VirtualPhone]
+
+
+def test_launch_on_an_offline_phone_is_retryable_and_runs_after_reconnect(
+    adb_server: AdbServer,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+) -> None:
+    phone = virtual_phone(profile="x86_64_emulator")
+    device = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    binary = device.push(sweep_binaries["lite"], "speed_benchmark_torch", executable=True)
+    model = device.push(small_variants / "baseline.ptl", "baseline.ptl")
+    args = LaunchArgs(
+        binary=(binary.remote_path,),
+        model=model.remote_path,
+        dims="1,3,32,32",
+        types="float",
+        memory_format="contiguous_format",
+        threads=1,
+        iters=2,
+        warmup=0,
+        kind="latency",
+    )
+
+    def launch() -> object:
+        return run_launch(
+            device,
+            args,
+            timeout_s=60,
+            cpu_mask=None,
+            cooldown_temp_c=45.0,
+            cooldown_max_wait_s=0,
+            cwd=device.workdir,
+        )
+
+    phone.kill()
+    adb_server.wait_state(phone.serial, "offline")
+    lost = launch()
+    assert lost.retryable  # type: ignore[attr-defined]
+    assert lost.parsed.error_kind == "device_lost"  # type: ignore[attr-defined]
+
+    phone.start(connect=False)  # back on the same port; nobody re-attaches it
+    device.reconnect(within_s=20)
+    done = launch()
+    assert not done.retryable  # type: ignore[attr-defined]
+    assert done.ok, done.parsed  # type: ignore[attr-defined]
+    assert len(done.parsed.samples_us) == 2  # type: ignore[attr-defined]
