@@ -47,6 +47,7 @@ DEVICE_FAILED = "failed"  # finished, some launches failed
 DEVICE_LOST = "lost"  # the device went away and did not come back
 DEVICE_REFUSED = "refused"  # not started: battery, ABI, space, lock
 DEVICE_INTERRUPTED = "interrupted"
+DEVICE_ERROR = "error"  # the worker itself failed (a bug): never counted as a success
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ class SweepResult:
 
     @property
     def lost_devices(self) -> list[str]:
-        return [s for s, p in self.devices.items() if p.status in (DEVICE_LOST, DEVICE_REFUSED)]
+        # Any part that did not end as ok/failed (lost, refused, error, or a worker
+        # that never reported an end) makes the run partial, never ok.
+        return [s for s, p in self.devices.items() if p.status not in (DEVICE_OK, DEVICE_FAILED)]
 
 
 class Executor:
@@ -144,15 +147,17 @@ class Executor:
     # --- one device ------------------------------------------------------------
 
     def run_device(self, work: DeviceWork, prog: DeviceProgress) -> None:
-        store = Store(self.store_path)
         try:
-            self._run_device(work, prog, store)
+            self._run_device(work, prog, Store(self.store_path))
         except DeviceUnreachable as exc:
             prog.status, prog.message = DEVICE_LOST, str(exc)
         except (BatteryTooLow, DeviceStorageFull) as exc:
             prog.status, prog.message = DEVICE_REFUSED, str(exc)
         except BenchorchError as exc:
             prog.status, prog.message = DEVICE_REFUSED if prog.done == 0 else DEVICE_LOST, str(exc)
+        except Exception as exc:  # a bug must not pass for a clean run: end this part, say why
+            log.exception("%s: the sweep worker failed", work.device.serial)
+            prog.status, prog.message = DEVICE_ERROR, f"internal error: {exc!r}"
         finally:
             self.progress(prog)
 

@@ -1,5 +1,6 @@
-"""A phone that went away *between* launches (adb already says ``offline``): the next
-launch is a retryable drop, not the end of the phone; after a reconnect it runs.
+"""Below the CLI: ``run_launch`` on a phone that went away *between* launches (adb
+already says ``offline``) is a retryable drop, and after a reconnect it runs; a
+worker that crashes makes the run ``partial``, never ``ok``.
 
 Real parts: the Debian adb server, a virtual phone killed with SIGKILL and
 started again on the same port, the real speed_benchmark_torch.
@@ -63,3 +64,48 @@ def test_launch_on_an_offline_phone_is_retryable_and_runs_after_reconnect(
     assert not done.retryable  # type: ignore[attr-defined]
     assert done.ok, done.parsed  # type: ignore[attr-defined]
     assert len(done.parsed.samples_us) == 2  # type: ignore[attr-defined]
+
+
+def test_a_worker_that_crashes_makes_the_run_partial_never_ok(
+    adb_server: AdbServer,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """A bug inside a worker (here: a planned file the executor was not given) ends
+    that phone's part with status ``error`` and the run is ``partial``, not ``ok``."""
+    from benchorch.build.provenance import register_binary
+    from benchorch.config import SweepConfig
+    from benchorch.plan import make_plan
+    from benchorch.store import Store
+    from benchorch.sweep import DeviceWork, Executor, SweepSettings, overall_status
+    from benchorch.sweep_inputs import binary_from_provenance, plan_binary, plan_variants
+    from benchorch.variants.manifest import Manifest
+
+    phone = virtual_phone(profile="x86_64_emulator")
+    device = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    binary = binary_from_provenance(register_binary(sweep_binaries["lite"]).to_dict())
+    cfg = SweepConfig(devices=(phone.serial,), launches=1, load_launches=0, iters=2, warmup=0)
+    plan = make_plan(plan_variants(Manifest.load(small_variants)), plan_binary(binary), cfg)
+    assert plan.launches
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.create_run("test", {})
+    settings = SweepSettings(
+        run_id=run_id,
+        iters=2,
+        warmup=0,
+        timeout_s=60,
+        cooldown_temp_c=None,
+        cooldown_max_wait_s=0,
+        min_battery=None,
+        retries=0,
+        reconnect_s=1,
+    )
+    executor = Executor(
+        store_path=tmp_path / "r.sqlite", settings=settings, variant_files={}, variant_names={}
+    )
+    result = executor.run([DeviceWork(device, device.info(), binary, plan.launches)])
+    part = result.devices[phone.serial]
+    assert part.status == "error" and "KeyError" in part.message
+    assert overall_status(result) == "partial"
