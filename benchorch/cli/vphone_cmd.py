@@ -81,6 +81,12 @@ Examples:
     metavar="C_PER_S",
     help="Cooling, degrees C per second.",
 )
+@click.option(
+    "--damage-push",
+    type=click.Choice(["truncate", "flip"]),
+    default=None,
+    help="Every push answers OKAY but the file loses its second half or gets a byte inverted.",
+)
 @click.option("--full-disk", is_flag=True, default=None, help="The phone's storage is full.")
 @click.option(
     "--noexec", is_flag=True, default=None, help="The phone folder refuses to execute files."

@@ -18,7 +18,9 @@ Protocol (AOSP ``adb/OVERVIEW.TXT``, ``SERVICES.TXT``, ``SYNC.TXT``,
   4 close-stdin, 5 window) + uint32 LE length + data. Exit carries one byte.
 * Sync v1: 4-byte id + uint32 LE. ``SEND`` + len + ``path,mode``; then
   ``DATA`` + len + bytes (at most 64 KiB each); ``DONE`` + mtime; the device
-  answers ``OKAY`` + 0 or ``FAIL`` + len + message.
+  answers ``OKAY`` + 0 or ``FAIL`` + len + message. ``STAT`` + len + path is
+  answered by ``STAT`` + mode, size, mtime (three uint32 LE; all 0 when there
+  is no such file; size is the low 32 bits).
 
 Errors here are low level (``HostFail``, ``StreamLost``); ``adb.AdbDevice``
 maps them to ``benchorch.errors`` with the device serial.
@@ -27,11 +29,14 @@ maps them to ``benchorch.errors`` with the device serial.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import socket
+import stat
 import struct
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -231,6 +236,36 @@ class SendOutcome:
 FRAMES_PER_CALL = 16
 
 
+@dataclass(frozen=True)
+class RemoteStat:
+    """A sync v1 ``STAT`` answer: ``mode`` 0 means no such file."""
+
+    mode: int
+    size: int  # low 32 bits of the size
+    mtime: int
+
+    @property
+    def exists(self) -> bool:
+        return self.mode != 0
+
+    @property
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.mode)
+
+    def size_matches(self, size: int) -> bool:
+        return self.size == size & 0xFFFFFFFF
+
+
+def sync_stat(hs: HostSocket, remote_path: str) -> RemoteStat:
+    """``STAT`` of ``remote_path`` over an open ``sync:`` socket (one round trip)."""
+    path = remote_path.encode("utf-8")
+    hs.send(b"STAT" + struct.pack("<I", len(path)) + path)
+    ident, mode, size, mtime = struct.unpack("<4s3I", hs.read_exact(16))
+    if ident != b"STAT":
+        raise StreamLost(f"unexpected sync answer {ident!r} to STAT")
+    return RemoteStat(mode, size, mtime)
+
+
 def sync_send(
     hs: HostSocket,
     src: BinaryIO,
@@ -239,24 +274,30 @@ def sync_send(
     mode: int,
     mtime: int,
     progress: Callable[[int], None] | None = None,
+    on_data: Callable[[memoryview], None] | None = None,
 ) -> SendOutcome:
     """Stream ``src`` to ``remote_path`` over an open ``sync:`` socket (see module doc).
 
     The file is read a MiB at a time and sent as 64 KiB ``DATA`` frames with
-    scatter/gather I/O (no copy into frames). ``HostFail`` carries the device's
-    ``FAIL`` message; ``StreamLost`` means the connection broke with no message
-    (a dropped device).
+    scatter/gather I/O (no copy into frames). ``on_data`` sees every block read,
+    in order, before it is sent (e.g. to hash the file in the same pass); it may
+    keep reading a block until its next call returns (blocks alternate).
+    ``HostFail`` carries the device's ``FAIL`` message; ``StreamLost`` means
+    the connection broke with no message (a dropped device).
     """
     target = f"{remote_path},{0o100000 | mode}".encode()
     hs.send(b"SEND" + struct.pack("<I", len(target)) + target)
-    block = bytearray(SYNC_DATA_MAX * FRAMES_PER_CALL)
-    view = memoryview(block)
+    # Two blocks in turn: on_data may still be reading one while the next is filled.
+    blocks = [memoryview(bytearray(SYNC_DATA_MAX * FRAMES_PER_CALL)) for _ in range(2)]
     sent = 0
     try:
-        while True:
+        for turn in itertools.count():
+            view = blocks[turn % 2]
             n = src.readinto(view)  # type: ignore[attr-defined]
             if not n:
                 break
+            if on_data is not None:
+                on_data(view[:n])
             buffers: list[bytes | memoryview] = []
             for off in range(0, n, SYNC_DATA_MAX):
                 part = view[off : min(off + SYNC_DATA_MAX, n)]
@@ -289,6 +330,45 @@ def _read_sync_status(hs: HostSocket, *, quick: bool) -> None:
     if status == b"FAIL":
         raise HostFail(hs.read_exact(length).decode("utf-8", "replace").strip())
     raise StreamLost(f"unexpected sync answer {status!r}")
+
+
+class StreamHasher:
+    """Digests (``hashlib`` names) of a stream fed block by block to ``feed``.
+
+    Each block is hashed on a helper thread while the caller sends it
+    (``hashlib`` releases the GIL on large blocks); ``feed`` first waits for
+    the previous block, so a caller may reuse a block once the call after
+    next begins (``sync_send`` alternates two blocks).
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self._hashes = {n: hashlib.new(n, usedforsecurity=False) for n in names}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-hash")
+        self._job: Future[None] | None = None
+
+    def _update(self, block: memoryview) -> None:
+        for h in self._hashes.values():
+            h.update(block)
+
+    def _wait(self) -> None:
+        if self._job is not None:
+            self._job.result()
+            self._job = None
+
+    def feed(self, block: memoryview) -> None:
+        self._wait()
+        self._job = self._pool.submit(self._update, block)
+
+    def hexdigests(self) -> dict[str, str]:
+        """Wait for the last block; then ``{name: hex digest}``."""
+        self.close()
+        return {n: h.hexdigest() for n, h in self._hashes.items()}
+
+    def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def file_sha256(path: Path) -> str:

@@ -16,6 +16,10 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
 * ``hot_c = T0, cool_rate_c_per_s = R``: every thermal zone and the battery
   read ``max(base, T0 - R * t)`` where t is seconds since the phone started;
   current clocks are throttled meanwhile (``fakesys.FakeSys.throttled_khz``).
+* ``damage_push = "truncate" | "flip"``: storage that lies. Every ``SEND``
+  still answers ``OKAY``, but the file it wrote has lost its second half
+  (``truncate``) or has one byte inverted in the middle (``flip``, same size
+  and mtime): what a verified push must catch.
 * ``full_disk = true``: SEND fails with ``write failed: No space left on device``
   and ``df`` shows 0 available.
 * ``noexec = true``: the phone folder refuses to execute files
@@ -33,6 +37,8 @@ from typing import Any
 
 from benchorch.errors import UsageError
 
+#: what ``damage_push`` can do to a pushed file
+DAMAGE_KINDS = ("truncate", "flip")
 #: characters that end a shell word
 _WORD_END = frozenset(" \t\n;&|()<>'\"`")
 
@@ -45,6 +51,7 @@ class Faults:
     hang: str | None = None
     hot_c: float | None = None
     cool_rate_c_per_s: float = 0.0
+    damage_push: str | None = None
     full_disk: bool = False
     noexec: bool = False
     battery_level: int | None = None
@@ -77,6 +84,11 @@ class Faults:
             raise UsageError("--battery-level must be 0..100", hint="a percentage")
         if self.cool_rate_c_per_s < 0:
             raise UsageError("--cool-rate must be >= 0", hint="degrees C per second")
+        if self.damage_push not in (None, *DAMAGE_KINDS):
+            raise UsageError(
+                f"--damage-push {self.damage_push!r} is not one of {', '.join(DAMAGE_KINDS)}",
+                hint="truncate: half the file is lost; flip: one byte is inverted",
+            )
         if self.hang is not None:
             try:
                 re.compile(self.hang)

@@ -25,6 +25,7 @@ import logging
 import os
 import stat
 import struct
+from pathlib import Path
 
 from benchorch.virtualphone.faults import FaultState
 from benchorch.virtualphone.sandbox import Sandbox
@@ -258,6 +259,8 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
     if stat.S_ISLNK(mode):
         os.symlink(link_target.decode("utf-8", "surrogateescape"), host)
     else:
+        if faults.faults.damage_push is not None:
+            _damage(host, received, faults.faults.damage_push)
         perm = stat.S_IMODE(mode) or 0o644
         if sandbox.noexec:
             perm &= ~0o111
@@ -265,6 +268,19 @@ def _send(stream: Stream, reader: _Reader, sandbox: Sandbox, faults: FaultState,
         os.utime(host, (mtime, mtime))
     stream.write(REQ.pack(b"OKAY", 0))
     return True
+
+
+def _damage(host: Path, size: int, kind: str) -> None:
+    """The ``damage_push`` fault: lose the second half, or invert the middle byte."""
+    log.info("damaging %s (%s, fault)", host.name, kind)
+    if kind == "truncate":
+        os.truncate(host, size // 2)
+    elif size:
+        with open(host, "r+b") as fh:
+            fh.seek(size // 2)
+            byte = fh.read(1)
+            fh.seek(size // 2)
+            fh.write(bytes([byte[0] ^ 0xFF]))
 
 
 def _recv(stream: Stream, sandbox: Sandbox, path: str) -> bool:

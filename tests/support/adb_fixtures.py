@@ -40,6 +40,7 @@ FAULT_FLAGS = {
     "hang": "--hang",
     "hot_c": "--hot",
     "cool_rate_c_per_s": "--cool-rate",
+    "damage_push": "--damage-push",
     "full_disk": "--full-disk",
     "noexec": "--noexec",
     "battery_level": "--battery-level",
