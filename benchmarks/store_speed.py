@@ -7,9 +7,10 @@
    (ABAB...) so drift hits both alike. Prints median microseconds of each and
    the ratio ours / raw, for ``synchronous=NORMAL`` (the default) and ``FULL``
    (``durable=True``).
-2. ``Store.launches(include_output=False)`` on a store of ``--history``
-   launches (28 samples each, the trend report's query): wall and CPU seconds
-   (CPU time is the steadier figure on a busy machine), and per launch.
+2. ``Store.launches(include_output=False)`` and ``Store.lean_launches()`` (the
+   history query the trend report and noise floors use) on a store of
+   ``--history`` launches (28 samples each): wall and CPU seconds (CPU time is
+   the steadier figure on a busy machine), and per launch.
 
     .venv/bin/python benchmarks/store_speed.py [--calls 2000] [--history 100000]
 """
@@ -61,7 +62,7 @@ def bench_record(calls: int, durable: bool) -> tuple[float, float]:
     return statistics.median(t_ours) * 1e6, statistics.median(t_raw) * 1e6
 
 
-def bench_history(n: int) -> tuple[float, float]:
+def bench_history(n: int) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "history.sqlite")
         samples = tuple(1000.0 + i for i in range(28))
@@ -69,12 +70,17 @@ def bench_history(n: int) -> tuple[float, float]:
             rid = store.create_run("nightly", {"night": night})
             for i in range(min(3600, n - night * 3600)):
                 store.record_launch(launch(rid, i, samples_us=samples, stdout=""))
-        t0, c0 = time.perf_counter(), time.process_time()
-        df = store.launches(include_output=False)
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        assert len(df) == n, len(df)
+        figures = []
+        for name, query in (
+            ("launches(include_output=False)", lambda: store.launches(include_output=False)),
+            ("lean_launches()", store.lean_launches),
+        ):
+            t0, c0 = time.perf_counter(), time.process_time()
+            df = query()
+            figures.append((name, time.perf_counter() - t0, time.process_time() - c0))
+            assert len(df) == n, len(df)
         store.close()
-    return elapsed, cpu
+    return figures
 
 
 def main() -> None:
@@ -89,11 +95,11 @@ def main() -> None:
             f"record_launch, synchronous={mode}: ours {ours:.0f} us, raw sqlite3 {raw:.0f} us, "
             f"ratio {ours / raw:.2f} (median of {args.calls} interleaved calls)"
         )
-    seconds, cpu = bench_history(args.history)
-    print(
-        f"launches(include_output=False) over {args.history} launches x 28 samples: "
-        f"{seconds:.2f} s wall, {cpu:.2f} s CPU ({seconds / args.history * 1e6:.1f} us per launch)"
-    )
+    for name, seconds, cpu in bench_history(args.history):
+        print(
+            f"{name} over {args.history} launches x 28 samples: {seconds:.2f} s wall,"
+            f" {cpu:.2f} s CPU ({seconds / args.history * 1e6:.1f} us per launch)"
+        )
 
 
 if __name__ == "__main__":

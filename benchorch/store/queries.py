@@ -23,6 +23,7 @@ from benchorch.errors import UsageError
 from benchorch.store.records import LAUNCH_FIELDS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 Reader = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
@@ -164,17 +165,9 @@ def _launch_fields_sql(include_output: bool) -> str:
     return ", ".join(parts)
 
 
-def launches_frame(
-    read_rows: RowReader,
-    *,
-    run_ids: Sequence[str] | None,
-    devices: Sequence[str] | None,
-    since: float | None,
-    include_output: bool,
-) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
+def _where(
+    run_ids: Sequence[str] | None, devices: Sequence[str] | None, since: float | None
+) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     for column, values in (("l.run_id", run_ids), ("l.device_serial", devices)):
@@ -185,27 +178,254 @@ def launches_frame(
     if since is not None:
         clauses.append("l.started_at >= ?")
         args.append(since)
-    sql = _LAUNCH_SELECT.format(
-        fields=_launch_fields_sql(include_output), where=" AND ".join(clauses) or "1"
-    )
+    return " AND ".join(clauses) or "1", args
+
+
+def sample_arrays(blobs: Sequence[bytes]) -> list[np.ndarray]:
+    """Each BLOB as a read-only float64 array: one ``frombuffer`` over all of
+    them joined, then a view per launch (no per-launch decoding)."""
+    import numpy as np
+
+    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 8
+    flat = np.frombuffer(b"".join(blobs), dtype="<f8").astype(np.float64, copy=False)
+    ends = np.cumsum(lens)
+    return [flat[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist(), strict=True)]
+
+
+def sample_lists(blobs: Sequence[bytes]) -> list[list[float]]:
+    """Each BLOB as a list of floats (one ``tolist`` over all, then slices)."""
+    import numpy as np
+
+    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 8
+    flat = np.frombuffer(b"".join(blobs), dtype="<f8").tolist()
+    ends = np.cumsum(lens)
+    return [flat[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist(), strict=True)]
+
+
+def _json_column(values: Sequence[str | None], *, shared: bool) -> list[Any]:
+    """JSON texts decoded; ``shared``: decode each distinct text once and hand
+    out copies of the (flat) list (for low-cardinality columns like steps)."""
+    if not shared:
+        return [json.loads(x) if x else None for x in values]
+    cache: dict[str, Any] = {}
+    out: list[Any] = []
+    for x in values:
+        if not x:
+            out.append(None)
+            continue
+        v = cache.get(x)
+        if v is None:
+            v = cache[x] = json.loads(x)
+        out.append(list(v) if isinstance(v, list) else json.loads(x))
+    return out
+
+
+def _int_column(values: Sequence[Any]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if None not in values:
+        return pd.array(np.fromiter(values, dtype=np.int64, count=len(values)), dtype="Int64")
+    return pd.array(list(values), dtype="Int64")
+
+
+def _frame(
+    cols: Sequence[str], rows: Sequence[tuple[Any, ...]], converters: dict[str, Callable[..., Any]]
+) -> pd.DataFrame:
+    """A DataFrame built column by column from row tuples: each column's values
+    go through its converter (whole column at once), others become ``str``
+    (text; None is missing) via pandas' own inference."""
+    import pandas as pd
+
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+    data: dict[str, Any] = {}
+    for name, values in zip(cols, columns, strict=True):
+        convert = converters.get(name)
+        if convert is not None:
+            data[name] = convert(values)
+        elif rows and all(v is None for v in values):
+            data[name] = pd.Series(values, dtype=object)
+        else:
+            data[name] = pd.Series(values, dtype="str" if rows else object)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+
+
+def _float_column(values: Sequence[Any]) -> Any:
+    import numpy as np
+
+    return np.array(values, dtype=np.float64)
+
+
+def _bool_column(values: Sequence[Any]) -> Any:
+    import numpy as np
+
+    return np.array(values, dtype=bool)
+
+
+def _object_column(values: Sequence[Any]) -> Any:
+    import pandas as pd
+
+    return pd.Series(list(values), dtype=object)
+
+
+def _passed_column(values: Sequence[Any]) -> Any:
+    import pandas as pd
+
+    return pd.Series([None if x is None else bool(x) for x in values], dtype=object)
+
+
+def _converters(samples: Callable[[Sequence[bytes]], list[Any]]) -> dict[str, Callable[..., Any]]:
+    conv: dict[str, Callable[..., Any]] = {
+        "samples_us": samples,
+        "health_before": lambda v: _object_column(_json_column(v, shared=False)),
+        "health_after": lambda v: _object_column(_json_column(v, shared=False)),
+        "argv": lambda v: _object_column(_json_column(v, shared=False)),
+        "variant_steps": lambda v: _object_column(_json_column(v, shared=True)),
+        "check_passed": _passed_column,
+        "timed_out": _bool_column,
+        "hot": _bool_column,
+    }
+    conv.update(dict.fromkeys(_INT_COLUMNS + _INT_COLUMNS_JOINED, _int_column))
+    conv.update(dict.fromkeys(_FLOAT_COLUMNS, _float_column))
+    return conv
+
+
+def _object_samples(values: Sequence[bytes]) -> Any:
+    import pandas as pd
+
+    return pd.Series(sample_lists(values), dtype=object)
+
+
+def _array_samples(values: Sequence[bytes]) -> Any:
+    import pandas as pd
+
+    return pd.Series(sample_arrays(values), dtype=object)
+
+
+def launches_frame(
+    read_rows: RowReader,
+    *,
+    run_ids: Sequence[str] | None,
+    devices: Sequence[str] | None,
+    since: float | None,
+    include_output: bool,
+) -> pd.DataFrame:
+    """``LAUNCH_COLUMNS`` of the selected launches, oldest first."""
+    where, args = _where(run_ids, devices, since)
+    sql = _LAUNCH_SELECT.format(fields=_launch_fields_sql(include_output), where=where)
     cols, rows = read_rows(sql, args)
-    df = pd.DataFrame.from_records(rows, columns=cols)
-    df["samples_us"] = [np.frombuffer(b, dtype="<f8").tolist() for b in df["samples_us"]]
-    for name in ("health_before", "health_after"):
-        df[name] = [json.loads(x) if x else None for x in df[name]]
-    df["argv"] = [json.loads(x) if x else None for x in df["argv"]]
-    df["variant_steps"] = [json.loads(x) if x else None for x in df["variant_steps"]]
-    df["check_passed"] = pd.Series(
-        [None if x is None else bool(x) for x in df["check_passed"]], index=df.index, dtype=object
-    )
-    for name in ("timed_out", "hot"):
-        df[name] = df[name].astype(bool)
-    for name in _INT_COLUMNS + _INT_COLUMNS_JOINED:
-        # sqlite3 gives int or None; pandas made the column int64, or float64 with NaN.
-        df[name] = pd.to_numeric(df[name]).astype("Int64")
-    for name in _FLOAT_COLUMNS:
-        df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+    df = _frame(cols, rows, _converters(_object_samples))
     return df[list(LAUNCH_COLUMNS)]
+
+
+#: The identity fields ``lean_frame`` reads as one text per launch (see there).
+_LEAN_KEY: tuple[tuple[str, str], ...] = (
+    ("run_id", "l.run_id"),
+    ("device_serial", "l.device_serial"),
+    ("device_model", "d.model"),
+    ("device_fingerprint", "d.fingerprint"),
+    ("binary_sha256", "l.binary_sha256"),
+    ("binary_flavour", "b.flavour"),
+    ("variant", "l.variant"),
+    ("variant_format", "l.variant_format"),
+    ("variant_sha256", "l.variant_sha256"),
+    ("dims", "l.dims"),
+    ("types", "l.types"),
+    ("memory_format", "l.memory_format"),
+    ("threads", "l.threads"),
+    ("core_mask", "l.core_mask"),
+    ("kind", "l.kind"),
+    ("status", "l.status"),
+)
+_LEAN_INT_KEYS = frozenset({"threads", "core_mask"})
+#: What ``lean_frame`` returns: the fields statistics need (config and series
+#: identity, outcome, samples), nothing else.
+LEAN_COLUMNS: tuple[str, ...] = (
+    "launch_id",
+    *(name for name, _ in _LEAN_KEY),
+    "hot",
+    "us_per_iter",
+    "load_s",
+    "started_at",
+    "samples_us",
+)
+_SEP, _NULL = "\x1f", "\x1e"  # ASCII unit and record separators
+
+_LEAN_FROM = """FROM launches l
+LEFT JOIN devices d ON d.run_id = l.run_id AND d.serial = l.device_serial
+LEFT JOIN binaries b ON b.sha256 = l.binary_sha256
+WHERE {where}
+ORDER BY l.id"""
+_LEAN_SELECT = (
+    "SELECT l.id AS launch_id, "
+    + " || char(31) || ".join(f"IFNULL({sql}, char(30))" for _, sql in _LEAN_KEY)
+    + " AS lean_key, l.hot, l.us_per_iter, l.load_s, l.started_at, l.samples AS samples_us "
+    + _LEAN_FROM
+)
+_LEAN_SELECT_PLAIN = (
+    "SELECT l.id AS launch_id, "
+    + ", ".join(f"{sql} AS {name}" for name, sql in _LEAN_KEY)
+    + ", l.hot, l.us_per_iter, l.load_s, l.started_at, l.samples AS samples_us "
+    + _LEAN_FROM
+)
+
+
+def _lean_key_columns(keys: Sequence[str]) -> dict[str, Any] | None:
+    """The identity columns from each launch's joined key text, or None when a
+    value holds a separator (then the caller reads them as plain columns).
+
+    A night has few distinct keys (configurations x runs), so each distinct
+    text is split once and every column is a ``take`` of its distinct values
+    by the launches' codes, instead of 100,000 Python strings per column."""
+    import numpy as np
+    import pandas as pd
+
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(k, len(index)) for k in keys), dtype=np.intp, count=len(keys)
+    )
+    parts = [k.split(_SEP) for k in index]
+    if any(len(p) != len(_LEAN_KEY) for p in parts):
+        return None
+    out: dict[str, Any] = {}
+    for j, (name, _sql) in enumerate(_LEAN_KEY):
+        raw = [None if p[j] == _NULL else p[j] for p in parts]
+        if name in _LEAN_INT_KEYS:
+            distinct = pd.array([None if v is None else int(v) for v in raw], dtype="Int64")
+            out[name] = distinct.take(codes)
+        elif raw and all(v is None for v in raw):
+            out[name] = pd.Series([None] * len(keys), dtype=object)
+        else:
+            out[name] = pd.array(raw, dtype="str" if raw else object).take(codes)
+    return out
+
+
+def lean_frame(
+    read_rows: RowReader,
+    *,
+    run_ids: Sequence[str] | None,
+    devices: Sequence[str] | None,
+    since: float | None,
+) -> pd.DataFrame:
+    """``LEAN_COLUMNS`` of the selected launches, oldest first; ``samples_us``
+    are read-only float64 arrays (views into one buffer), not lists.
+
+    The identity fields come from SQLite as one ``char(31)``-joined text per
+    launch (NULL as ``char(30)``): one Python object per launch instead of 16.
+    Dtypes are those of ``launches()``."""
+    import pandas as pd
+
+    where, args = _where(run_ids, devices, since)
+    cols, rows = read_rows(_LEAN_SELECT.format(where=where), args)
+    conv = _converters(_array_samples)
+    df = _frame(cols, rows, {**conv, "lean_key": lambda v: v})
+    keys = _lean_key_columns(df["lean_key"].tolist()) if rows else None
+    if keys is None:
+        cols, rows = read_rows(_LEAN_SELECT_PLAIN.format(where=where), args)
+        df = _frame(cols, rows, conv)
+    else:
+        df = df.drop(columns="lean_key").assign(**{k: pd.Series(v) for k, v in keys.items()})
+    return df[list(LEAN_COLUMNS)]
 
 
 def skips_frame(read: Reader, run_id: str) -> pd.DataFrame:

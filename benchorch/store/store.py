@@ -437,6 +437,28 @@ class Store:
             include_output=include_output,
         )
 
+    def lean_launches(
+        self,
+        run_ids: str | Sequence[str] | None = None,
+        *,
+        device: str | Sequence[str] | None = None,
+        since: datetime | date | str | float | None = None,
+    ) -> pd.DataFrame:
+        """The history query of statistics: ``queries.LEAN_COLUMNS`` only (a
+        launch's configuration and series identity, outcome and samples), with
+        ``samples_us`` as read-only float64 arrays. Same filters as ``launches``;
+        about three times faster on 100,000 launches (``benchmarks/store_speed.py``)."""
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids or [])
+        for rid in ids:
+            self._require_run(rid)
+        devices = [device] if isinstance(device, str) else list(device or [])
+        return queries.lean_frame(
+            self._read_rows,
+            run_ids=ids if run_ids is not None else None,
+            devices=devices if device is not None else None,
+            since=queries.to_unix(since) if since is not None else None,
+        )
+
     def skips(self, run_id: str) -> pd.DataFrame:
         self._require_run(run_id)
         return queries.skips_frame(self._read, run_id)

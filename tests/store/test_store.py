@@ -7,6 +7,7 @@ import math
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tests.store.factory import device_info, failed_launch, launch, provenance, 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "results.sqlite") as s:
         yield s
 
@@ -275,4 +276,61 @@ def test_launch_record_validates_and_normalises() -> None:
     with pytest.raises(ValueError, match="kind"):
         dataclasses.replace(rec, kind="throughput")
     with pytest.raises(TypeError):
-        LaunchRecord("positional")  # type: ignore[misc]
+        LaunchRecord("positional")  # type: ignore[call-arg]
+
+
+def _same_cells(lean: pd.DataFrame, full: pd.DataFrame) -> None:
+    """``lean`` holds ``full``'s values (and dtypes) for every lean column."""
+    from benchorch.store.queries import LEAN_COLUMNS
+
+    assert list(lean.columns) == list(LEAN_COLUMNS)
+    assert len(lean) == len(full)
+    for name in LEAN_COLUMNS:
+        if name == "samples_us":
+            got = [a.tolist() for a in lean[name]]
+            assert got == full[name].tolist()
+            assert all(a.dtype == "float64" and not a.flags.writeable for a in lean[name])
+            continue
+        assert lean[name].dtype == full[name].dtype, name
+        pd.testing.assert_series_equal(lean[name], full[name], check_names=False)
+
+
+def test_lean_launches_hold_the_same_cells_as_launches(store: Store) -> None:
+    a, b = store.create_run("sweep", {}), store.create_run("sweep", {})
+    store.record_device(a, device_info())
+    store.record_binary(a, provenance())
+    for i in range(3):
+        store.record_launch(launch(a, i, core_mask=None if i == 1 else 0xF0, hot=i == 2))
+    store.record_launch(failed_launch(a, 3, ErrorKind.CRASH))
+    # Unknown device and binary facts (NULL joins), another run, a load launch.
+    store.record_launch(
+        launch(b, 0, device_serial="pixel", kind="load", load_s=0.5, samples_us=(), threads=1)
+    )
+    _same_cells(store.lean_launches(), store.launches(include_output=False))
+    _same_cells(store.lean_launches(b), store.launches(b))
+    _same_cells(store.lean_launches(device="pixel"), store.launches(device="pixel"))
+    # Statistics read either frame alike (arrays or lists of samples).
+    from benchorch import stats
+
+    for key in ("config_key", "series_key"):
+        pd.testing.assert_frame_equal(
+            stats.run_medians(store.lean_launches(), key=key),
+            stats.run_medians(store.launches(), key=key),
+        )
+    empty = store.lean_launches(since="2100-01-01")
+    assert empty.empty and "samples_us" in empty.columns
+    with pytest.raises(RunNotFound):
+        store.lean_launches("20000101-000000-0000")
+
+
+def test_lean_launches_read_values_holding_its_separators_as_text(store: Store) -> None:
+    """The lean query joins the identity fields with ASCII 31 (NULL as 30); a
+    phone or variant named with those characters must come back unchanged."""
+    rid = store.create_run("sweep", {})
+    store.record_device(rid, device_info("odd", "model\x1fwith\x1eseparators"))
+    store.record_launch(launch(rid, 0, device_serial="odd", variant="v\x1f<script>"))
+    store.record_launch(launch(rid, 1))
+    lean = store.lean_launches(rid)
+    _same_cells(lean, store.launches(rid))
+    assert lean["device_model"].iloc[0] == "model\x1fwith\x1eseparators"
+    assert lean["variant"].iloc[0] == "v\x1f<script>"
