@@ -25,7 +25,7 @@ def _history(store: Store, serials: Sequence[str]) -> pd.DataFrame:
     floors and sparklines."""
     if not serials:
         return pd.DataFrame()
-    return store.launches(None, device=list(serials), include_output=False)
+    return store.lean_launches(None, device=list(serials))
 
 
 def _run_order(store: Store) -> list[str]:
@@ -114,9 +114,7 @@ def write_trend_report(
     store: Store, out: Path, *, devices: Sequence[str] | None = None, since: Any = None
 ) -> Path:
     """Render the history of every series (optionally of some phones, since a date)."""
-    launches = store.launches(
-        None, device=list(devices) if devices else None, since=since, include_output=False
-    )
+    launches = store.lean_launches(None, device=list(devices) if devices else None, since=since)
     report = trend_model.build_trend_report(
         launches,
         run_order=_run_order(store),

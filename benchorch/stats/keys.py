@@ -79,6 +79,9 @@ def config_key(row: Mapping[str, Any]) -> str:
 
 
 def keyed(df: pd.DataFrame, fields: Sequence[str], name: str) -> pd.DataFrame:
+    """A copy of ``df`` with column ``name``: the ``|``-joined ``cell_text`` of
+    ``fields``, computed once per distinct combination (group codes, then a
+    lookup), so 100,000 rows cost one groupby."""
     out = df.copy()
     for f in fields:
         if f not in out.columns:
@@ -87,8 +90,9 @@ def keyed(df: pd.DataFrame, fields: Sequence[str], name: str) -> pd.DataFrame:
         out[name] = pd.Series(dtype=object)
         return out
     codes = out.groupby(list(fields), dropna=False, sort=False).ngroup().to_numpy()
-    firsts = pd.Series(np.arange(len(out))).groupby(codes).first().to_numpy()
-    labels = ["|".join(cell_text(out[f].iloc[i]) for f in fields) for i in firsts]
+    _, firsts = np.unique(codes, return_index=True)
+    columns = [out[f].iloc[firsts].tolist() for f in fields]
+    labels = ["|".join(cell_text(v) for v in row) for row in zip(*columns, strict=True)]
     lookup = np.asarray(labels, dtype=object)
     out[name] = lookup[codes]
     return out
@@ -170,10 +174,28 @@ def with_series_key(launches: pd.DataFrame) -> pd.DataFrame:
     the binary or the variant file (a trend follows it across such changes)."""
     labels = device_labels([launches])
     df = launches.copy()
-    df["device"] = [
-        labels[(m, s)] for m, s in zip(df["device_model"], df["device_serial"], strict=True)
-    ]
+    if df.empty:
+        df["device"] = pd.Series(dtype=object)
+    else:
+        pairs = df[["device_model", "device_serial"]]
+        codes = pairs.groupby(list(pairs.columns), dropna=False, sort=False).ngroup().to_numpy()
+        _, firsts = np.unique(codes, return_index=True)
+        models = pairs["device_model"].iloc[firsts].tolist()
+        serials = pairs["device_serial"].iloc[firsts].tolist()
+        lookup = np.asarray(
+            [_label(labels, m, s) for m, s in zip(models, serials, strict=True)], dtype=object
+        )
+        df["device"] = lookup[codes]
     return keyed(df, PAIR_FIELDS, "series_key")
+
+
+def _label(labels: Mapping[tuple[Any, Any], str], model: Any, serial: Any) -> str:
+    """``labels[(model, serial)]``, matching a missing model whatever its NA flavour."""
+    if (model, serial) in labels:
+        return labels[(model, serial)]
+    if cell_text(model) == "-":
+        return str(serial)
+    return labels.get((model, serial), str(model))
 
 
 def pair_label(pair: Sequence[str]) -> str:
