@@ -161,3 +161,24 @@ def test_write_html_maps_unwritable_output(tmp_path: Any) -> None:
         render.write_html("<p>", blocker / "r.html")
     out = render.write_html("<p>", tmp_path / "sub" / "r.html")
     assert out.read_text() == "<p>"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_write_html_gives_the_mode_of_a_new_file(tmp_path: Any, umask: int) -> None:
+    """A report is an artifact others read: ``0666 & ~umask`` (0644 usually),
+    not mkstemp's 0600; replacing an existing report does the same, and no
+    temp file is left behind."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        out = render.write_html("<p>1", tmp_path / "r.html")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+        out.chmod(0o600)
+        render.write_html("<p>2", out)
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    finally:
+        os.umask(old)
+    assert out.read_text() == "<p>2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
