@@ -5,8 +5,8 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
 * ``drop_after_push_bytes = N``: the TCP connection is cut once a single
   ``SEND`` has received more than N bytes of file data (a cable pulled mid-push).
 * ``drop_after_shell_seconds = S``: the connection is cut S seconds after a
-  shell command starts (``shell:``/``shell,v2``/``exec:``); its process group
-  is killed, as adbd does when its transport dies.
+  shell command starts (``shell:``/``shell,v2``/``exec:``); the command gets
+  SIGHUP, as from adbd when its transport dies (``services.py``).
 * ``drop_times = K``: each drop fault fires at most K times in the phone's life
   (0 or absent: every time), so a test can watch a phone drop and come back.
 * ``hang = REGEX``: in a command line, each shell word REGEX matches

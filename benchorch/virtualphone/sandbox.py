@@ -19,9 +19,12 @@ namespace.
   them with ``E: ``, which the output filter removes.
 * cwd is the phone folder, ``TMPDIR`` too; PATH starts with the shims
   (``fakesys.py``).
-* Every command gets its own session and process group (``setsid``), so PIDs
-  are real host PIDs: ``echo $$``, ``ps``, ``kill -9 -PGID`` and
-  ``/proc/PID`` work. When its stream closes early, the group is killed.
+* Every command gets its own session and process group (``setsid``, as
+  adbd's child does), so PIDs are real host PIDs: ``echo $$``, ``ps``,
+  ``kill -9 -PGID`` and ``/proc/PID`` work. What ends a command (SIGHUP when
+  its stream closes early, nothing on a normal exit) is ``services.py``'s;
+  only when the phone itself stops is every group it started killed,
+  background processes that outlived their command included.
 
 Limits: a path assembled at run time (``d=/data; cd $d/local/tmp``) is not
 rewritten; commands run as this host's user whatever ``id`` says; the phone
@@ -55,6 +58,15 @@ _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 #: not followed by a name char.
 _BEFORE = r"(?<![\w.\-/])"
 _AFTER = r"(?![\w.\-])"
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """``killpg``; False when the group has no members left (or is not ours)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def find_shell() -> str:
@@ -114,8 +126,9 @@ class Sandbox:
                     hint="use a path of letters, digits and ._+-/ only",
                 )
         self.fake = FakeSys(profile, faults, self.state, self.root)
-        self._live: set[subprocess.Popen[bytes]] = set()
-        self._live_lock = threading.Lock()
+        #: process groups of commands started, while they have members
+        self._groups: set[int] = set()
+        self._groups_lock = threading.Lock()
         self.shell = find_shell()
         self.fake.build(self.shell)
         self._rules = [
@@ -137,12 +150,13 @@ class Sandbox:
         return self.profile.noexec or self.faults.faults.noexec
 
     def close(self) -> None:
-        """Kill every command still running, then remove the private state."""
-        with self._live_lock:
-            live = list(self._live)
-            self._live.clear()
-        for proc in live:
-            self.kill(proc)
+        """Kill every process group the phone started (the phone is going away:
+        background processes too), then remove the private state."""
+        with self._groups_lock:
+            groups = list(self._groups)
+            self._groups.clear()
+        for pgid in groups:
+            signal_group(pgid, signal.SIGKILL)
         if self._own_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -221,22 +235,11 @@ class Sandbox:
             start_new_session=True,
             bufsize=0,
         )
-        with self._live_lock:
-            self._live.add(proc)
+        with self._groups_lock:
+            # groups whose every member is gone are forgotten (their ids may be reused)
+            self._groups = {g for g in self._groups if signal_group(g, 0)}
+            self._groups.add(proc.pid)
         return proc
-
-    def forget(self, proc: subprocess.Popen[bytes]) -> None:
-        """The command ended; stop tracking it."""
-        with self._live_lock:
-            self._live.discard(proc)
-
-    @staticmethod
-    def kill(proc: subprocess.Popen[bytes]) -> None:
-        """Kill the command's whole process group (it is its own session leader)."""
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     @staticmethod
     def exit_code(returncode: int) -> int:

@@ -14,23 +14,48 @@ Service names (what adb sends in OPEN):
 * ``sync:`` - the file protocol in ``sync.py``.
 
 Anything else (``reboot:``, ``root:``, ``reverse:``...) is refused: CLSE.
+
+How a command ends, as AOSP adbd's ``shell_service.cpp`` does it (the child
+calls ``setsid()``; ``shell:`` v1 and ``exec:`` get a raw-mode pty, because
+without the shell protocol only a terminal hangup can stop a command):
+
+* shell protocol, raw (``shell,v2,raw:``, what ``adb shell CMD`` and the
+  device layer use): output passes until both stdout and stderr reach EOF (a
+  background process that keeps one open keeps the stream open), then the exit
+  packet. Nothing is signalled on a normal exit, so a background process with
+  its output redirected outlives the command, as on a phone. When the stream
+  closes first (host close, client killed, transport lost), the command's PID
+  (not its group) gets SIGHUP and its output is dropped; one that ignores
+  SIGHUP lives on.
+* a terminal (v1, ``exec:``, ``pty``): emulated with pipes, stderr merged.
+  When the shell exits, or the stream closes first, its process group gets
+  SIGHUP, as from a terminal hangup; a non-interactive shell's background
+  jobs are in that group. Output held open after that is passed on for at
+  most ``PTY_DRAIN_S``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import IO
 
 from benchorch.virtualphone.faults import FaultState
-from benchorch.virtualphone.sandbox import OutputRewriter, Sandbox
+from benchorch.virtualphone.sandbox import OutputRewriter, Sandbox, signal_group
 from benchorch.virtualphone.server import Connection, Service, Stream, StreamClosed
 from benchorch.virtualphone.sync import sync_service
 
 log = logging.getLogger("benchorch.virtualphone")
+
+#: After a terminal session's shell exits and its group got SIGHUP, how long
+#: output still held open (by a process ignoring SIGHUP) is passed on.
+PTY_DRAIN_S = 2.0
 
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW = range(6)
 PACKET = struct.Struct("<BI")
@@ -100,35 +125,71 @@ class ShellSession:
 
     def run(self) -> None:
         proc = self.sandbox.spawn(self.command, merge_stderr=self.merge)
-        self.stream.on_close(lambda: Sandbox.kill(proc))
+        ended = threading.Event()  # the command finished and its stream ends normally
+        wake = threading.Event()
+
+        def on_close() -> None:
+            wake.set()
+            if not ended.is_set():
+                self._hangup(proc)
+
+        self.stream.on_close(on_close)
         timer = self._drop_timer()
+        outputs = [(proc.stdout, ID_STDOUT)] + ([] if self.merge else [(proc.stderr, ID_STDERR)])
         pumps = [
-            threading.Thread(target=self._pump_out, args=(proc.stdout, ID_STDOUT), daemon=True)
+            threading.Thread(target=self._pump_out, args=(pipe, kind, wake), daemon=True)
+            for pipe, kind in outputs
         ]
-        if not self.merge:
-            pumps.append(
-                threading.Thread(target=self._pump_out, args=(proc.stderr, ID_STDERR), daemon=True)
-            )
         threading.Thread(target=self._pump_in, args=(proc,), daemon=True).start()
         for t in pumps:
             t.start()
         try:
-            for t in pumps:
-                t.join()
-            code = Sandbox.exit_code(proc.wait())
+            if self.merge:
+                code = self._end_terminal(proc, pumps)
+            else:
+                # raw: pass output until both pipes end (a background process that
+                # keeps one open keeps the stream open) or the stream closes
+                while any(t.is_alive() for t in pumps) and not self.stream.closed:
+                    wake.wait(0.5)
+                    wake.clear()
+                code = Sandbox.exit_code(proc.wait())
             if timer is not None:
                 timer.cancel()
-            if self.stream.closed:
-                return
-            if self.v2:
+            ended.set()
+            if self.v2 and not self.stream.closed:
                 self._send(ID_EXIT, bytes([code & 0xFF]))
         finally:
             if timer is not None:
                 timer.cancel()
-            if proc.poll() is None:
-                Sandbox.kill(proc)
-                proc.wait()
-            self.sandbox.forget(proc)
+            proc.wait()  # like adbd's waitpid: after a hangup, until the command is gone
+
+    def _end_terminal(self, proc: subprocess.Popen[bytes], pumps: list[threading.Thread]) -> int:
+        """A terminal session ends with its shell: the terminal hangs up, and every
+        process of the shell's group (a non-interactive shell's background jobs
+        too) gets SIGHUP; output still held open after that is passed on for
+        ``PTY_DRAIN_S``."""
+        code = Sandbox.exit_code(proc.wait())
+        if not self.stream.closed:
+            signal_group(proc.pid, signal.SIGHUP)
+            deadline = time.monotonic() + PTY_DRAIN_S
+            for t in pumps:
+                t.join(max(0.0, deadline - time.monotonic()))
+        return code
+
+    def _hangup(self, proc: subprocess.Popen[bytes]) -> None:
+        """The stream closed before the command ended (host close, client killed,
+        transport lost). adbd then sends SIGHUP to the command's PID only (raw,
+        shell protocol) and closes its pipes; with a terminal the hangup reaches
+        the whole foreground group. A command that ignores SIGHUP lives on."""
+        if proc.poll() is not None:
+            return
+        if self.merge:
+            signal_group(proc.pid, signal.SIGHUP)
+        else:
+            try:
+                os.kill(proc.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
 
     def _drop_timer(self) -> threading.Timer | None:
         seconds = self.faults.faults.drop_after_shell_seconds
@@ -145,7 +206,9 @@ class ShellSession:
         timer.start()
         return timer
 
-    def _pump_out(self, pipe: IO[bytes] | None, kind: int) -> None:
+    def _pump_out(self, pipe: IO[bytes] | None, kind: int, done: threading.Event) -> None:
+        """Process output -> stream; after the stream closes the pipe is closed at
+        the next output, so a command that lives on gets EPIPE (as from adbd)."""
         assert pipe is not None
         rewriter: OutputRewriter = self.sandbox.output_rewriter()
         read: Callable[[int], bytes] = getattr(pipe, "read1", pipe.read)
@@ -160,6 +223,7 @@ class ShellSession:
             pass
         finally:
             pipe.close()
+            done.set()
 
     def _pump_in(self, proc: subprocess.Popen[bytes]) -> None:
         """Host -> process stdin; v2 packets are unframed, close-stdin honoured."""

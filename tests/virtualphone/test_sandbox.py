@@ -131,31 +131,6 @@ def test_taskset_checks_masks_against_the_profile_cores(virtual_phone) -> None:
     assert "Invalid argument" in bad.stderr
 
 
-def test_killing_adb_shell_kills_the_process_group(virtual_phone, adb_server: AdbServer) -> None:
-    phone = virtual_phone()
-    client = subprocess.Popen(
-        [
-            *_adb(adb_server),
-            "-s",
-            phone.serial,
-            "shell",
-            "echo $$ > /data/local/tmp/pid; sleep 1000 & sleep 1000; wait",
-        ],
-        env=adb_server.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pidfile = phone.root / "pid"
-    assert _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
-    pgid = int(pidfile.read_text())
-    members = _group(pgid)
-    assert len(members) >= 3  # the shell and both sleeps
-    client.kill()
-    client.wait()
-    assert _wait_for(lambda: not any(_alive(p) for p in members)), "the command outlived its stream"
-
-
 def test_kill_through_a_second_shell_by_process_group(virtual_phone, adb_server: AdbServer) -> None:
     """What a device layer does on a timeout: kill -9 -PGID from another shell."""
     phone = virtual_phone()
@@ -195,20 +170,6 @@ def test_interactive_shell_reads_stdin(virtual_phone, adb_server: AdbServer) -> 
 
 def _adb(server: AdbServer) -> list[str]:
     return ["adb", "-P", str(server.port)]
-
-
-def _group(pgid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == pgid:
-                out.append(int(entry.name))
-    return out
 
 
 def test_quoted_paths_survive_rewriting(virtual_phone) -> None:
