@@ -14,11 +14,14 @@ Round trips (each one shell v2 stream on a fresh server socket, addressed by
   ``REMOTE_ROOT`` and picks the phone's hash tool: ``sha256sum``, else
   ``md5sum``, else size + mtime (the mtime is the one we send in ``DONE``).
 * ``run()``: ``echo MARK$$ >&2; [cd DIR &&] exec [env K=V...] [taskset MASK] argv``
-  with every element ``shlex.quote``'d. Since each step ``exec``s, the PID the
-  shell prints is the command's PID. On timeout a second shell kills it (its
-  children, its process group if it leads one, then the PID itself) and the
-  result has ``timed_out=True``. A stream that ends without an exit packet
-  gives ``complete=False``; one that ends before the PID line raises
+  with every element ``shlex.quote``'d. Phones without shell v2 (Android 6
+  and older; their adbd ``features`` lack ``shell_v2``) get the same script
+  over ``shell:`` v1, wrapped with exit and end markers (``shellv1``).
+  Since each step ``exec``s, the PID the shell prints is the command's PID.
+  On timeout a second shell kills it (its children, its process group if it
+  leads one, then the PID itself) and the result has ``timed_out=True``. A
+  stream that ends without an exit packet (v1: without the end line) gives
+  ``complete=False``; one that ends before the PID line raises
   ``DeviceDropped``.
 
 Every failure leaves as a ``benchorch.errors.DeviceError`` with the serial.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shlex
 import stat
 import threading
@@ -36,7 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchorch.devices import adbhost
+from benchorch.devices import adbhost, shellv1
 from benchorch.devices import androidfacts as af
 from benchorch.devices.adbhost import HostFail, HostSocket, ServerAddr, StreamLost
 from benchorch.devices.base import REMOTE_ROOT
@@ -88,6 +92,7 @@ class AdbDevice:
         self.addr = addr or ServerAddr.resolve()
         self._tid: int | None = transport_id
         self._state: str | None = state
+        self._v2: bool | None = None  # shell v2 or v1 (adbd before Android 7)
         self._hash_tool: str | None = None  # "sha256sum" | "md5sum" | "stat"; None = unprepared
         self._local_hashes: dict[_DigestKey, str] = {}
         self._abis: tuple[str, ...] | None = None
@@ -170,8 +175,87 @@ class AdbDevice:
 
     # --- shell --------------------------------------------------------------------
 
+    def _has_shell_v2(self) -> bool:
+        """Whether the phone's adbd speaks shell v2 (its ``features``; asked once)."""
+        if self._v2 is None:
+            for attempt in (0, 1):
+                tid = self._transport_id(refresh=attempt == 1)
+                try:
+                    text = adbhost.host_query(self.addr, f"host-transport-id:{tid}:features")
+                except HostFail as exc:
+                    if attempt == 0:
+                        continue  # the device came back under a new transport id
+                    raise DeviceUnreachable(exc.message, serial=self._serial) from exc
+                except (AdbServerUnreachable, StreamLost, OSError) as exc:
+                    raise DeviceUnreachable(str(exc), serial=self._serial) from exc
+                self._v2 = "shell_v2" in text.strip().split(",")
+                if not self._v2:
+                    log.info(
+                        "%s: no shell v2 (adbd before Android 7): using shell v1", self._serial
+                    )
+                break
+        return bool(self._v2)
+
     def _shell(self, script: str, *, timeout: float, argv: Sequence[str] = ()) -> ShellResult:
-        """Run ``script`` (already quoted) under ``sh -c`` with shell v2; see module doc."""
+        """Run ``script`` (already quoted) under ``sh -c``; see module doc."""
+        if not self._has_shell_v2():
+            return self._shell_v1(script, timeout=timeout, argv=argv)
+        return self._shell_v2(script, timeout=timeout, argv=argv)
+
+    def _shell_v1(self, script: str, *, timeout: float, argv: Sequence[str]) -> ShellResult:
+        """``script`` over ``shell:`` with exit and end markers (``shellv1``)."""
+        nonce = secrets.token_hex(8)
+        start = time.monotonic()
+        deadline = start + timeout
+        hs = self._open("shell:" + shellv1.wrap(script, nonce), timeout=max(timeout, 10.0))
+        buf = bytearray()
+        pid: int | None = None
+        timed_out = False
+        try:
+            while not shellv1.ended(bytes(buf[-80:]), nonce):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                hs.sock.settimeout(remaining)
+                chunk = hs.read_some(1 << 16)
+                if not chunk:
+                    break  # closed: a normal end comes after the end line
+                buf += chunk
+                if pid is None:
+                    pid = shellv1.take_pid(bytes(buf[:200]))[1]
+        except TimeoutError:
+            timed_out = True
+            if pid is not None:
+                self._kill(pid)
+            log.warning(
+                "%s: %s timed out after %.1f s; killed pid %s",
+                self._serial,
+                argv[:1] or "command",
+                timeout,
+                pid,
+            )
+        except StreamLost as exc:
+            log.warning("%s: output ended early (%s)", self._serial, exc)
+        finally:
+            hs.close()
+        out = shellv1.parse(bytes(buf), nonce)
+        if not out.started and not timed_out:
+            raise DeviceDropped("connection lost before the command started", serial=self._serial)
+        if out.started and not out.complete and not timed_out:
+            log.warning("%s: output ended early (no end marker)", self._serial)
+        self.last_remote_pid = pid
+        return ShellResult(
+            argv=tuple(argv) or ("sh", "-c", script),
+            exit_code=out.exit_code,
+            stdout=out.stdout.decode("utf-8", "replace"),
+            stderr=out.stderr.decode("utf-8", "replace"),
+            duration_s=time.monotonic() - start,
+            timed_out=timed_out,
+            complete=out.complete and not timed_out,
+        )
+
+    def _shell_v2(self, script: str, *, timeout: float, argv: Sequence[str]) -> ShellResult:
+        """``script`` over ``shell,v2,raw:`` (exit code and stderr in packets)."""
         wrapped = f"echo {PID_MARK}$$ >&2; {script}"
         start = time.monotonic()
         deadline = start + timeout

@@ -149,6 +149,13 @@ class HostSocket:
             buf += chunk
         return bytes(buf)
 
+    def read_some(self, n: int) -> bytes:
+        """Up to ``n`` bytes as they come; ``b""`` once the peer closed."""
+        try:
+            return self.sock.recv(n)
+        except ConnectionError as exc:
+            raise StreamLost(f"connection broke: {exc}") from exc
+
     def read_block(self) -> str:
         size = int(self.read_exact(4), 16)
         return self.read_exact(size).decode("utf-8", "replace")

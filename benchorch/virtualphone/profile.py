@@ -11,6 +11,9 @@ from a file path. Layout::
     rooted = false
     noexec = false                # the phone folder refuses to execute
     kernel = "5.15.123-android14-11"   # uname -r
+    features = ["fixed_push_mkdir"]    # optional: the adbd features it announces
+                                  # (default: all; without "shell_v2", like
+                                  # Android 6 and older, ``shell,v2`` is refused)
     [faults]                      # optional, same keys as the CLI flags
 
 Temperatures are degrees Celsius here; the fake sysfs writes millidegrees
@@ -63,6 +66,8 @@ class Profile:
     noexec: bool = False
     kernel: str = "5.15.123-android14-11"
     faults: dict[str, Any] = field(default_factory=dict)
+    #: adbd features in the banner; None: every one the virtual phone implements
+    features: tuple[str, ...] | None = None
 
     @property
     def ncpus(self) -> int:
@@ -152,4 +157,5 @@ def _from_dict(name: str, data: dict[str, Any]) -> Profile:
         noexec=bool(data.get("noexec", False)),
         kernel=str(data.get("kernel", "5.15.123-android14-11")),
         faults=dict(data.get("faults", {})),
+        features=tuple(str(f) for f in data["features"]) if "features" in data else None,
     )

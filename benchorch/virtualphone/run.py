@@ -12,7 +12,7 @@ from types import FrameType
 from benchorch.virtualphone.faults import Faults, FaultState
 from benchorch.virtualphone.profile import Profile
 from benchorch.virtualphone.sandbox import Sandbox
-from benchorch.virtualphone.server import PhoneServer, make_banner
+from benchorch.virtualphone.server import FEATURES, PhoneServer, make_banner
 from benchorch.virtualphone.services import Phone
 
 log = logging.getLogger("benchorch.virtualphone")
@@ -24,9 +24,10 @@ def serve(
     """Serve until SIGTERM/SIGINT. Prints ``vphone: listening on HOST:PORT`` when ready."""
     state = FaultState(faults)
     sandbox = Sandbox(profile, state, root)
-    phone = Phone(sandbox, state)
+    features = FEATURES if profile.features is None else profile.features
+    phone = Phone(sandbox, state, shell_v2="shell_v2" in features)
     try:
-        server = PhoneServer(host, port, make_banner(profile.props), phone.resolve)
+        server = PhoneServer(host, port, make_banner(profile.props, features), phone.resolve)
     except OSError as exc:
         sandbox.close()
         from benchorch.errors import UsageError

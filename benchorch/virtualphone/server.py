@@ -306,14 +306,16 @@ class Connection:
                 stream._on_close()
 
 
-def make_banner(props: dict[str, str]) -> bytes:
-    """``device::ro.product.name=..;ro.product.model=..;ro.product.device=..;features=..``."""
+def make_banner(props: dict[str, str], features: tuple[str, ...] = FEATURES) -> bytes:
+    """``device::ro.product.name=..;ro.product.model=..;ro.product.device=..;features=..``
+    (no ``features=`` at all when there are none, like adbd before Android 7)."""
     parts = [
         f"{key}={props.get(key, '')}"
         for key in ("ro.product.name", "ro.product.model", "ro.product.device")
     ]
-    parts.append("features=" + ",".join(FEATURES))
-    return ("device::" + ";".join(parts)).encode()
+    if features:
+        parts.append("features=" + ",".join(features))
+    return ("device::" + ";".join(parts) + ("" if features else ";")).encode()
 
 
 class PhoneServer:

@@ -64,14 +64,15 @@ PACKET = struct.Struct("<BI")
 class Phone:
     """Resolves service names for one phone (its sandbox and faults)."""
 
-    def __init__(self, sandbox: Sandbox, faults: FaultState) -> None:
+    def __init__(self, sandbox: Sandbox, faults: FaultState, *, shell_v2: bool = True) -> None:
         self.sandbox = sandbox
         self.faults = faults
+        self.shell_v2 = shell_v2
 
     def resolve(self, name: str, conn: Connection) -> Service | None:
         if name.startswith("shell:"):
             return self._shell(conn, name[len("shell:") :], v2=False, merge=True)
-        if name.startswith("shell,"):
+        if name.startswith("shell,") and self.shell_v2:  # adbd before 7 knows no "shell,"
             head, _, command = name.partition(":")
             args = head.split(",")[1:]
             # adbd's default: a pty without a command, raw with one; args override.
