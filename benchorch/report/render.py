@@ -41,6 +41,16 @@ def fmt_us(v: Any) -> str:
     return f"{f:.4g} µs"
 
 
+def fmt_us_range(lo: Any, hi: Any) -> str:
+    """``lo – hi unit`` with one unit (that of ``hi``), 4 significant digits each."""
+    a, b = _finite(lo), _finite(hi)
+    if a is None or b is None:
+        return "–"
+    top = max(abs(a), abs(b))
+    scale, unit = (1e6, "s") if top >= 1e6 else (1e3, "ms") if top >= 1e3 else (1.0, "µs")
+    return f"{a / scale:.4g} – {b / scale:.4g} {unit}"
+
+
 def fmt_num(v: Any) -> str:
     f = _finite(v)
     return "" if f is None else repr(f)
@@ -91,6 +101,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         us=fmt_us,
+        us_range=fmt_us_range,
         num=fmt_num,
         ratio=fmt_ratio,
         pct=fmt_pct,

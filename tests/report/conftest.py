@@ -20,7 +20,7 @@ def two_runs() -> dict[str, Any]:
     cfgs = recipe() + recipe("pixel-1", EVIL)
     a = launches("runA", cfgs, seed=1)
     slow = [c.with_(true_us=c.true_us * 1.10) if c.variant == "fused" else c for c in cfgs]
-    b = launches("runB", slow, seed=2, t0=1_780_100_000.0)
+    b = launches("runB", slow, seed=2, t0=1_780_100_000.0, hot_every=4)
     frames = side_frames("runB", [("R58M1", "SM-G991B"), ("pixel-1", EVIL)])
     cmp = stats.compare_frames(a, b, base_id="runA", cand_id="runB", n_boot=300)
     hist = stats.run_medians(pd.concat([a, b]), key="series_key")

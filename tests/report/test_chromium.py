@@ -131,6 +131,35 @@ def test_report_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
         pdf = browser.call("Page.printToPDF")["data"]
         assert base64.b64decode(pdf)[:4] == b"%PDF"
 
+        # Printed (A4 landscape, 10 mm margins: 1047 CSS px) from a dark-themed
+        # browser: black on white, and every table fits the page's width.
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1047,
+            height=1600,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.call(
+            "Emulation.setEmulatedMedia",
+            media="print",
+            features=[{"name": "prefers-color-scheme", "value": "dark"}],
+        )
+        colours = browser.evaluate(
+            "(() => { const b = getComputedStyle(document.body);"
+            " const s = document.querySelector('.v-slower');"
+            " return [b.backgroundColor, b.color, getComputedStyle(s).color]; })()"
+        )
+        assert colours[:2] == ["rgb(255, 255, 255)", "rgb(0, 0, 0)"]
+        assert colours[2] != "rgb(255, 107, 107)"  # not the dark theme's light red
+        widths = browser.evaluate(
+            "Array.from(document.querySelectorAll('table'))"
+            ".map(t => Math.round(t.getBoundingClientRect().width))"
+        )
+        assert widths and max(widths) <= 1047, widths
+        shot = browser.call("Page.captureScreenshot", format="png")["data"]
+        (out / "report-print.png").write_bytes(base64.b64decode(shot))
+
         requests = [
             e["params"]["request"]["url"]
             for e in browser.events

@@ -80,6 +80,9 @@ def test_story_numbers_equal_stats_from_the_data(two_runs: dict[str, Any]) -> No
             )
             assert _num(cells["cv"]) == pytest.approx(st.cv_launches, rel=1e-12)
             assert _num(cells["first"]) == st.first_iter_us
+            # first iteration apart from the steady state, as a ratio a person reads
+            ratio = render.fmt_ratio(st.first_iter_us / st.steady_us)
+            assert f"{ratio} steady" in cells["first"].all_text()
         else:
             assert "failed" in cells["median"].all_text()
         assert (
@@ -87,6 +90,9 @@ def test_story_numbers_equal_stats_from_the_data(two_runs: dict[str, Any]) -> No
             and f"/ {st.n_launches}" in cells["launches"].all_text()
         )
         assert _num(cells["hot"]) == st.n_hot
+        # the variant check's output error, from the launches' check columns
+        rows_b = b[stats.with_config_key(b)["config_key"] == tr.attrs["data-config"]]
+        assert _num(cells["check"]) == rows_b["check_max_abs_err"].iloc[0]
         # the text a person reads agrees with the exact value (4 significant digits)
         if st.n_ok:
             shown = cells["median"].all_text()
