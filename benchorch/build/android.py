@@ -38,10 +38,9 @@ from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.elf import KNOWN_ABIS, check_abi
 from benchorch.build.host import check_flavour
-from benchorch.build.provenance import Provenance, bytecode_range, utc_now
+from benchorch.build.provenance import Provenance
 from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
-from benchorch.hashing import sha256_file
 
 #: variables we decide; an inherited value is dropped before ours are set
 CONTROLLED_ENV: tuple[str, ...] = (
@@ -281,27 +280,19 @@ def build_android(
             shutil.copy2(libcxx, kept)
             extras.append(str(kept))
         shutil.copy2(artifact, entry.binary)
-        low, high = bytecode_range(source.pytorch_version)
-        prov = Provenance(
-            path=str(entry.binary),
-            sha256=sha256_file(entry.binary),
-            size_bytes=entry.binary.stat().st_size,
-            origin="built",
+        prov = Provenance.built(
+            entry.binary,
             target="android",
             abi=found_abi,
             flavour=flavour,
-            pytorch_version=source.pytorch_version,
             source_revision=source.revision,
             ndk_version=found_ndk.version,
             build_flags=tuple(CMAKE_ARGS),
             build_env=recorded,
             build_host=socket.gethostname(),
-            built_at=utc_now(),
-            build_seconds=round(seconds, 3),
-            bytecode_min=low,
-            bytecode_max=high,
+            seconds=seconds,
             vulkan=vulkan,
             extra_files=tuple(extras),
+            pytorch_version=source.pytorch_version,
         )
-        prov.write()
         return prov

@@ -35,10 +35,9 @@ from typing import TextIO
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.elf import check_abi, host_abi
-from benchorch.build.provenance import FLAVOURS, Provenance, bytecode_range, utc_now
+from benchorch.build.provenance import FLAVOURS, Provenance
 from benchorch.build.source import BENCHMARK_CC, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
-from benchorch.hashing import sha256_file
 
 LIBS: tuple[str, ...] = ("-ltorch", "-ltorch_cpu", "-lc10", "-lgflags", "-lglog", "-pthread")
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O2")
@@ -233,27 +232,19 @@ def build_host(
             raise BuildError(f"the host build produced no binary at {tmp}; full log: {entry.log}")
         found_abi = check_abi(tmp, abi)
         tmp.replace(entry.binary)
-        low, high = bytecode_range(torch_lib.version)
-        prov = Provenance(
-            path=str(entry.binary),
-            sha256=sha256_file(entry.binary),
-            size_bytes=entry.binary.stat().st_size,
-            origin="built",
+        prov = Provenance.built(
+            entry.binary,
             target="host",
             abi=found_abi,
             flavour=flavour,
-            pytorch_version=torch_lib.version,
             source_revision=source.revision,
             ndk_version=None,
             build_flags=(compiler_version, *flags),
             build_env=env_used,
             build_host=socket.gethostname(),
-            built_at=utc_now(),
-            build_seconds=round(seconds, 3),
-            bytecode_min=low,
-            bytecode_max=high,
+            seconds=seconds,
+            pytorch_version=torch_lib.version,
         )
-        prov.write()
         return prov
 
 

@@ -110,6 +110,41 @@ class Provenance:
     vulkan: bool = False
     extra_files: tuple[str, ...] = ()
 
+    @classmethod
+    def built(
+        cls,
+        binary: Path,
+        *,
+        target: str,
+        abi: str,
+        flavour: str,
+        pytorch_version: str | None,
+        seconds: float,
+        **facts: Any,
+    ) -> Provenance:
+        """A fresh build's record: hash, size, time and bytecode range derived, sidecar written.
+
+        ``facts`` are the remaining fields (source revision, NDK, flags, env, host...).
+        """
+        low, high = bytecode_range(pytorch_version)
+        prov = cls(
+            path=str(binary),
+            sha256=sha256_file(binary),
+            size_bytes=binary.stat().st_size,
+            origin="built",
+            target=target,
+            abi=abi,
+            flavour=flavour,
+            pytorch_version=pytorch_version,
+            built_at=utc_now(),
+            build_seconds=round(seconds, 3),
+            bytecode_min=low,
+            bytecode_max=high,
+            **facts,
+        )
+        prov.write()
+        return prov
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,

@@ -47,7 +47,7 @@ from benchorch.build.host import (
     compile_flags,
     find_libtorch,
 )
-from benchorch.build.provenance import Provenance, bytecode_range, utc_now
+from benchorch.build.provenance import Provenance
 from benchorch.build.remote import RemoteHost, SshOptions
 from benchorch.build.source import (
     BENCHMARK_CC,
@@ -58,7 +58,6 @@ from benchorch.build.source import (
     require_files,
 )
 from benchorch.errors import BuildError, BuildUsageError
-from benchorch.hashing import sha256_file
 
 SYNC_EXCLUDE = (".git", "build", "build_android", "build_host_protoc", "__pycache__")
 
@@ -241,25 +240,17 @@ def _host(
         if status != 0:
             raise buildlog.failure(f"host build on {label}", entry.log, f"exit {status}")
         binary = _fetch(host, remote_out, entry, abi, "the host build")
-        low, high = bytecode_range(torch_lib.version)
-        prov = Provenance(
-            path=str(binary),
-            sha256=sha256_file(binary),
-            size_bytes=binary.stat().st_size,
-            origin="built",
+        prov = Provenance.built(
+            binary,
             target="host",
             abi=abi,
             flavour=flavour,
-            pytorch_version=torch_lib.version,
             source_revision=source.revision,
             build_flags=(compiler, *flags),
             build_host=label,
-            built_at=utc_now(),
-            build_seconds=round(seconds, 3),
-            bytecode_min=low,
-            bytecode_max=high,
+            seconds=seconds,
+            pytorch_version=torch_lib.version,
         )
-        prov.write()
         return prov
 
 
@@ -357,29 +348,21 @@ def _android(
         extras: list[str] = []
         if stl_shared:
             extras.append(str(_fetch_libcxx(host, ndk, abi, entry)))
-        low, high = bytecode_range(source.pytorch_version)
-        prov = Provenance(
-            path=str(binary),
-            sha256=sha256_file(binary),
-            size_bytes=binary.stat().st_size,
-            origin="built",
+        prov = Provenance.built(
+            binary,
             target="android",
             abi=abi,
             flavour=flavour,
-            pytorch_version=source.pytorch_version,
             source_revision=source.revision,
             ndk_version=ndk_version,
             build_flags=tuple(CMAKE_ARGS),
             build_env=recorded,
             build_host=label,
-            built_at=utc_now(),
-            build_seconds=round(seconds, 3),
-            bytecode_min=low,
-            bytecode_max=high,
+            seconds=seconds,
             vulkan=vulkan,
             extra_files=tuple(extras),
+            pytorch_version=source.pytorch_version,
         )
-        prov.write()
         return prov
 
 
