@@ -162,9 +162,10 @@ class AdbDevice:
                 if "offline" in msg or "not found" in msg or "no device" in msg:
                     raise DeviceUnreachable(msg, serial=self._serial) from exc
                 kind = service.split(":", 1)[0]
-                hint = "benchorch needs shell v2 (Android 7 or newer)" if "v2" in kind else None
                 raise DeviceError(
-                    f"cannot open {kind}: {msg}", serial=self._serial, hint=hint
+                    f"cannot open {kind}: {msg}",
+                    serial=self._serial,
+                    hint="check the phone with `adb -s SERIAL shell true`",
                 ) from exc
             except (StreamLost, OSError) as exc:
                 raise DeviceDropped(
