@@ -337,31 +337,46 @@ class Executor:
 
     def run(self, work: Sequence[DeviceWork]) -> SweepResult:
         progs = {w.device.serial: DeviceProgress(w.device.serial, len(w.launches)) for w in work}
-        threads = [
+        done = [threading.Event() for _ in work]
+
+        def worker(w: DeviceWork, finished: threading.Event) -> None:
+            try:
+                self.run_device(w, progs[w.device.serial])
+            finally:
+                finished.set()
+
+        for w, finished in zip(work, done, strict=True):
             threading.Thread(
-                target=self.run_device,
-                args=(w, progs[w.device.serial]),
-                name=f"sweep-{w.device.serial}",
-                daemon=True,
-            )
-            for w in work
-        ]
-        for t in threads:
-            t.start()
+                target=worker, args=(w, finished), name=f"sweep-{w.device.serial}", daemon=True
+            ).start()
+        # Waiting on events, not Thread.join: on Python 3.11 a Ctrl-C that lands in
+        # join() can mark a running thread as stopped (its tstate lock is released
+        # by the interrupted join), so is_alive() lies and the launches in flight
+        # would be abandoned instead of stored.
         try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
+            _wait_all(done)
         except KeyboardInterrupt:
             # Stop cleanly: each worker finishes (and stores) the launch it is in.
+            # A second Ctrl-C stops at once: launches in flight are not stored
+            # (--resume runs them again) and the workers die with the process.
             self.stop.set()
-            for t in threads:
-                t.join()
+            log.warning("interrupted: finishing the launches in flight (Ctrl-C again to stop now)")
+            try:
+                _wait_all(done)
+            except KeyboardInterrupt:
+                log.warning("stopped now: the launches in flight are not stored")
+            ended = (DEVICE_LOST, DEVICE_REFUSED, DEVICE_OK, DEVICE_FAILED, DEVICE_ERROR)
             for p in progs.values():
-                if p.status not in (DEVICE_LOST, DEVICE_REFUSED, DEVICE_OK, DEVICE_FAILED):
+                if p.status not in ended:
                     p.status = DEVICE_INTERRUPTED
             return SweepResult(run_id=self.settings.run_id, devices=progs, interrupted=True)
         return SweepResult(run_id=self.settings.run_id, devices=progs)
+
+
+def _wait_all(events: Sequence[threading.Event]) -> None:
+    for event in events:
+        while not event.wait(0.2):
+            pass
 
 
 def _big_core_mask(info: DeviceInfo) -> int | None:

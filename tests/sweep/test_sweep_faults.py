@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.adb_fixtures import VirtualPhone
+from tests.support.adb_fixtures import VirtualPhone, _children
 from tests.sweep.conftest import SweepEnv, common_args, run_id_of
 
 EMU = "x86_64_emulator"
@@ -107,6 +107,13 @@ def test_ctrl_c_then_resume_runs_only_the_missing_launches(
         assert phone.serial in busy.stderr and "in use by another benchorch process" in busy.stderr
         assert f"pid {proc.pid}" in busy.stderr
 
+        # Ctrl-C while a launch is running on the phone: it must finish and be stored.
+        stored_before = sweep_env.count(phone.serial)
+        _wait_for(
+            lambda: any("speed_benchmark_torch-" in _cmdline(p) for p in _tree(phone.pid)),
+            60,
+            "a launch in flight",
+        )
         os.kill(proc.pid, signal.SIGINT)
         _out, err = proc.communicate(timeout=120)
     finally:
@@ -122,7 +129,10 @@ def test_ctrl_c_then_resume_runs_only_the_missing_launches(
         dict(r)
         for r in sweep_env.rows("SELECT * FROM launches WHERE run_id = ? ORDER BY id", (run_id,))
     ]
-    assert 1 <= len(first) < planned
+    assert stored_before + 1 <= len(first) < planned  # the launch in flight was kept
+    # ... by the sweep before it closed the run (not by a worker left running behind it)
+    closed = float(sweep_env.rows("SELECT finished_at FROM runs WHERE run_id = ?", (run_id,))[0][0])
+    assert max(float(r["finished_at"]) for r in first) <= closed
     assert all(r["status"] == "ok" for r in first)  # the launch in flight finished and was stored
 
     resumed = sweep_env.invoke("--resume", run_id)
@@ -198,3 +208,63 @@ def test_config_with_an_unknown_key_is_a_usage_error_naming_it(
     assert "launchez" in result.stderr and str(config) in result.stderr
     assert "did you mean 'launches'" in result.stderr
     assert not sweep_env.db.exists() or not sweep_env.rows("SELECT * FROM runs")
+
+
+def test_second_ctrl_c_stops_at_once_without_waiting_for_a_hung_launch(
+    sweep_env: SweepEnv,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+) -> None:
+    # Every benchmark command hangs; the launch timeout (600 s) is far away.
+    phone = virtual_phone(profile=EMU, faults={"hang": r"speed_benchmark_torch-\w+ --model"})
+    proc = sweep_env.popen(
+        "--device",
+        phone.serial,
+        *common_args(small_variants, sweep_binaries["lite"]),
+        "--launches",
+        "1",
+        "--load-launches",
+        "0",
+        "--timeout",
+        "600",
+    )
+    try:
+        _wait_for(
+            lambda: any("sleep 2147483647" in _cmdline(pid) for pid in _tree(phone.pid)),
+            60,
+            "the hung launch on the phone",
+        )
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first Ctrl-C waits for the launch in flight
+        os.kill(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)  # far less than the 600 s launch timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "stopped now" in err
+    run_id = run_id_of(err)
+    assert _status(sweep_env, run_id) == "interrupted"
+    assert f"benchorch sweep --resume {run_id}" in err
+    assert sweep_env.count() == 0  # nothing half-measured was stored
+
+
+def _tree(root: int) -> list[int]:
+    """``root``'s descendants (the phone's commands and what they exec)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        kids = _children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
