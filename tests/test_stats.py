@@ -304,3 +304,46 @@ def test_a_step_is_a_change_point_not_creep() -> None:
     y[20:] *= 1.08
     assert not stats.creep(y).significant
     assert stats.change_points(y) == [20]
+
+
+_series = st.one_of(
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_size=60),
+    st.lists(st.integers(0, 3).map(float), min_size=2, max_size=60),  # many ties
+    st.integers(2, 200).map(lambda n: [float(i) for i in range(n)]),  # exact tails, n >= 171
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(y=_series)
+def test_creep_tests_equal_scipy(y: list[float]) -> None:
+    """``creep`` runs Theil-Sen and Kendall's tau in numpy (the trend report
+    never imports scipy.stats); they must agree with scipy's own."""
+    from benchorch.stats.history import kendall_trend_p, theil_sen_slope
+
+    x = np.arange(len(y), dtype=float)
+    want_p = sps.kendalltau(x, y).pvalue
+    got_p = kendall_trend_p(np.asarray(y))
+    if np.isnan(want_p):
+        assert np.isnan(got_p)
+    else:
+        assert got_p == pytest.approx(want_p, rel=1e-9, abs=1e-12)
+    assert theil_sen_slope(np.asarray(y)) == pytest.approx(
+        sps.theilslopes(y, x).slope, rel=1e-12, abs=1e-12
+    )
+    reversed_p = kendall_trend_p(np.asarray(y[::-1]))
+    assert np.isnan(got_p) or reversed_p == pytest.approx(got_p, rel=1e-9)  # two-sided
+
+
+def test_history_statistics_do_not_import_scipy_stats() -> None:
+    """scipy.stats costs about half a second to import: the trend command
+    (history only) must not pay it; comparisons import it when they test."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from benchorch import stats; import benchorch.report;"
+        " stats.creep(np.linspace(1, 2, 30)); stats.change_points(np.ones(10));"
+        " print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

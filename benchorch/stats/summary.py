@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from benchorch.stats.keys import DEFAULT_BOOT, MIN_LAUNCHES_FOR_TEST, launch_values, with_config_key
 
@@ -230,7 +229,12 @@ def bh_adjust(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def mann_whitney(base: np.ndarray, cand: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value on log launch medians (NaN if too few)."""
+    """Two-sided Mann-Whitney U p-value on log launch medians (NaN if too few).
+
+    scipy.stats is imported here, not at module level: it costs about half a
+    second, and the trend report (history only) never needs it."""
+    from scipy import stats as sps
+
     if len(base) < MIN_LAUNCHES_FOR_TEST or len(cand) < MIN_LAUNCHES_FOR_TEST:
         return float("nan")
     a, b = np.log(base), np.log(cand)
