@@ -440,7 +440,8 @@ def _facts_rows(
             if c in df.columns:
                 v = r[c]
                 v = ", ".join(map(str, v)) if isinstance(v, list | tuple) else text(v)
-                pairs.append((c, v))
+                if v:  # a fact never recorded is left out, not shown as a blank line
+                    pairs.append((c, v))
         out.append(tuple(pairs))
     return tuple(out)
 

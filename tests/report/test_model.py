@@ -69,6 +69,16 @@ def test_failures_skips_and_facts_are_all_there(two_runs: dict[str, Any]) -> Non
     assert rep.skips[0].reason.startswith("Mobile optimization")
     assert rep.n_failed == 20 and rep.n_launches == len(two_runs["b"])
     assert ("model", EVIL) in rep.phones[1]
+    # facts never recorded are left out rather than printed as blank lines
+    assert all(v for phone in rep.phones for _, v in phone)
+    frames = dict(two_runs["frames"])
+    frames["devices"] = frames["devices"].assign(manufacturer=None, sdk=None)
+    bare = model.build_run_report(
+        frames["run"], two_runs["b"], **{k: v for k, v in frames.items() if k != "run"}, n_boot=50
+    )
+    assert [k for k, _ in bare.phones[0]] == [
+        k for k, _ in rep.phones[0] if k not in ("manufacturer", "sdk")
+    ]
     assert "binary: 1.13.1" in rep.torch_versions and "export: 2.13.0" in rep.torch_versions
 
 
