@@ -349,7 +349,7 @@ LEAN_COLUMNS: tuple[str, ...] = (
     "started_at",
     "samples_us",
 )
-_SEP, _NULL = "\x1f", "\x1e"  # ASCII unit and record separators
+_SEP = "\x1f"  # ASCII unit separator
 
 _LEAN_FROM = """FROM launches l
 LEFT JOIN devices d ON d.run_id = l.run_id AND d.serial = l.device_serial
@@ -358,7 +358,7 @@ WHERE {where}
 ORDER BY l.id"""
 _LEAN_SELECT = (
     "SELECT l.id AS launch_id, "
-    + " || char(31) || ".join(f"IFNULL({sql}, char(30))" for _, sql in _LEAN_KEY)
+    + " || char(31) || ".join(f"IFNULL('=' || {sql}, '')" for _, sql in _LEAN_KEY)
     + " AS lean_key, l.hot, l.us_per_iter, l.load_s, l.started_at, l.samples AS samples_us "
     + _LEAN_FROM
 )
@@ -389,7 +389,7 @@ def _lean_key_columns(keys: Sequence[str]) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {}
     for j, (name, _sql) in enumerate(_LEAN_KEY):
-        raw = [None if p[j] == _NULL else p[j] for p in parts]
+        raw = [p[j][1:] if p[j] else None for p in parts]
         if name in _LEAN_INT_KEYS:
             distinct = pd.array([None if v is None else int(v) for v in raw], dtype="Int64")
             out[name] = distinct.take(codes)
@@ -411,7 +411,8 @@ def lean_frame(
     are read-only float64 arrays (views into one buffer), not lists.
 
     The identity fields come from SQLite as one ``char(31)``-joined text per
-    launch (NULL as ``char(30)``): one Python object per launch instead of 16.
+    launch, each value prefixed with ``=`` (so NULL, an empty part, is never
+    confused with a value): one Python object per launch instead of 16.
     Dtypes are those of ``launches()``."""
     import pandas as pd
 

@@ -324,12 +324,22 @@ def test_lean_launches_hold_the_same_cells_as_launches(store: Store) -> None:
 
 
 def test_lean_launches_read_values_holding_its_separators_as_text(store: Store) -> None:
-    """The lean query joins the identity fields with ASCII 31 (NULL as 30); a
-    phone or variant named with those characters must come back unchanged."""
+    """The lean query joins the identity fields with ASCII 31, each value
+    prefixed with ``=``; names holding separators, empty names and NULLs must
+    come back unchanged."""
     rid = store.create_run("sweep", {})
     store.record_device(rid, device_info("odd", "model\x1fwith\x1eseparators"))
     store.record_launch(launch(rid, 0, device_serial="odd", variant="v\x1f<script>"))
     store.record_launch(launch(rid, 1))
+    lean = store.lean_launches(rid)
+    _same_cells(lean, store.launches(rid))
+    # An empty name and a lone separator are values, not NULL (the unknown phone's model).
+    store.record_device(rid, device_info("blank", ""))
+    store.record_device(rid, device_info("rs", "\x1e"))
+    for i, serial in enumerate(("blank", "rs", "unknown")):
+        store.record_launch(launch(rid, 2 + i, device_serial=serial, variant=""))
+    models = store.lean_launches(rid)["device_model"].tolist()
+    assert models[2:4] == ["", "\x1e"] and pd.isna(models[4])
     lean = store.lean_launches(rid)
     _same_cells(lean, store.launches(rid))
     assert lean["device_model"].iloc[0] == "model\x1fwith\x1eseparators"
