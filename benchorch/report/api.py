@@ -47,9 +47,22 @@ def compare_runs(
     base_id, cand_id = store.resolve_run_id(base), store.resolve_run_id(cand)
     b = store.launches(base_id, include_output=False)
     c = store.launches(cand_id, include_output=False)
-    serials = sorted(set(b["device_serial"]) | set(c["device_serial"]))
-    hist = _history(store, serials)
-    history = stats.run_medians(hist, run_order=_run_order(store)) if not hist.empty else None
+    hist = _history(store, sorted(set(b["device_serial"]) | set(c["device_serial"])))
+    return _compare(b, c, base_id, cand_id, hist, _run_order(store), threshold_pct, vary, n_boot)
+
+
+def _compare(
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    base_id: str,
+    cand_id: str,
+    hist: pd.DataFrame,
+    order: list[str],
+    threshold_pct: float | None,
+    vary: Sequence[str],
+    n_boot: int,
+) -> Comparison:
+    history = stats.run_medians(hist, run_order=order) if not hist.empty else None
     return stats.compare_frames(
         b,
         c,
@@ -70,16 +83,23 @@ def build_run_report(
     vary: Sequence[str] = (),
     n_boot: int = stats.DEFAULT_BOOT,
 ) -> model.RunReport:
+    """The run's view model; with ``baseline``, its comparison, the baseline's
+    split-half A/A check and the history sparklines (one history query, each
+    run's launches read once)."""
     run_id = store.resolve_run_id(run_id)
     launches = store.launches(run_id, include_output=False)
     comparison = history = aa = None
     if baseline is not None:
-        comparison = compare_runs(store, baseline, run_id, vary=vary, n_boot=n_boot)
-        base_launches = store.launches(comparison.base, include_output=False)
+        base_id = store.resolve_run_id(baseline)
+        base_launches = store.launches(base_id, include_output=False)
+        serials = set(base_launches["device_serial"]) | set(launches["device_serial"])
+        hist = _history(store, sorted(serials))
+        order = _run_order(store)
+        comparison = _compare(
+            base_launches, launches, base_id, run_id, hist, order, None, vary, n_boot
+        )
         aa = stats.split_half_aa(base_launches, n_boot=min(n_boot, 300))
-        hist = _history(store, sorted(set(launches["device_serial"])))
         if not hist.empty:
-            order = _run_order(store)
             upto = order[: order.index(run_id) + 1] if run_id in order else order
             hist = hist[hist["run_id"].isin(upto)]
             history = stats.run_medians(hist, run_order=order, key="series_key")
