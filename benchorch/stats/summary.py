@@ -55,6 +55,12 @@ def bootstrap_replicates(
     mat, lens = _padded([np.asarray(g, dtype=float) for g in groups])
     n_launch, width = mat.shape
     equal = bool((lens == width).all())
+    # Equal lengths and no NaN: the median by an in-place partition of the
+    # drawn values (np.median's own method, without its copy and NaN checks).
+    fast = equal and bool(np.isfinite(mat).all())
+    half = width // 2
+    kth = [half] if width % 2 else [half - 1, half]
+    flat = mat.ravel()
     chunk = max(1, 4_000_000 // (n_launch * width))
     out = np.empty(n_boot)
     for start in range(0, n_boot, chunk):
@@ -65,8 +71,12 @@ def bootstrap_replicates(
         else:
             n_pick = lens[pick][..., None]
             it = (rng.random((b, n_launch, width)) * n_pick).astype(np.int64)
-            vals = mat[pick[..., None], it]
-            if equal:
+            it += (pick * width)[..., None]
+            vals = flat[it]
+            if fast:
+                vals.partition(kth, axis=2)
+                meds = vals[..., half] if width % 2 else (vals[..., half - 1] + vals[..., half]) / 2
+            elif equal:
                 meds = np.median(vals, axis=2)
             else:
                 vals = np.where(np.arange(width) < n_pick, vals, np.nan)
