@@ -13,9 +13,16 @@ FlatBuffer of ``demo:conv_bn_relu``):
   ``adb -s SERIAL shell 'cd DIR && exec ...'`` from a ``sh`` loop.
 
 Rounds alternate sweep/bare so drift hits both alike; the ratio of the medians
-is printed, with the per-launch cost of what the sweep adds.
+is printed, with the per-launch cost of what the sweep adds and its fixed part
+(start-up, report). The default workload is the sweep's defaults (``--iter 50
+--warmup 5``) on the recipe's default input (1,3,224,224): launches of about a
+second. The sweep's cost is about one health snapshot per launch (tens of ms:
+``dumpsys battery``, thermal zones, clocks) plus a fixed second or so (Python
+start-up, the report's imports and rendering), so very short launches
+(``--dims 1,3,32,32 --iter 20``: about 0.5 s) show a higher ratio.
 
     .venv/bin/python benchmarks/sweep_overhead_phone.py [--rounds 3] [--launches 10]
+        [--dims 1,3,224,224] [--iter 50] [--warmup 5]
 """
 
 from __future__ import annotations
@@ -69,7 +76,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--launches", type=int, default=10, help="per variant file (two files)")
-    ap.add_argument("--iter", type=int, default=20)
+    ap.add_argument("--iter", type=int, default=50, help="the sweep's default")
+    ap.add_argument("--warmup", type=int, default=5, help="the sweep's default")
+    ap.add_argument("--dims", default="1,3,224,224", help="the recipe's default input")
     args = ap.parse_args()
     from benchorch.devices.base import REMOTE_ROOT
     from benchorch.variants.export import ExportOptions, export_variants
@@ -83,7 +92,7 @@ def main() -> None:
             ExportOptions(
                 "demo:conv_bn_relu",
                 tmp / "variants",
-                dims="1,3,32,32",
+                dims=args.dims,
                 types="float",
                 recipe="lite,flatbuffer",
             )
@@ -111,7 +120,7 @@ def main() -> None:
                 "--adb", f"127.0.0.1:{adb.port}", "--device", phone.serial,
                 "--binary", str(binary), "--variants", str(manifest.root),
                 "--launches", str(args.launches), "--load-launches", "0",
-                "--iter", str(args.iter), "--warmup", "2",
+                "--iter", str(args.iter), "--warmup", str(args.warmup),
                 "--out", str(tmp / "reports"), "--quiet",
             ]  # fmt: skip
 
@@ -145,11 +154,14 @@ def main() -> None:
         s, b = statistics.median(sweep_t), statistics.median(bare_t)
         fixed = statistics.median(start_t) + statistics.median(end_t)
         ratio = s / b
-        print(f"launches per round    : {n} ({', '.join(runnable)}; --iter {args.iter})")
+        print(
+            f"launches per round    : {n} ({', '.join(runnable)} of demo:conv_bn_relu at "
+            f"{args.dims}; --iter {args.iter} --warmup {args.warmup})"
+        )
         print(f"sweep (whole command) : median {s:6.2f} s")
         print(f"bare adb shell loop   : median {b:6.2f} s")
         print(
-            f"  of which fixed      : start-up {statistics.median(start_t):.2f} s, "
+            f"  sweep fixed part    : start-up {statistics.median(start_t):.2f} s, "
             f"report and exit {statistics.median(end_t):.2f} s"
         )
         print(
