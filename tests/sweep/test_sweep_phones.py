@@ -310,3 +310,40 @@ def test_hung_launch_is_killed_on_the_phone_and_stored_as_timeout(
     assert len(killed) == 2 and all(re.search(r"killed pid \d+$", m) for m in killed), killed
     # nothing the phone started is left running (the hang program sleeps forever)
     assert _children(phone.pid) == []
+
+
+def test_cooldown_waits_for_a_cooling_phone_and_marks_launches_on_a_hot_one(
+    sweep_env: SweepEnv,
+    virtual_phone: PhoneFactory,
+    small_variants: Path,
+    sweep_binaries: dict[str, Path],
+) -> None:
+    # Cooling: every zone reads 80 - 8 t degrees (t: seconds since the phone started),
+    # so it is under 45 after about 4.4 s; hot: 80 degrees for good.
+    cooling = virtual_phone(profile=EMU, faults={"hot_c": 80.0, "cool_rate_c_per_s": 8.0})
+    hot = virtual_phone(profile=EMU, faults={"hot_c": 80.0})
+    args = [
+        *common_args(small_variants, sweep_binaries["lite"]),
+        "--launches",
+        "1",
+        "--load-launches",
+        "0",
+        "--cooldown-temp",
+        "45",
+    ]
+    first = sweep_env.invoke("--device", cooling.serial, *args, "--cooldown-max-wait", "60")
+    assert first.exit_code == 0, first.output
+    rows = _launches(sweep_env, run_id_of(first.stderr))
+    assert len(rows) == 2
+    for r in rows:
+        assert r["hot"] == 0 and r["status"] == "ok"
+        before = json.loads(str(r["health_before"]))
+        assert before["hottest_zone_c"] <= 45  # it ran only once the phone had cooled
+
+    second = sweep_env.invoke("--device", hot.serial, *args, "--cooldown-max-wait", "0.5")
+    assert second.exit_code == 0, second.output  # hot launches still run and count
+    rows = _launches(sweep_env, run_id_of(second.stderr))
+    assert len(rows) == 2
+    for r in rows:
+        assert r["hot"] == 1 and r["status"] == "ok" and r["us_per_iter"]
+        assert json.loads(str(r["health_before"]))["hottest_zone_c"] >= 79
