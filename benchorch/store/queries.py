@@ -338,6 +338,8 @@ _LEAN_KEY: tuple[tuple[str, str], ...] = (
     ("status", "l.status"),
 )
 _LEAN_INT_KEYS = frozenset({"threads", "core_mask"})
+#: Key fields that may be NULL (LEFT JOIN facts, no core mask): read with a prefix.
+_LEAN_NULLABLE = frozenset({"device_model", "device_fingerprint", "binary_flavour", "core_mask"})
 #: What ``lean_frame`` returns: the fields statistics need (config and series
 #: identity, outcome, samples), nothing else.
 LEAN_COLUMNS: tuple[str, ...] = (
@@ -358,7 +360,9 @@ WHERE {where}
 ORDER BY l.id"""
 _LEAN_SELECT = (
     "SELECT l.id AS launch_id, "
-    + " || char(31) || ".join(f"IFNULL('=' || {sql}, '')" for _, sql in _LEAN_KEY)
+    + " || char(31) || ".join(
+        f"IFNULL('=' || {sql}, '')" if name in _LEAN_NULLABLE else sql for name, sql in _LEAN_KEY
+    )
     + " AS lean_key, l.hot, l.us_per_iter, l.load_s, l.started_at, l.samples AS samples_us "
     + _LEAN_FROM
 )
@@ -389,7 +393,10 @@ def _lean_key_columns(keys: Sequence[str]) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {}
     for j, (name, _sql) in enumerate(_LEAN_KEY):
-        raw = [p[j][1:] if p[j] else None for p in parts]
+        if name in _LEAN_NULLABLE:
+            raw = [p[j][1:] if p[j] else None for p in parts]
+        else:
+            raw = [p[j] for p in parts]
         if name in _LEAN_INT_KEYS:
             distinct = pd.array([None if v is None else int(v) for v in raw], dtype="Int64")
             out[name] = distinct.take(codes)
@@ -411,8 +418,9 @@ def lean_frame(
     are read-only float64 arrays (views into one buffer), not lists.
 
     The identity fields come from SQLite as one ``char(31)``-joined text per
-    launch, each value prefixed with ``=`` (so NULL, an empty part, is never
-    confused with a value): one Python object per launch instead of 16.
+    launch, each value of a column that may be NULL prefixed with ``=`` (so
+    NULL, an empty part, is never confused with a value): one Python object
+    per launch instead of 16.
     Dtypes are those of ``launches()``."""
     import pandas as pd
 
