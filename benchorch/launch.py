@@ -24,6 +24,7 @@ from benchorch.devices.base import Device
 from benchorch.domain import ErrorKind, Health, ParseResult, ShellResult, Status
 from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
 from benchorch.parse import parse_output
+from benchorch.plan import LaunchSpec
 
 LOAD_WRAPPER = (
     'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r'
@@ -31,36 +32,24 @@ LOAD_WRAPPER = (
 _WALL_RE = re.compile(r"^BENCHORCH_WALL_NS=(\d+)\s*$", re.MULTILINE)
 
 
+def launch_argv(binary: Sequence[str], spec: LaunchSpec, model_path: str) -> tuple[str, ...]:
+    """The command of one launch on the device: the binary and ``spec``'s flags.
+
+    A load launch (``--iter=0``) runs inside ``LOAD_WRAPPER`` so the device's
+    own clock times it.
+    """
+    argv = (*binary, *spec.benchmark_args(model_path))
+    return ("sh", "-c", LOAD_WRAPPER, "sh", *argv) if spec.kind == "load" else argv
+
+
 @dataclass(frozen=True)
-class LaunchArgs:
-    """What the binary needs for one launch (device paths already resolved)."""
+class LaunchPolicy:
+    """How every launch of a sweep runs: its timeout, cooldown and pinning."""
 
-    binary: tuple[str, ...]  # argv prefix on the device
-    model: str  # model path on the device
-    dims: str
-    types: str
-    memory_format: str
-    threads: int
-    iters: int
-    warmup: int
-    kind: str  # "latency" | "load"
-
-    def argv(self) -> list[str]:
-        argv = [
-            *self.binary,
-            f"--model={self.model}",
-            f"--input_dims={self.dims}",
-            f"--input_type={self.types}",
-            f"--input_memory_format={self.memory_format}",
-            f"--warmup={0 if self.kind == 'load' else self.warmup}",
-            f"--iter={0 if self.kind == 'load' else self.iters}",
-            "--report_pep=true",
-        ]
-        if self.threads > 0:
-            argv.append(f"--pthreadpool_size={self.threads}")
-        if self.kind == "load":
-            return ["sh", "-c", LOAD_WRAPPER, "sh", *argv]
-        return argv
+    timeout_s: float
+    cooldown_temp_c: float | None
+    cooldown_max_wait_s: float
+    cpu_mask: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,12 +140,10 @@ def _failed(kind: ErrorKind, message: str) -> ParseResult:
 
 def run_launch(
     device: Device,
-    args: LaunchArgs,
+    argv: Sequence[str],
+    kind: str,
+    policy: LaunchPolicy,
     *,
-    timeout_s: float,
-    cpu_mask: int | None,
-    cooldown_temp_c: float | None,
-    cooldown_max_wait_s: float,
     cwd: str | None = None,
     recent_health: Health | None = None,
 ) -> LaunchOutcome:
@@ -170,39 +157,26 @@ def run_launch(
     listed) gives an outcome with ``retryable=True``; the caller reconnects and
     runs it again.
     """
-    argv: Sequence[str] = args.argv()
     started = time.time()
     try:
         before, hot = wait_until_cool(
             device,
-            max_temp_c=cooldown_temp_c,
-            max_wait_s=cooldown_max_wait_s,
+            max_temp_c=policy.cooldown_temp_c,
+            max_wait_s=policy.cooldown_max_wait_s,
             recent=recent_health,
         )
-        shell = device.run(argv, timeout=timeout_s, cwd=cwd, cpu_mask=cpu_mask)
-    except DeviceTimeout as exc:
-        parsed = _failed(ErrorKind.TIMEOUT, str(exc))
+        shell = device.run(argv, timeout=policy.timeout_s, cwd=cwd, cpu_mask=policy.cpu_mask)
+    except (DeviceTimeout, DeviceUnreachable, DeviceNotFound) as exc:
+        # A timeout is final. Dropped mid-launch, or already gone before it began
+        # (adb says offline, or no longer lists it): the caller reconnects and runs
+        # it again, bounded.
+        lost = not isinstance(exc, DeviceTimeout)
+        parsed = _failed(ErrorKind.DEVICE_LOST if lost else ErrorKind.TIMEOUT, str(exc))
         return LaunchOutcome(
-            tuple(argv),
-            parsed,
-            None,
-            None,
-            False,
-            None,
-            None,
-            started,
-            time.time(),
-            retryable=False,
-        )
-    except (DeviceUnreachable, DeviceNotFound) as exc:
-        # Dropped mid-launch, or already gone before it began (adb says offline, or
-        # no longer lists it): the caller reconnects and runs it again, bounded.
-        parsed = _failed(ErrorKind.DEVICE_LOST, str(exc))
-        return LaunchOutcome(
-            tuple(argv), parsed, None, None, False, None, None, started, time.time(), retryable=True
+            tuple(argv), parsed, None, None, False, None, None, started, time.time(), retryable=lost
         )
     finished = time.time()
-    parsed, load_s = classify(shell, args.kind)
+    parsed, load_s = classify(shell, kind)
     retryable = parsed.error_kind is ErrorKind.DEVICE_LOST
     after: Health | None = None
     if not retryable:

@@ -18,6 +18,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from benchorch.errors import (
     DeviceStorageFull,
     DeviceUnreachable,
 )
-from benchorch.launch import LaunchArgs, LaunchOutcome, run_launch
+from benchorch.launch import LaunchOutcome, LaunchPolicy, launch_argv, run_launch
 from benchorch.plan import LaunchSpec, Plan
 from benchorch.store import LaunchRecord, Store
 
@@ -90,7 +91,7 @@ class SweepSettings:
     min_battery: int | None
     retries: int  # re-runs of a launch after the device dropped
     reconnect_s: float
-    pin_big_cores: bool = True
+    pin: str = "big"  # big | all | none | a hex CPU mask ("0xf0")
 
 
 @dataclass
@@ -174,7 +175,12 @@ class Executor:
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
         binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
-        cpu_mask = _big_core_mask(info) if s.pin_big_cores else None
+        policy = LaunchPolicy(
+            timeout_s=s.timeout_s,
+            cooldown_temp_c=s.cooldown_temp_c,
+            cooldown_max_wait_s=s.cooldown_max_wait_s,
+            cpu_mask=cpu_mask_for(info, s.pin),
+        )
         prog.status = "running"
         last_health: Health | None = None
         for spec in launches:
@@ -185,20 +191,10 @@ class Executor:
                 f"{spec.variant} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
             )
             self.progress(prog)
-            args = LaunchArgs(
-                binary=binary_argv,
-                model=model_paths[spec.file],
-                dims=spec.dims,
-                types=spec.types,
-                memory_format=spec.memory_format,
-                threads=spec.threads,
-                iters=spec.iters,
-                warmup=spec.warmup,
-                kind=spec.kind,
-            )
-            outcome = self._launch_with_retries(device, args, cpu_mask, last_health)
+            argv = launch_argv(binary_argv, spec, model_paths[spec.file])
+            outcome = self._launch_with_retries(device, argv, spec.kind, policy, last_health)
             last_health = outcome.health_after
-            store.record_launch(self._record(work, spec, cpu_mask, outcome))
+            store.record_launch(self._record(work, spec, policy.cpu_mask, outcome))
             prog.done += 1
             if not outcome.ok:
                 prog.failed += 1
@@ -254,41 +250,28 @@ class Executor:
     def _launch_with_retries(
         self,
         device: Device,
-        args: LaunchArgs,
-        cpu_mask: int | None,
+        argv: Sequence[str],
+        kind: str,
+        policy: LaunchPolicy,
         recent_health: Health | None = None,
     ) -> LaunchOutcome:
+        """Run a launch; a device that dropped is reconnected and the launch run
+        again, at most ``retries`` times (the last outcome is returned)."""
         s = self.settings
-        outcome = run_launch(
-            device,
-            args,
-            timeout_s=s.timeout_s,
-            cpu_mask=cpu_mask,
-            cooldown_temp_c=s.cooldown_temp_c,
-            cooldown_max_wait_s=s.cooldown_max_wait_s,
-            cwd=device.workdir,
-            recent_health=recent_health,
-        )
         attempts = 0
-        while outcome.retryable and attempts < s.retries and not self.stop.is_set():
+        while True:
+            outcome = run_launch(
+                device, argv, kind, policy, cwd=device.workdir, recent_health=recent_health
+            )
+            if not outcome.retryable or attempts >= s.retries or self.stop.is_set():
+                return outcome
             attempts += 1
+            recent_health = None
             log.warning(
                 "%s: dropped during a launch; reconnecting (try %d)", device.serial, attempts
             )
-            try:
+            with contextlib.suppress(DeviceUnreachable):
                 device.reconnect(within_s=s.reconnect_s)
-            except DeviceUnreachable:
-                continue
-            outcome = run_launch(
-                device,
-                args,
-                timeout_s=s.timeout_s,
-                cpu_mask=cpu_mask,
-                cooldown_temp_c=s.cooldown_temp_c,
-                cooldown_max_wait_s=s.cooldown_max_wait_s,
-                cwd=device.workdir,
-            )
-        return outcome
 
     def _record(
         self, work: DeviceWork, spec: LaunchSpec, cpu_mask: int | None, out: LaunchOutcome
@@ -379,15 +362,24 @@ def _wait_all(events: Sequence[threading.Event]) -> None:
             pass
 
 
-def _big_core_mask(info: DeviceInfo) -> int | None:
-    """``taskset`` mask of the big cluster; ``None`` when there is nothing to pin."""
-    cpus = info.big_cpus
-    if not cpus or len(info.clusters) < 2:
+def cpu_mask_for(info: DeviceInfo, pin: str) -> int | None:
+    """The ``taskset`` mask for ``pin``: ``big`` (the big cluster, from the per-core
+    max frequencies; ``None`` on a device with one cluster), ``all`` (every core
+    listed), ``none``, or an explicit hex mask such as ``0xf0``."""
+    if pin == "none":
         return None
+    if pin.startswith("0x"):
+        return int(pin, 16)
+    if pin == "big":
+        if len(info.clusters) < 2:
+            return None
+        cpus: tuple[int, ...] = info.big_cpus
+    else:
+        cpus = tuple(c for cluster in info.clusters for c in cluster.cpus)
     mask = 0
     for cpu in cpus:
         mask |= 1 << cpu
-    return mask
+    return mask or None
 
 
 def remaining(plan: Plan, serial: str, done_keys: set[str]) -> list[LaunchSpec]:

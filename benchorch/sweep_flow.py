@@ -239,6 +239,7 @@ def run_sweep(
             min_battery=cfg.min_battery,
             retries=cfg.retries,
             reconnect_s=cfg.reconnect_timeout,
+            pin=cfg.pin,
         )
         display = ProgressDisplay(enabled=not quiet)
         executor = Executor(

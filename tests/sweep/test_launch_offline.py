@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchorch.devices.adb import AdbDevice
 from benchorch.devices.adbhost import ServerAddr
-from benchorch.launch import LaunchArgs, run_launch
+from benchorch.launch import LaunchPolicy, run_launch
 from tests.support.adb_fixtures import AdbServer, VirtualPhone
 
 PhoneFactory = Callable[..., VirtualPhone]
@@ -29,28 +29,18 @@ def test_launch_on_an_offline_phone_is_retryable_and_runs_after_reconnect(
     device = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
     binary = device.push(sweep_binaries["lite"], "speed_benchmark_torch", executable=True)
     model = device.push(small_variants / "baseline.ptl", "baseline.ptl")
-    args = LaunchArgs(
-        binary=(binary.remote_path,),
-        model=model.remote_path,
-        dims="1,3,32,32",
-        types="float",
-        memory_format="contiguous_format",
-        threads=1,
-        iters=2,
-        warmup=0,
-        kind="latency",
+    argv = (
+        binary.remote_path,
+        f"--model={model.remote_path}",
+        "--input_dims=1,3,32,32",
+        "--input_type=float",
+        "--iter=2",
+        "--report_pep=true",
     )
+    policy = LaunchPolicy(timeout_s=60, cooldown_temp_c=45.0, cooldown_max_wait_s=0)
 
     def launch() -> object:
-        return run_launch(
-            device,
-            args,
-            timeout_s=60,
-            cpu_mask=None,
-            cooldown_temp_c=45.0,
-            cooldown_max_wait_s=0,
-            cwd=device.workdir,
-        )
+        return run_launch(device, argv, "latency", policy, cwd=device.workdir)
 
     phone.kill()
     adb_server.wait_state(phone.serial, "offline")

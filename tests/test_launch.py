@@ -1,0 +1,85 @@
+"""The launch command and CPU pinning: pure functions of the plan and the device facts."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchorch.config import SweepConfig
+from benchorch.domain import CpuCluster, DeviceInfo, Flavour, ModelFormat
+from benchorch.launch import LOAD_WRAPPER, launch_argv
+from benchorch.plan import PlanBinary, PlanVariant, make_plan
+from benchorch.sweep import cpu_mask_for
+
+PIXEL8 = DeviceInfo(
+    serial="p8",
+    state="device",
+    clusters=(
+        CpuCluster("little", (0, 1, 2, 3), 1704000),
+        CpuCluster("mid", (4, 5, 6, 7), 2367000),
+        CpuCluster("big", (8,), 2915000),
+    ),
+)
+TWO_CLUSTERS = DeviceInfo(
+    serial="a54",
+    state="device",
+    clusters=(
+        CpuCluster("little", (0, 1, 2, 3), 2002000),
+        CpuCluster("big", (4, 5, 6, 7), 2400000),
+    ),
+)
+ONE_CLUSTER = DeviceInfo(serial="emu", state="device", clusters=(CpuCluster("all", (0, 1), None),))
+
+
+@pytest.mark.parametrize(
+    ("info", "pin", "mask"),
+    [
+        (PIXEL8, "big", 0x100),
+        (TWO_CLUSTERS, "big", 0xF0),
+        (ONE_CLUSTER, "big", None),  # nothing to choose between: no pinning
+        (PIXEL8, "all", 0x1FF),
+        (TWO_CLUSTERS, "none", None),
+        (TWO_CLUSTERS, "0x30", 0x30),
+    ],
+)
+def test_cpu_mask_for(info: DeviceInfo, pin: str, mask: int | None) -> None:
+    assert cpu_mask_for(info, pin) == mask
+
+
+def _plan() -> list:  # type: ignore[type-arg]
+    variant = PlanVariant(
+        name="m.ptl", file="m.ptl", format=ModelFormat.LITE, sha256="ab", bytecode_version=8,
+        input_dims="1,3,8,8", input_types="float", memory_format="contiguous_format",
+        check_passed=True,
+    )  # fmt: skip
+    cfg = SweepConfig(launches=1, load_launches=1, iters=7, warmup=2, threads=(2,))
+    plan = make_plan([variant], PlanBinary(Flavour.LITE, 4, 9), cfg)
+    return list(plan.launches)
+
+
+def test_latency_launch_is_the_binary_and_the_plan_flags() -> None:
+    (latency,) = [s for s in _plan() if s.kind == "latency"]
+    argv = launch_argv(
+        ("/data/local/tmp/benchorch/sbt",), latency, "/data/local/tmp/benchorch/m.ptl"
+    )
+    assert argv[0] == "/data/local/tmp/benchorch/sbt"
+    assert "--iter=7" in argv and "--warmup=2" in argv and "--pthreadpool_size=2" in argv
+    assert "--report_pep=true" in argv and "--model=/data/local/tmp/benchorch/m.ptl" in argv
+
+
+def test_load_launch_is_timed_by_the_device_shell(tmp_path: Path) -> None:
+    """The wrapper runs the real command with its arguments intact and reports its
+    wall time in nanoseconds on stderr, with the command's own exit status."""
+    (load,) = [s for s in _plan() if s.kind == "load"]
+    argv = launch_argv(("sh", "-c", 'echo "$@"; exit 3', "x"), load, "/tmp/a b;$(touch z).ptl")
+    assert argv[:3] == ("sh", "-c", LOAD_WRAPPER) and "--iter=0" in argv
+    proc = subprocess.run(
+        shlex.join(argv), shell=True, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 3
+    assert "--model=/tmp/a b;$(touch z).ptl" in proc.stdout
+    assert not (tmp_path / "z").exists()  # the hostile file name executed nothing
+    assert proc.stderr.startswith("BENCHORCH_WALL_NS=") and int(proc.stderr.split("=")[1]) > 0
