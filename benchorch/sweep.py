@@ -19,6 +19,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -83,11 +84,7 @@ class DeviceWork:
 @dataclass(frozen=True)
 class SweepSettings:
     run_id: str
-    iters: int
-    warmup: int
-    timeout_s: float
-    cooldown_temp_c: float | None
-    cooldown_max_wait_s: float
+    launch: LaunchPolicy  # timeout and cooldown; each device adds its CPU mask
     min_battery: int | None
     retries: int  # re-runs of a launch after the device dropped
     reconnect_s: float
@@ -175,12 +172,7 @@ class Executor:
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
         binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
-        policy = LaunchPolicy(
-            timeout_s=s.timeout_s,
-            cooldown_temp_c=s.cooldown_temp_c,
-            cooldown_max_wait_s=s.cooldown_max_wait_s,
-            cpu_mask=cpu_mask_for(info, s.pin),
-        )
+        policy = dataclasses.replace(s.launch, cpu_mask=cpu_mask_for(info, s.pin))
         prog.status = "running"
         last_health: Health | None = None
         for spec in launches:

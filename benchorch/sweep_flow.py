@@ -26,6 +26,7 @@ from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import DeviceInfo
 from benchorch.errors import BenchorchError, ExitCode, OutputNotWritable, UsageError
+from benchorch.launch import LaunchPolicy
 from benchorch.paths import cache_root
 from benchorch.plan import make_plan
 from benchorch.progress import ProgressDisplay
@@ -231,11 +232,11 @@ def run_sweep(
 
         settings = SweepSettings(
             run_id=run_id,
-            iters=cfg.iters,
-            warmup=cfg.warmup,
-            timeout_s=cfg.timeout,
-            cooldown_temp_c=cfg.cooldown_temp,
-            cooldown_max_wait_s=cfg.cooldown_max_wait,
+            launch=LaunchPolicy(
+                timeout_s=cfg.timeout,
+                cooldown_temp_c=cfg.cooldown_temp,
+                cooldown_max_wait_s=cfg.cooldown_max_wait,
+            ),
             min_battery=cfg.min_battery,
             retries=cfg.retries,
             reconnect_s=cfg.reconnect_timeout,

@@ -83,11 +83,7 @@ def test_a_worker_that_crashes_makes_the_run_partial_never_ok(
     run_id = store.create_run("test", {})
     settings = SweepSettings(
         run_id=run_id,
-        iters=2,
-        warmup=0,
-        timeout_s=60,
-        cooldown_temp_c=None,
-        cooldown_max_wait_s=0,
+        launch=LaunchPolicy(timeout_s=60, cooldown_temp_c=None, cooldown_max_wait_s=0),
         min_battery=None,
         retries=0,
         reconnect_s=1,
