@@ -226,15 +226,7 @@ class AdbDevice:
                     pid = shellv1.take_pid(bytes(buf[:200]))[1]
         except TimeoutError:
             timed_out = True
-            if pid is not None:
-                self._kill(pid)
-            log.warning(
-                "%s: %s timed out after %.1f s; killed pid %s",
-                self._serial,
-                argv[:1] or "command",
-                timeout,
-                pid,
-            )
+            self._kill_timed_out(pid, argv, timeout)
         except StreamLost as exc:
             log.warning("%s: output ended early (%s)", self._serial, exc)
         finally:
@@ -253,6 +245,18 @@ class AdbDevice:
             duration_s=time.monotonic() - start,
             timed_out=timed_out,
             complete=out.complete and not timed_out,
+        )
+
+    def _kill_timed_out(self, pid: int | None, argv: Sequence[str], timeout: float) -> None:
+        """A command ran past its timeout: kill it on the phone by its PID."""
+        if pid is not None:
+            self._kill(pid)
+        log.warning(
+            "%s: %s timed out after %.1f s; killed pid %s",
+            self._serial,
+            argv[:1] or "command",
+            timeout,
+            pid,
         )
 
     def _shell_v2(self, script: str, *, timeout: float, argv: Sequence[str]) -> ShellResult:
@@ -286,15 +290,7 @@ class AdbDevice:
                     break
         except TimeoutError:
             timed_out = True
-            if pid is not None:
-                self._kill(pid)
-            log.warning(
-                "%s: %s timed out after %.1f s; killed pid %s",
-                self._serial,
-                argv[:1] or "command",
-                timeout,
-                pid,
-            )
+            self._kill_timed_out(pid, argv, timeout)
         except StreamLost as exc:
             if pid is None and not out:
                 raise DeviceDropped(
