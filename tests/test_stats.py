@@ -85,6 +85,142 @@ def test_bootstrap_interval_covers_true_median_most_of_the_time() -> None:
     assert hits / trials >= 0.85
 
 
+def _median_rank_law_brute_force(n: int) -> np.ndarray:
+    """``P(r_m = j, r_{m'} = k)`` over all ``n^n`` draws of ``n`` indices
+    (``m' = m`` for odd ``n``, ``m + 1`` for even ``n``)."""
+    import itertools
+
+    idx = np.sort(np.array(list(itertools.product(range(n), repeat=n))), axis=1)
+    m = (n + 1) // 2 if n % 2 else n // 2
+    law = np.zeros((n, n))
+    np.add.at(law, (idx[:, m - 1], idx[:, m] if n % 2 == 0 else idx[:, m - 1]), 1.0)
+    return law / len(idx)
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_median_rank_tables_are_the_exact_law_of_a_resampled_median(n: int) -> None:
+    """The tables' law of the middle ranks equals a count over every draw."""
+    cdf, up = stats.median_rank_tables(n)
+    m = (n + 1) // 2 if n % 2 else n // 2
+    p_j = np.diff(cdf, prepend=0.0)
+    law = np.zeros((n, n))
+    for j in range(n):
+        law[j, j] = p_j[j] * (1.0 - up[j])
+        k = n - 1 - j  # r_{m+1} - j - 1 is the least of n - m draws from 0..k-1
+        for t in range(k):
+            law[j, j + 1 + t] = (
+                p_j[j] * up[j] * (((k - t) / k) ** (n - m) - ((k - t - 1) / k) ** (n - m))
+            )
+    np.testing.assert_allclose(law, _median_rank_law_brute_force(n), atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [4, 5, 6])
+def test_bootstrap_draws_launch_medians_with_the_exact_law(n: int) -> None:
+    """One launch, many replicates: each possible median's frequency is within
+    5 standard errors of its exact probability (fixed seed)."""
+    x = 10.0 * np.arange(n) + 1.0
+    draws = 200_000
+    reps = stats.bootstrap_replicates([x], n_boot=draws, seed=11)
+    law = _median_rank_law_brute_force(n)
+    probs: dict[float, float] = {}
+    for j, k in zip(*np.nonzero(law), strict=True):
+        v = (x[j] + x[k]) / 2
+        probs[v] = probs.get(v, 0.0) + law[j, k]
+    assert set(np.unique(reps)) <= set(probs)
+    for v, p in probs.items():
+        se = np.sqrt(p * (1 - p) / draws)
+        assert abs((reps == v).mean() - p) <= 5 * se + 1e-12, (v, p)
+
+
+def test_bootstrap_agrees_with_resampling_every_iteration() -> None:
+    """Unequal launches (odd and even lengths, a single value): the
+    replicates' quantiles match the iteration-by-iteration bootstrap's."""
+    rng = np.random.default_rng(21)
+    groups = [rng.lognormal(0.0, 0.05, size=n) for n in (7, 8, 50, 51, 3, 1, 20, 20)]
+    fast = stats.bootstrap_replicates(groups, n_boot=60_000, seed=1)
+    slow = stats.bootstrap_replicates_direct(groups, n_boot=60_000, seed=2)
+    q = [2.5, 10, 25, 50, 75, 90, 97.5]
+    np.testing.assert_allclose(np.percentile(fast, q), np.percentile(slow, q), rtol=2e-3)
+    assert np.std(fast) == pytest.approx(np.std(slow), rel=0.03)
+
+
+def test_bootstrap_many_equals_one_call_per_configuration() -> None:
+    """Each configuration's replicates depend on its own launches and seed only:
+    not on the other configurations of the call, their order or the batching."""
+    rng = np.random.default_rng(5)
+    configs = [
+        [rng.lognormal(0.0, 0.03, size=int(rng.integers(1, 60))) for _ in range(k)]
+        for k in (1, 2, 10, 28, 5, 12)
+    ]
+    configs.append([])
+    configs.append([np.array([np.nan, 3.0, 1.0]), np.array([np.nan])])
+    seeds = [101, 7, 7, 3, 1 << 31, 9, 0, 4]
+    many = stats.bootstrap_many(configs, seeds, n_boot=500)
+    for c, (groups, seed) in enumerate(zip(configs, seeds, strict=True)):
+        one = stats.bootstrap_replicates(groups, n_boot=500, seed=seed)
+        np.testing.assert_array_equal(many[c], one)
+    flipped = stats.bootstrap_many(configs[::-1], seeds[::-1], n_boot=500)[::-1]
+    for a, b in zip(many, flipped, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(many[6]).all()  # no launch: no interval
+    assert np.isnan(many[7]).any() and np.isfinite(many[7]).any()  # an all-NaN launch
+
+
+def test_a_shared_summary_cache_gives_what_fresh_summaries_give() -> None:
+    """The report hands the comparison's candidate summaries to its recipe
+    table: the candidate side is seeded as ``summarize`` seeds it, and a cache
+    hit is the summary a fresh computation gives."""
+    cfgs = many(3)
+    base, cand = launches("A", cfgs, seed=1), launches("B", cfgs, seed=2, t0=1_780_100_000.0)
+    cache: stats.SummaryCache = {}
+    cmp = stats.compare_frames(base, cand, n_boot=200, cache=cache)
+    assert len(cache) == 6
+    fresh = stats.summarize(cand, n_boot=200)
+    cached = stats.summarize_groups(
+        stats.launch_values(stats.with_config_key(cand)), n_boot=200, cache=cache
+    )
+    assert len(cache) == 6  # every candidate configuration was a hit
+    assert set(cached) == set(fresh)
+    for key, (st_, reps) in fresh.items():
+        assert cached[key][0] == st_
+        np.testing.assert_array_equal(cached[key][1], reps)
+    assert {r.cand_median_us for r in cmp.rows} == {s.median_us for s, _ in fresh.values()}
+
+
+def test_guide_table_inversion_equals_searchsorted() -> None:
+    from benchorch.stats.summary import _invert
+
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 50, 51, 1000):
+        cdf, _ = stats.median_rank_tables(n)
+        inner = cdf[cdf < 1]
+        u = np.concatenate(
+            [rng.random(50_000), inner, np.nextafter(inner, 0), np.arange(4096) / 4096, [0.0]]
+        )
+        np.testing.assert_array_equal(_invert(cdf, u), np.searchsorted(cdf, u, side="right"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(0.5, 2.0), min_size=2, max_size=14),
+    st.lists(st.floats(0.5, 2.0), min_size=2, max_size=14),
+    st.booleans(),
+)
+def test_mann_whitney_equals_scipy(a: list[float], b: list[float], rounded: bool) -> None:
+    """The numpy Mann-Whitney U (no scipy.stats import) gives scipy's p-value:
+    exact law for small samples without ties, normal approximation otherwise."""
+    x, y = np.asarray(a), np.asarray(b)
+    if rounded:  # ties
+        x, y = np.round(x, 1), np.round(y, 1)
+    got = stats.mann_whitney(x, y)
+    lx, ly = np.log(x), np.log(y)
+    if np.ptp(np.concatenate([lx, ly])) == 0:
+        assert got == 1.0
+        return
+    want = sps.mannwhitneyu(lx, ly, alternative="two-sided").pvalue
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-15)
+
+
 def test_speedup_interval_contains_truth() -> None:
     df = launches("r1", [Cfg(true_us=6000.0), Cfg(variant="fused", true_us=4000.0)], n_launches=10)
     summ = stats.summarize(df, n_boot=500)
@@ -231,6 +367,43 @@ def test_noise_floor_from_history_raises_the_threshold() -> None:
     assert noisy.threshold > 0.05 and noisy.verdict is not Verdict.SLOWER
 
 
+def _history_around(before: float, after: float, cfg: Cfg, base_t: float) -> pd.DataFrame:
+    """``run_medians`` rows of ``cfg``: 12 nights before ``base_t`` with
+    lognormal noise ``before``, then 30 nights after it with noise ``after``."""
+    rng = np.random.default_rng(8)
+    key = stats.config_key(launches("h", [cfg], n_launches=1).iloc[0])
+    nights = np.r_[np.arange(-12, 0), np.arange(2, 32)]
+    sigma = np.where(nights < 0, before, after)
+    return pd.DataFrame(
+        {
+            "config_key": key,
+            "run_id": [f"h{i:+03d}" for i in nights],
+            "run_median_us": 5000.0 * rng.lognormal(0.0, sigma),
+            "t": base_t + nights * 86400.0,
+        }
+    )
+
+
+def test_noise_floor_uses_only_runs_up_to_the_compared_ones() -> None:
+    """Comparing two old runs: a noisy stretch of history AFTER them must not
+    raise their threshold (it did when the floor read every run but the
+    candidate); the same noise BEFORE them does."""
+    c = Cfg(launch_sigma=0.01)
+    t0 = 1_780_000_000.0
+    base = launches("A", [c], seed=1, t0=t0)
+    cand = launches("B", [c.with_(true_us=5000.0 * 1.05)], seed=2, t0=t0 + 86400.0)
+    later_noise = _history_around(0.002, 0.08, c, t0)
+    row = stats.compare_frames(base, cand, history=later_noise, n_boot=300).rows[0]
+    assert row.threshold == pytest.approx(0.02) and row.verdict is Verdict.SLOWER, row
+    everything = stats.noise_floor(later_noise["run_median_us"].to_numpy())
+    assert everything > 0.06  # what the old, non-causal floor would have been
+    earlier_noise = _history_around(0.08, 0.002, c, t0)
+    row = stats.compare_frames(base, cand, history=earlier_noise, n_boot=300).rows[0]
+    assert row.threshold > 0.06 and row.verdict is not Verdict.SLOWER, row
+    kept = stats.causal_history(later_noise, base, cand, cand_id="B")
+    assert kept is not None and len(next(iter(kept.values()))) == 12
+
+
 def test_threshold_pct_is_the_minimum_effect() -> None:
     c = Cfg(launch_sigma=0.01)
     base, cand = launches("A", [c], seed=1), launches("B", [c.with_(true_us=5250.0)], seed=2)
@@ -334,15 +507,17 @@ def test_creep_tests_equal_scipy(y: list[float]) -> None:
     assert np.isnan(got_p) or reversed_p == pytest.approx(got_p, rel=1e-9)  # two-sided
 
 
-def test_history_statistics_do_not_import_scipy_stats() -> None:
-    """scipy.stats costs about half a second to import: the trend command
-    (history only) must not pay it; comparisons import it when they test."""
+def test_statistics_do_not_import_scipy_stats() -> None:
+    """scipy.stats costs about a second to import: neither the trend command
+    (history) nor a comparison (Mann-Whitney in numpy) may pay it."""
     import subprocess
     import sys
 
     code = (
         "import sys, numpy as np; from benchorch import stats; import benchorch.report;"
+        " from tests.report.builder import Cfg, launches;"
         " stats.creep(np.linspace(1, 2, 30)); stats.change_points(np.ones(10));"
+        " stats.compare_frames(launches('A', [Cfg()]), launches('B', [Cfg()], seed=1), n_boot=50);"
         " print('scipy.stats' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 
 def _history(store: Store, serials: Sequence[str]) -> pd.DataFrame:
-    """Every stored launch on these phones (without raw output), for noise
-    floors and sparklines."""
+    """Every stored launch on these phones (without raw output) with its
+    configuration key and launch values, for noise floors and sparklines
+    (``run_medians`` takes them as they are)."""
     if not serials:
         return pd.DataFrame()
-    return store.lean_launches(None, device=list(serials))
+    hist = store.lean_launches(None, device=list(serials))
+    return stats.launch_values(stats.with_config_key(hist))
 
 
 def _run_order(store: Store) -> list[str]:
@@ -43,7 +45,8 @@ def compare_runs(
     n_boot: int = stats.DEFAULT_BOOT,
 ) -> Comparison:
     """``stats.compare_frames`` of two stored runs, with each configuration's
-    noise floor taken from every stored run of it except the candidate."""
+    noise floor taken from its stored runs up to the later of the two (never
+    the candidate's own, never a later run: ``stats.causal_history``)."""
     base_id, cand_id = store.resolve_run_id(base), store.resolve_run_id(cand)
     b = store.launches(base_id, include_output=False)
     c = store.launches(cand_id, include_output=False)
@@ -61,6 +64,7 @@ def _compare(
     threshold_pct: float | None,
     vary: Sequence[str],
     n_boot: int,
+    cache: stats.SummaryCache | None = None,
 ) -> Comparison:
     history = stats.run_medians(hist, run_order=order) if not hist.empty else None
     return stats.compare_frames(
@@ -72,6 +76,7 @@ def _compare(
         threshold_pct=threshold_pct,
         vary=vary,
         n_boot=n_boot,
+        cache=cache,
     )
 
 
@@ -85,10 +90,12 @@ def build_run_report(
 ) -> model.RunReport:
     """The run's view model; with ``baseline``, its comparison, the baseline's
     split-half A/A check and the history sparklines (one history query, each
-    run's launches read once)."""
+    run's launches read once; the run's bootstraps shared by its recipe table
+    and the comparison)."""
     run_id = store.resolve_run_id(run_id)
     launches = store.launches(run_id, include_output=False)
     comparison = history = aa = None
+    cache: stats.SummaryCache = {}
     if baseline is not None:
         base_id = store.resolve_run_id(baseline)
         base_launches = store.launches(base_id, include_output=False)
@@ -96,7 +103,7 @@ def build_run_report(
         hist = _history(store, sorted(serials))
         order = _run_order(store)
         comparison = _compare(
-            base_launches, launches, base_id, run_id, hist, order, None, vary, n_boot
+            base_launches, launches, base_id, run_id, hist, order, None, vary, n_boot, cache
         )
         aa = stats.split_half_aa(base_launches, n_boot=min(n_boot, 300))
         if not hist.empty:
@@ -114,6 +121,7 @@ def build_run_report(
         history=history,
         aa=aa,
         n_boot=n_boot,
+        cache=cache,
     )
 
 

@@ -216,29 +216,40 @@ def _float(value: Any) -> float:
     return f
 
 
+#: Per-launch columns a story row never reads (left out of its first-row dicts).
+BULKY = ("samples_us", "argv", "stdout", "stderr", "health_before", "health_after")
+
+
 def build_stories(
-    launches: pd.DataFrame, *, n_boot: int = stats.DEFAULT_BOOT, seed: int = 0
+    launches: pd.DataFrame,
+    *,
+    n_boot: int = stats.DEFAULT_BOOT,
+    seed: int = 0,
+    cache: stats.SummaryCache | None = None,
 ) -> tuple[PhoneStory, ...]:
-    """Per phone, every latency configuration in recipe order (see module doc)."""
+    """Per phone, every latency configuration in recipe order (see module doc).
+    ``cache`` shares summaries with a comparison of the same run."""
     if launches.empty:
         return ()
     df = stats.launch_values(stats.with_series_key(stats.with_config_key(launches)))
-    summaries = {
-        str(k): stats.summarize_config(str(k), rows, n_boot=n_boot, seed=seed)
-        for k, rows in df.groupby("config_key", sort=True)
-    }
+    summaries = stats.summarize_groups(df, n_boot=n_boot, seed=seed, cache=cache)
     load = df[(df["kind"] == "load") & df["ok"]]
-    load_us = load.groupby(["device_serial", "binary_sha256", "variant_sha256"])[
-        "value_us"
-    ].median()
+    load_us = (
+        load.groupby(["device_serial", "binary_sha256", "variant_sha256"])["value_us"]
+        .median()
+        .to_dict()
+    )
     stories = []
     for (device, serial), dev_rows in df.groupby(["device", "device_serial"], sort=True):
         lat = dev_rows[dev_rows["kind"] != "load"]
         group_cols = ["binary_sha256", "dims", "types", "threads", "core_mask"]
         rows: list[StoryRow] = []
         for _, grp in lat.groupby(group_cols, dropna=False, sort=False):
-            keys = list(dict.fromkeys(grp["config_key"]))
-            firsts = {k: grp[grp["config_key"] == k].iloc[0] for k in keys}
+            # each configuration's first row, as a dict (one pandas call, not one per key)
+            first_rows = grp.drop_duplicates("config_key")
+            first_rows = first_rows.drop(columns=[c for c in BULKY if c in first_rows.columns])
+            firsts = {str(r["config_key"]): r for r in first_rows.to_dict("records")}
+            keys = list(firsts)
             keys.sort(
                 key=lambda k: _recipe_order(
                     str(firsts[k]["variant"]), str(firsts[k]["variant_format"])
@@ -474,9 +485,10 @@ def build_run_report(
     history: pd.DataFrame | None = None,
     aa: Comparison | None = None,
     n_boot: int = stats.DEFAULT_BOOT,
+    cache: stats.SummaryCache | None = None,
 ) -> RunReport:
     run_id = str(run.get("run_id", ""))
-    stories = build_stories(launches, n_boot=n_boot)
+    stories = build_stories(launches, n_boot=n_boot, cache=cache)
     n_failed = int((launches["status"] != "ok").sum()) if not launches.empty else 0
     facts = (
         ("run", run_id),

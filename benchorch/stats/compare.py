@@ -25,7 +25,13 @@ from benchorch.stats.keys import (
     pair_label,
     with_config_key,
 )
-from benchorch.stats.summary import bh_adjust, mann_whitney, ratio_of, summarize_config
+from benchorch.stats.summary import (
+    SummaryCache,
+    bh_adjust,
+    mann_whitney,
+    ratio_of,
+    summarize_parts,
+)
 
 # --- comparing two runs ----------------------------------------------------------------
 
@@ -153,7 +159,7 @@ def _failure_reason(side: str, rows: pd.DataFrame) -> str:
     return f"{side}: {len(bad)} of {len(rows)} launches failed ({kind}){first}"
 
 
-def _differences(b: pd.Series, c: pd.Series, vary: Sequence[str]) -> list[str]:
+def _differences(b: Mapping[str, Any], c: Mapping[str, Any], vary: Sequence[str]) -> list[str]:
     out = []
     for f in COMPARABLE_FIELDS:
         if f in vary:
@@ -175,6 +181,7 @@ def compare_frames(
     q: float = DEFAULT_Q,
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
+    cache: SummaryCache | None = None,
 ) -> Comparison:
     """Compare two runs' launches (store rows) configuration by configuration.
 
@@ -191,69 +198,87 @@ def compare_frames(
        ``slower``: ``p_adjusted < q`` and ``lo > 1 + t``; ``faster``:
        ``p_adjusted < q`` and ``hi < 1 / (1 + t)``; ``same``: the whole interval
        inside ``[1/(1+t), 1+t]``; else ``inconclusive``.
+
+    ``history`` (``run_medians`` rows) is read causally: a configuration's noise
+    floor uses its run medians of the baseline and of the runs that started no
+    later than the later of the two compared runs (``causal_history``), never
+    the candidate's own, so comparing two old runs does not see what came after.
+    The candidate side's bootstraps are seeded with ``seed`` (as
+    ``summarize`` seeds them, so a report shares them through ``cache``), the
+    base's with ``seed + 1``: independent replicates for the ratio even when
+    both sides have the same configuration key.
     """
     min_effect = threshold_pct / 100.0 if threshold_pct is not None else DEFAULT_MIN_EFFECT
     labels = device_labels([base, cand])
     b_all, c_all = _prepare(base, labels), _prepare(cand, labels)
-    b_groups = dict(tuple(b_all.groupby("pair_key", sort=True)))
-    c_groups = dict(tuple(c_all.groupby("pair_key", sort=True)))
+    b_pos = b_all.groupby("pair_key", sort=False).indices
+    c_pos = c_all.groupby("pair_key", sort=False).indices
+    fields = list(dict.fromkeys([*PAIR_FIELDS, *COMPARABLE_FIELDS, "config_key"]))
+    b_cols = {f: b_all[f].to_numpy(object) for f in fields if f in b_all.columns}
+    c_cols = {f: c_all[f].to_numpy(object) for f in fields if f in c_all.columns}
+    hist = causal_history(history, base, cand, cand_id=cand_id)
     pending: list[dict[str, Any]] = []
-    for pk in sorted(set(b_groups) | set(c_groups)):
-        side = b_groups.get(pk)
-        other = c_groups.get(pk)
-        ref = side if side is not None else other
-        assert ref is not None
-        pair = tuple(cell_text(ref[f].iloc[0]) for f in PAIR_FIELDS)
-        label = pair_label(pair)
-        common: dict[str, Any] = {"label": label, "pair": pair}
+    measured: list[tuple[dict[str, Any], str]] = []
+    for pk in sorted(set(b_pos) | set(c_pos)):
+        side, other = b_pos.get(pk), c_pos.get(pk)
+        cols, pos = (b_cols, side) if side is not None else (c_cols, other)
+        assert pos is not None
+        pair = tuple(cell_text(cols[f][pos[0]]) for f in PAIR_FIELDS)
+        common: dict[str, Any] = {"label": pair_label(pair), "pair": pair}
+        pending.append(common)
         if side is None or other is None:
             where = "base" if side is not None else "candidate"
-            pending.append(
-                {**common, "verdict": Verdict.NOT_COMPARABLE, "reason": f"only in the {where} run"}
-            )
+            common.update(verdict=Verdict.NOT_COMPARABLE, reason=f"only in the {where} run")
             continue
-        bkeys, ckeys = side["config_key"].unique(), other["config_key"].unique()
+        bkeys, ckeys = set(b_cols["config_key"][side]), set(c_cols["config_key"][other])
         if len(bkeys) > 1 or len(ckeys) > 1:
             reason = "several configurations under one name in a run (binaries or builds mixed)"
-            pending.append({**common, "verdict": Verdict.NOT_COMPARABLE, "reason": reason})
+            common.update(verdict=Verdict.NOT_COMPARABLE, reason=reason)
             continue
-        common.update(base_key=str(bkeys[0]), cand_key=str(ckeys[0]))
-        diffs = _differences(side.iloc[0], other.iloc[0], vary)
+        common.update(base_key=str(bkeys.pop()), cand_key=str(ckeys.pop()))
+        diffs = _differences(_first_row(b_cols, side), _first_row(c_cols, other), vary)
         if diffs:
-            pending.append(
-                {**common, "verdict": Verdict.NOT_COMPARABLE, "reason": "; ".join(diffs)}
-            )
+            common.update(verdict=Verdict.NOT_COMPARABLE, reason="; ".join(diffs))
             continue
-        bs, breps = summarize_config(str(bkeys[0]), side, n_boot=n_boot, seed=seed)
-        cs, creps = summarize_config(str(ckeys[0]), other, n_boot=n_boot, seed=seed + 1)
+        measured.append((common, str(pk)))
+    keys = [pk for _, pk in measured]
+    b_sum = summarize_parts(
+        b_all, _parts(b_all, b_pos, keys), n_boot=n_boot, seed=seed + 1, cache=cache
+    )
+    c_sum = summarize_parts(
+        c_all, _parts(c_all, c_pos, keys), n_boot=n_boot, seed=seed, cache=cache
+    )
+    for (common, pk), (_, (bs, breps)), (_, (cs, creps)) in zip(
+        measured, b_sum, c_sum, strict=True
+    ):
         common.update(
             base_median_us=bs.median_us, cand_median_us=cs.median_us, n_base=bs.n_ok, n_cand=cs.n_ok
         )
         if bs.n_ok == 0 or cs.n_ok == 0:
             reasons = [
-                _failure_reason(n, r)
-                for n, r, s in (("base", side, bs), ("candidate", other, cs))
-                if s.n_ok == 0
+                _failure_reason(n, df.iloc[pos[pk]])
+                for n, df, pos, st in (
+                    ("base", b_all, b_pos, bs),
+                    ("candidate", c_all, c_pos, cs),
+                )
+                if st.n_ok == 0
             ]
-            pending.append({**common, "verdict": Verdict.FAILED, "reason": "; ".join(reasons)})
+            common.update(verdict=Verdict.FAILED, reason="; ".join(reasons))
             continue
         r = ratio_of(cs, creps, bs, breps)
         floor = 0.0
-        if history is not None and not history.empty:
-            h = history[(history["config_key"] == ckeys[0]) & (history["run_id"] != cand_id)]
-            floor = noise_floor(h["run_median_us"].to_numpy(dtype=float))
+        if hist is not None:
+            h = hist.get(common["cand_key"])
+            floor = noise_floor(h) if h is not None else 0.0
         p = mann_whitney(np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us))
-        pending.append(
-            {
-                **common,
-                "verdict": None,
-                "reason": "",
-                "ratio": r.value,
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "p_value": p,
-                "threshold": max(min_effect, floor),
-            }
+        common.update(
+            verdict=None,
+            reason="",
+            ratio=r.value,
+            ci_low=r.ci_low,
+            ci_high=r.ci_high,
+            p_value=p,
+            threshold=max(min_effect, floor),
         )
     adjusted = bh_adjust([row.get("p_value", np.nan) for row in pending])
     rows = []
@@ -263,6 +288,56 @@ def compare_frames(
             row["verdict"], row["reason"] = _judge(row, q)
         rows.append(ComparisonRow(**row))
     return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
+
+
+def _parts(
+    df: pd.DataFrame, index: Mapping[Any, np.ndarray], pair_keys: Sequence[str]
+) -> list[tuple[str, str, np.ndarray]]:
+    """``summarize_parts`` input: each pair's rows of ``df``, seeded by its
+    (single) configuration key."""
+    keys = df["config_key"].to_numpy(object)
+    return [(pk, str(keys[index[pk][0]]), index[pk]) for pk in pair_keys]
+
+
+def _first_row(cols: Mapping[str, np.ndarray], pos: np.ndarray) -> dict[str, Any]:
+    return {f: v[pos[0]] for f, v in cols.items()}
+
+
+def _run_start(df: pd.DataFrame) -> float:
+    if df.empty or "started_at" not in df.columns:
+        return float("nan")
+    t = pd.to_numeric(df["started_at"], errors="coerce").to_numpy(dtype=float)
+    return float(np.nanmin(t)) if np.isfinite(t).any() else float("nan")
+
+
+def causal_history(
+    history: pd.DataFrame | None,
+    base: pd.DataFrame,
+    cand: pd.DataFrame,
+    *,
+    cand_id: str,
+) -> dict[str, np.ndarray] | None:
+    """Per configuration key, the run medians a comparison may learn its noise
+    floor from (``history``: ``run_medians`` rows), in ``history``'s order.
+
+    A run's start is the earliest ``t`` among its ``history`` rows (its first
+    launch); the compared runs' starts are their launches' earliest
+    ``started_at``. Kept: every run other than the candidate that started at or
+    before ``max(start(base), start(cand))``: the baseline and what came
+    before, never a later run. Without start times (no ``t`` column, or no
+    launch times) every run but the candidate is kept."""
+    if history is None or history.empty:
+        return None
+    h = history[history["run_id"] != cand_id]
+    cutoff = max(_run_start(base), _run_start(cand))
+    if "t" in h.columns and np.isfinite(cutoff) and not h.empty:
+        t = pd.to_numeric(h["t"], errors="coerce")
+        start = t.groupby(h["run_id"]).transform("min")
+        h = h[~(start > cutoff)]  # a run without a start time is kept
+    if h.empty:
+        return None
+    values = h["run_median_us"].to_numpy(dtype=float)
+    return {str(k): values[pos] for k, pos in h.groupby("config_key", sort=False).indices.items()}
 
 
 def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:

@@ -18,11 +18,15 @@ def run_medians(
     """One row per (``key``, run): ``run_median_us`` (median of launch medians),
     ``n_ok``, ``t`` (first launch start), ``config_key`` (the run's first) and
     ``order`` (0, 1, ... per key, by ``run_order`` when given, else by ``t``).
-    ``key`` is ``config_key`` (exact configuration) or ``series_key``."""
-    df = with_config_key(launches)
-    if key == "series_key":
+    ``key`` is ``config_key`` (exact configuration) or ``series_key``. Rows
+    that already carry ``config_key``, ``series_key`` or the launch values
+    (``value_us`` and ``ok``, from ``launch_values``) are used as they are, so
+    one prepared history serves both keys."""
+    df = launches if "config_key" in launches.columns else with_config_key(launches)
+    if key == "series_key" and "series_key" not in df.columns:
         df = with_series_key(df)
-    df = launch_values(df)
+    if not {"value_us", "ok"} <= set(df.columns):
+        df = launch_values(df)
     df = df[df["ok"]]
     cols = [key, "run_id", "run_median_us", "n_ok", "t", "config_key", "order"]
     if df.empty:
