@@ -216,6 +216,14 @@ def _float(value: Any) -> float:
     return f
 
 
+def _prepared(launches: pd.DataFrame) -> pd.DataFrame:
+    """``launches`` with configuration and series keys and launch values; a
+    frame that already has them (``_prepared`` before) is returned as it is."""
+    if {"config_key", "series_key", "value_us", "ok"} <= set(launches.columns):
+        return launches
+    return stats.launch_values(stats.with_series_key(stats.with_config_key(launches)))
+
+
 #: Per-launch columns a story row never reads (left out of its first-row dicts).
 BULKY = ("samples_us", "argv", "stdout", "stderr", "health_before", "health_after")
 
@@ -231,7 +239,7 @@ def build_stories(
     ``cache`` shares summaries with a comparison of the same run."""
     if launches.empty:
         return ()
-    df = stats.launch_values(stats.with_series_key(stats.with_config_key(launches)))
+    df = _prepared(launches)
     summaries = stats.summarize_groups(df, n_boot=n_boot, seed=seed, cache=cache)
     load = df[(df["kind"] == "load") & df["ok"]]
     load_us = (
@@ -348,8 +356,7 @@ def build_heatmap(stories: Sequence[PhoneStory]) -> Heatmap | None:
 def build_failures(launches: pd.DataFrame) -> tuple[FailureRow, ...]:
     if launches.empty:
         return ()
-    df = stats.with_series_key(launches)
-    df = stats.launch_values(df)
+    df = _prepared(launches)
     keys = ["device", "variant", "dims", "types", "threads", "kind"]
     out = []
     for k, grp in df.groupby(keys, sort=True, dropna=False):
@@ -488,7 +495,8 @@ def build_run_report(
     cache: stats.SummaryCache | None = None,
 ) -> RunReport:
     run_id = str(run.get("run_id", ""))
-    stories = build_stories(launches, n_boot=n_boot, cache=cache)
+    prepared = _prepared(launches) if not launches.empty else launches
+    stories = build_stories(prepared, n_boot=n_boot, cache=cache)
     n_failed = int((launches["status"] != "ok").sum()) if not launches.empty else 0
     facts = (
         ("run", run_id),
@@ -514,7 +522,7 @@ def build_run_report(
         torch_versions=tuple(sorted(torch_versions)),
         stories=stories,
         heatmap=build_heatmap(stories),
-        failures=build_failures(launches),
+        failures=build_failures(prepared),
         skips=build_skips(skips),
         comparison=build_compare_view(comparison, history, aa) if comparison is not None else None,
         n_launches=len(launches),
