@@ -177,6 +177,7 @@ def run_sweep(
         types=";".join(cfg.types) if cfg.types and len(cfg.types) == 1 else None,
         recipe=tuple(cfg.recipe) if cfg.recipe else None,
         cache_dir=cache_root(),
+        bytecode_version=cfg.bytecode_version,
     )
     variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
     variant_names = {f.name: f.variant for f in manifest.files}

@@ -24,10 +24,14 @@ from benchorch.variants.manifest import Manifest
 DEFAULT_RECIPE = ("fuse", "quantize", "mobile", "channels_last", "lite", "flatbuffer")
 
 
-def variants_cache_key(model: str, dims: str, types: str, recipe: tuple[str, ...]) -> str:
-    """Identity of an export: model spec (and file content), inputs, recipe, torch version."""
+def variants_cache_key(
+    model: str, dims: str, types: str, recipe: tuple[str, ...], bytecode_version: int | None = None
+) -> str:
+    """Identity of an export: model spec (and file content), inputs, recipe, bytecode
+    version and torch version."""
     h = hashlib.sha256()
-    h.update(json.dumps([model, dims, types, list(recipe), _torch_version()]).encode())
+    key = [model, dims, types, list(recipe), bytecode_version, _torch_version()]
+    h.update(json.dumps(key).encode())
     path = Path(model)
     if path.is_file():
         h.update(hashlib.sha256(path.read_bytes()).digest())
@@ -42,6 +46,7 @@ def resolve_variants(
     types: str | None,
     recipe: tuple[str, ...] | None,
     cache_dir: Path,
+    bytecode_version: int | None = None,
 ) -> Manifest:
     """Load ``--variants DIR`` or export ``--model`` (cached by content) and load that."""
     if variants_dir is not None:
@@ -53,12 +58,19 @@ def resolve_variants(
     from benchorch.variants.export import ExportOptions, export_variants  # torch lives here
 
     steps = tuple(recipe) if recipe else DEFAULT_RECIPE
-    key = variants_cache_key(model, dims or "", types or "", steps)
+    key = variants_cache_key(model, dims or "", types or "", steps, bytecode_version)
     out = cache_dir / "variants" / key
     if (out / "manifest.json").is_file():
         return Manifest.load(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    opts = ExportOptions(model=model, out=out, dims=dims, types=types, recipe=",".join(steps))
+    opts = ExportOptions(
+        model=model,
+        out=out,
+        dims=dims,
+        types=types,
+        recipe=",".join(steps),
+        bytecode_version=bytecode_version,
+    )
     return export_variants(opts)
 
 

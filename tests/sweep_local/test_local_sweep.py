@@ -185,3 +185,19 @@ def test_unwritable_output_folder_is_refused_before_anything_runs(
     assert result.exit_code == 2, result.output
     assert "file-not-folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert _count(db) == 0
+
+
+def test_bytecode_version_reaches_the_export(env: Path) -> None:
+    """`sweep --model ... --bytecode-version 7` times lite files lowered to version 7."""
+    db = env / "bc.sqlite"
+    result = _sweep(
+        db, "--model", "demo:conv_bn_relu", "--dims", "1,3,16,16", "--recipe", "lite",
+        "--bytecode-version", "7", "--launches", "1", "--iter", "2", "--load-launches", "0",
+        "--out", str(env / "reports"), "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        (run_id,) = store.runs()["run_id"].tolist()
+        variants = store.variants(run_id)
+    lite = variants[variants["format"] == "lite"]
+    assert len(lite) >= 1 and set(lite["bytecode_version"]) == {7}
