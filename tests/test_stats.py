@@ -304,6 +304,16 @@ def test_faster_same_and_inconclusive() -> None:
     assert rows["y"].verdict is Verdict.INCONCLUSIVE
 
 
+def test_one_launch_a_side_is_never_same() -> None:
+    """One launch a side gives a zero-width interval; it shows neither a change
+    nor its absence, so even identical numbers are inconclusive."""
+    c = Cfg(launch_sigma=0.0)
+    base = launches("A", [c], n_launches=1, seed=1)
+    cand = base.assign(run_id="B")
+    (row,) = stats.compare_frames(base, cand, n_boot=100).rows
+    assert row.verdict is Verdict.INCONCLUSIVE and "too few launches" in row.reason
+
+
 def test_not_comparable_names_the_fields_and_vary_allows_them() -> None:
     c = Cfg()
     base = launches("A", [c, c.with_(variant="q")])

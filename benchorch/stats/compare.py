@@ -348,13 +348,15 @@ def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
         return Verdict.SLOWER, f"whole interval above +{t:.1%}, adjusted p {padj:.2g} < {q}"
     if significant and hi < down:
         return Verdict.FASTER, f"whole interval below -{1 - down:.1%}, adjusted p {padj:.2g} < {q}"
-    if lo >= down and hi <= up:
-        return Verdict.SAME, f"whole interval within ±{t:.1%}"
     if not np.isfinite(padj):
+        # One launch a side has a zero-width bootstrap interval: it can show
+        # neither a change nor its absence.
         return (
             Verdict.INCONCLUSIVE,
             f"too few launches for a test (need {MIN_LAUNCHES_FOR_TEST}+ a side)",
         )
+    if lo >= down and hi <= up:
+        return Verdict.SAME, f"whole interval within ±{t:.1%}"
     if not significant:
         return Verdict.INCONCLUSIVE, f"adjusted p {padj:.2g} ≥ {q} and interval crosses ±{t:.1%}"
     return Verdict.INCONCLUSIVE, f"significant but the interval reaches inside ±{t:.1%}"
