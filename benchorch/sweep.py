@@ -146,7 +146,8 @@ class Executor:
 
     def run_device(self, work: DeviceWork, prog: DeviceProgress) -> None:
         try:
-            self._run_device(work, prog, Store(self.store_path))
+            with Store(self.store_path) as store:
+                self._run_device(work, prog, store)
         except DeviceUnreachable as exc:
             prog.status, prog.message = DEVICE_LOST, str(exc)
         except (BatteryTooLow, DeviceStorageFull) as exc:
