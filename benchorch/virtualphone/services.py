@@ -170,8 +170,10 @@ class ShellSession:
         too) gets SIGHUP; output still held open after that is passed on for
         ``PTY_DRAIN_S``."""
         code = Sandbox.exit_code(proc.wait())
+        # The terminal hangs up with its shell, whether or not the host has closed
+        # the stream already (it may, as soon as the shell's output ends).
+        signal_group(proc.pid, signal.SIGHUP)
         if not self.stream.closed:
-            signal_group(proc.pid, signal.SIGHUP)
             deadline = time.monotonic() + PTY_DRAIN_S
             for t in pumps:
                 t.join(max(0.0, deadline - time.monotonic()))
@@ -182,11 +184,9 @@ class ShellSession:
         transport lost). adbd then sends SIGHUP to the command's PID only (raw,
         shell protocol) and closes its pipes; with a terminal the hangup reaches
         the whole foreground group. A command that ignores SIGHUP lives on."""
-        if proc.poll() is not None:
-            return
-        if self.merge:
+        if self.merge:  # a terminal: its group, even after the shell itself has ended
             signal_group(proc.pid, signal.SIGHUP)
-        else:
+        elif proc.poll() is None:
             try:
                 os.kill(proc.pid, signal.SIGHUP)
             except ProcessLookupError:
