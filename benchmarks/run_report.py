@@ -25,7 +25,6 @@ Prints, measured in this one run:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tempfile
@@ -35,10 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from trend_report import fill_store
+from trend_report import fill_store, launch_frame
 
 PHONES, CONFIGS, LAUNCHES, ITERS = 4, 30, 28, 50
-MODELS = ("SM-G991B", "Pixel 8", "moto g54", "SM-A546B")
 
 
 def nights(n_nights: int, seed: int = 0) -> pd.DataFrame:
@@ -58,44 +56,10 @@ def nights(n_nights: int, seed: int = 0) -> pd.DataFrame:
     level = base * change * night_level * rng.lognormal(0, 0.02, size=n)
     samples = level[:, None] * rng.lognormal(0, 0.03, size=(n, ITERS))
     samples[:, 0] *= 1.5
-    sha = np.array([hashlib.sha256(f"v{c}".encode()).hexdigest() for c in range(CONFIGS)])
-    df = pd.DataFrame(
-        {
-            "run_id": [f"night-{i:02d}" for i in night],
-            "launch_key": [
-                f"{a}:{b}:{c}:{d}" for a, b, c, d in zip(night, phone, config, launch, strict=True)
-            ],
-            "device_serial": np.array([f"serial-{p}" for p in range(PHONES)])[phone],
-            "device_model": np.array(MODELS)[phone],
-            "device_fingerprint": "fp/1",
-            "device_soc": "soc",
-            "variant": np.array(["baseline"] + [f"variant-{c}" for c in range(1, 10)])[config // 3],
-            "variant_format": np.array(["full_jit", "lite", "flatbuffer"])[config % 3],
-            "variant_sha256": sha[config],
-            "variant_file": "m.ptl",
-            "binary_sha256": "b" * 64,
-            "binary_flavour": "full_jit",
-            "dims": "1,3,224,224",
-            "types": "float",
-            "memory_format": "contiguous_format",
-            "threads": 4,
-            "core_mask": 240,
-            "kind": "latency",
-            "launch_index": launch,
-            "iters": ITERS,
-            "warmup": 2,
-            "status": "ok",
-            "error_kind": None,
-            "message": None,
-            "us_per_iter": samples.mean(axis=1),
-            "load_s": np.nan,
-            "hot": False,
-            "started_at": 1.78e9 + night * 86400.0 + np.arange(n) % per_night,
-        }
-    )
-    df["finished_at"] = df["started_at"] + 0.5
-    df["samples_us"] = [s.tolist() for s in samples]
-    return df
+    variants = np.array(["baseline"] + [f"variant-{c}" for c in range(1, 10)])[
+        np.arange(CONFIGS) // 3
+    ]
+    return launch_frame(night, phone, config, launch, samples, variants)
 
 
 def time_bootstraps(launches: pd.DataFrame, direct_configs: int = 24) -> None:

@@ -45,21 +45,41 @@ def synthetic(nights: int = NIGHTS, seed: int = 0) -> pd.DataFrame:
     creep = np.where(config % 11 == 1, 1.003**night, 1.0)
     level = base * step * creep * rng.lognormal(0, 0.02, size=n)
     samples = level[:, None] * rng.lognormal(0, 0.03, size=(n, ITERS))
-    sha = [hashlib.sha256(f"v{c}".encode()).hexdigest() for c in range(CONFIGS)]
-    models = ["SM-G991B", "Pixel 8", "moto g54", "SM-A546B"]
+    variants = np.array([f"variant-{c // 3}" for c in range(CONFIGS)])
+    return launch_frame(night, phone, config, launch, samples, variants)
+
+
+MODELS = ("SM-G991B", "Pixel 8", "moto g54", "SM-A546B")
+
+
+def launch_frame(
+    night: np.ndarray,
+    phone: np.ndarray,
+    config: np.ndarray,
+    launch: np.ndarray,
+    samples: np.ndarray,
+    variants: np.ndarray,
+) -> pd.DataFrame:
+    """Launches with the store's ``launches()`` columns, one row per index of the
+    arrays: ``night``/``phone``/``config``/``launch`` numbers, ``samples`` (one
+    row of per-iteration times each), ``variants`` the name of each config.
+    A config's format cycles full_jit, lite, flatbuffer; everything else is fixed."""
+    n = len(night)
+    per_night = n // (int(night.max()) + 1)
+    sha = np.array([hashlib.sha256(f"v{c}".encode()).hexdigest() for c in range(len(variants))])
     df = pd.DataFrame(
         {
             "run_id": [f"night-{i:02d}" for i in night],
             "launch_key": [
                 f"{a}:{b}:{c}:{d}" for a, b, c, d in zip(night, phone, config, launch, strict=True)
             ],
-            "device_serial": np.array([f"serial-{p}" for p in range(PHONES)])[phone],
-            "device_model": np.array(models)[phone],
+            "device_serial": np.array([f"serial-{p}" for p in range(len(MODELS))])[phone],
+            "device_model": np.array(MODELS)[phone],
             "device_fingerprint": "fp/1",
             "device_soc": "soc",
-            "variant": np.array([f"variant-{c // 3}" for c in range(CONFIGS)])[config],
+            "variant": variants[config],
             "variant_format": np.array(["full_jit", "lite", "flatbuffer"])[config % 3],
-            "variant_sha256": np.array(sha)[config],
+            "variant_sha256": sha[config],
             "variant_file": "m.ptl",
             "binary_sha256": "b" * 64,
             "binary_flavour": "full_jit",
@@ -70,13 +90,12 @@ def synthetic(nights: int = NIGHTS, seed: int = 0) -> pd.DataFrame:
             "core_mask": 240,
             "kind": "latency",
             "launch_index": launch,
-            "iters": ITERS,
+            "iters": samples.shape[1],
             "warmup": 2,
             "status": "ok",
             "error_kind": None,
             "message": None,
             "us_per_iter": samples.mean(axis=1),
-            "samples_us": list(samples),
             "load_s": np.nan,
             "hot": False,
             "started_at": 1.78e9 + night * 86400.0 + np.arange(n) % per_night,
