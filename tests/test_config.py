@@ -1,4 +1,4 @@
-"""benchorch.config: sweep.toml validation, flag overrides and value parsers (real files)."""
+"""benchorch.sweep.settings: sweep.toml validation, flag overrides, value parsers (real files)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchorch import config as cfg
-from benchorch.config import (
+from benchorch.sweep import settings as cfg
+from benchorch.errors import ConfigError, ExitCode
+from benchorch.sweep.settings import (
     SCHEMA,
     Order,
     SweepConfig,
@@ -22,7 +23,6 @@ from benchorch.config import (
     parse_threads,
     parse_types,
 )
-from benchorch.errors import ConfigError, ExitCode
 
 
 def write(tmp_path: Path, text: str) -> Path:

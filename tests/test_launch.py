@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchorch.config import SweepConfig
 from benchorch.domain import CpuCluster, DeviceInfo, Flavour, ModelFormat
-from benchorch.launch import LOAD_WRAPPER, launch_argv
-from benchorch.plan import PlanBinary, PlanVariant, make_plan
-from benchorch.sweep import cpu_mask_for
+from benchorch.sweep.executor import cpu_mask_for
+from benchorch.sweep.launch import LOAD_WRAPPER, launch_argv
+from benchorch.sweep.plan import PlanBinary, PlanVariant, make_plan
+from benchorch.sweep.settings import SweepConfig
 
 PIXEL8 = DeviceInfo(
     serial="p8",

@@ -1,4 +1,4 @@
-"""benchorch.plan: the matrix, the compatibility rules and the interleaved order."""
+"""benchorch.sweep.plan: the matrix, the compatibility rules and the interleaved order."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchorch.config import Order, SweepConfig
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
-from benchorch.plan import LaunchSpec, Plan, PlanBinary, PlanVariant, interleave, make_plan
+from benchorch.sweep.plan import LaunchSpec, Plan, PlanBinary, PlanVariant, interleave, make_plan
+from benchorch.sweep.settings import Order, SweepConfig
 
 LITE_BIN = PlanBinary(Flavour.LITE, 4, 9)
 FULL_BIN = PlanBinary(Flavour.FULL_JIT, 4, 9)

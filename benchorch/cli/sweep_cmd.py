@@ -120,7 +120,7 @@ def sweep(ctx: click.Context, **flags: Any) -> None:
     Each launch is stored the moment it finishes; interrupted or partial sweeps
     keep everything measured and can be finished with --resume RUN.
     """
-    from benchorch.sweep_flow import run_sweep
+    from benchorch.sweep.run import run_sweep
 
     as_json = bool(flags.pop("as_json"))
     quiet = bool(flags.pop("quiet")) or as_json

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchorch.devices.adb import AdbDevice
 from benchorch.devices.adbhost import ServerAddr
-from benchorch.launch import LaunchPolicy, run_launch
+from benchorch.sweep.launch import LaunchPolicy, run_launch
 from tests.support.adb_fixtures import AdbServer, VirtualPhone
 
 PhoneFactory = Callable[..., VirtualPhone]
@@ -66,11 +66,11 @@ def test_a_worker_that_crashes_makes_the_run_partial_never_ok(
     """A bug inside a worker (here: a planned file the executor was not given) ends
     that phone's part with status ``error`` and the run is ``partial``, not ``ok``."""
     from benchorch.build.provenance import register_binary
-    from benchorch.config import SweepConfig
-    from benchorch.plan import make_plan
     from benchorch.store import Store
-    from benchorch.sweep import DeviceWork, Executor, SweepSettings, overall_status
-    from benchorch.sweep_inputs import binary_from_provenance, plan_binary, plan_variants
+    from benchorch.sweep.executor import DeviceWork, Executor, SweepSettings, overall_status
+    from benchorch.sweep.inputs import binary_from_provenance
+    from benchorch.sweep.plan import make_plan, plan_binary, plan_variants
+    from benchorch.sweep.settings import SweepConfig
     from benchorch.variants.manifest import Manifest
 
     phone = virtual_phone(profile="x86_64_emulator")

@@ -20,33 +20,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchorch.config import SweepConfig, load_toml, merge
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import DeviceInfo
 from benchorch.errors import BenchorchError, ExitCode, OutputNotWritable, UsageError
-from benchorch.launch import LaunchPolicy
 from benchorch.paths import cache_root
-from benchorch.plan import make_plan
-from benchorch.progress import ProgressDisplay
 from benchorch.store import Store
-from benchorch.sweep import (
+from benchorch.sweep.executor import (
     DeviceWork,
     Executor,
     SweepSettings,
     overall_status,
     remaining,
 )
-from benchorch.sweep_inputs import (
+from benchorch.sweep.inputs import (
     BinarySpec,
     binary_from_provenance,
     check_abi,
     hostrunner_binary,
-    plan_binary,
-    plan_variants,
     resolve_variants,
 )
+from benchorch.sweep.launch import LaunchPolicy
+from benchorch.sweep.plan import make_plan, plan_binary, plan_variants
+from benchorch.sweep.progress import ProgressDisplay
+from benchorch.sweep.settings import SweepConfig, load_toml, merge
 
 log = logging.getLogger("benchorch.sweep")
 

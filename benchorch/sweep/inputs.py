@@ -10,15 +10,34 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchorch.domain import DeviceInfo, Flavour
 from benchorch.errors import AbiMismatch, UsageError
-from benchorch.plan import PlanBinary, PlanVariant
-from benchorch.sweep import BinarySpec
 from benchorch.variants.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class BinarySpec:
+    """The benchmark program for one device.
+
+    ``local_path`` is pushed to the device (``None`` for the host runner, whose
+    ``argv_prefix`` is complete already); ``extra_files`` go beside it
+    (``libc++_shared.so`` for ``ANDROID_STL_SHARED`` builds).
+    """
+
+    provenance: dict[str, Any]
+    local_path: Path | None
+    argv_prefix: tuple[str, ...] = ()
+    extra_files: tuple[Path, ...] = ()
+
+    @property
+    def sha256(self) -> str:
+        return str(self.provenance.get("sha256", ""))
+
 
 #: The recipe steps a sweep exports when none are given.
 DEFAULT_RECIPE = ("fuse", "quantize", "mobile", "channels_last", "lite", "flatbuffer")
@@ -74,23 +93,6 @@ def resolve_variants(
     return export_variants(opts)
 
 
-def plan_variants(manifest: Manifest) -> list[PlanVariant]:
-    return [
-        PlanVariant(
-            name=f.name,  # unique per file; the record keeps the recipe name apart
-            file=f.name,
-            format=f.format,
-            sha256=f.sha256,
-            bytecode_version=f.bytecode_version,
-            input_dims=f.input_dims,
-            input_types=f.input_types,
-            memory_format=f.memory_format,
-            check_passed=f.passed,
-        )
-        for f in manifest.files
-    ]
-
-
 def _torch_version() -> str | None:
     try:
         return metadata.version("torch")
@@ -138,15 +140,6 @@ def hostrunner_binary() -> BinarySpec:
 def binary_from_provenance(prov: dict[str, Any]) -> BinarySpec:
     extra = tuple(Path(p) for p in prov.get("extra_files") or ())
     return BinarySpec(provenance=prov, local_path=Path(prov["path"]), extra_files=extra)
-
-
-def plan_binary(binary: BinarySpec) -> PlanBinary:
-    p = binary.provenance
-    return PlanBinary(
-        flavour=Flavour(p.get("flavour") or Flavour.LITE.value),
-        bytecode_min=p.get("bytecode_min"),
-        bytecode_max=p.get("bytecode_max"),
-    )
 
 
 def check_abi(binary: BinarySpec, info: DeviceInfo) -> None:

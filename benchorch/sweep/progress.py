@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from benchorch.sweep import DeviceProgress
+from benchorch.sweep.executor import DeviceProgress
 
 
 class ProgressDisplay:

@@ -36,11 +36,23 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from benchorch.config import Order, SweepConfig, dims_shapes
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
+from benchorch.sweep.inputs import BinarySpec
+from benchorch.sweep.settings import Order, SweepConfig, dims_shapes
+from benchorch.variants.manifest import Manifest
 
-__all__ = ["LaunchSpec", "Plan", "PlanBinary", "PlanVariant", "Skip", "interleave", "make_plan"]
+__all__ = [
+    "LaunchSpec",
+    "Plan",
+    "PlanBinary",
+    "PlanVariant",
+    "Skip",
+    "interleave",
+    "make_plan",
+    "plan_binary",
+    "plan_variants",
+]
 
 LaunchKind = Literal["latency", "load"]
 
@@ -274,6 +286,32 @@ def make_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: Sweep
             )
         )
     return Plan(tuple(launches), tuple(skipped))
+
+
+def plan_variants(manifest: Manifest) -> list[PlanVariant]:
+    return [
+        PlanVariant(
+            name=f.name,  # unique per file; the record keeps the recipe name apart
+            file=f.name,
+            format=f.format,
+            sha256=f.sha256,
+            bytecode_version=f.bytecode_version,
+            input_dims=f.input_dims,
+            input_types=f.input_types,
+            memory_format=f.memory_format,
+            check_passed=f.passed,
+        )
+        for f in manifest.files
+    ]
+
+
+def plan_binary(binary: BinarySpec) -> PlanBinary:
+    p = binary.provenance
+    return PlanBinary(
+        flavour=Flavour(p.get("flavour") or Flavour.LITE.value),
+        bytecode_min=p.get("bytecode_min"),
+        bytecode_max=p.get("bytecode_max"),
+    )
 
 
 def interleave(counts: Sequence[int], order: Order, seed: int) -> list[int]:

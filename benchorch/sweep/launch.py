@@ -24,7 +24,7 @@ from benchorch.devices.base import Device
 from benchorch.domain import ErrorKind, Health, ParseResult, ShellResult, Status
 from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
 from benchorch.parse import parse_output
-from benchorch.plan import LaunchSpec
+from benchorch.sweep.plan import LaunchSpec
 
 LOAD_WRAPPER = (
     'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r'

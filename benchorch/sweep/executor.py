@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from benchorch.devices.base import Device
 from benchorch.domain import DeviceInfo, ErrorKind, Health
@@ -37,9 +36,10 @@ from benchorch.errors import (
     DeviceStorageFull,
     DeviceUnreachable,
 )
-from benchorch.launch import LaunchOutcome, LaunchPolicy, launch_argv, run_launch
-from benchorch.plan import LaunchSpec, Plan
 from benchorch.store import LaunchRecord, Store
+from benchorch.sweep.inputs import BinarySpec
+from benchorch.sweep.launch import LaunchOutcome, LaunchPolicy, launch_argv, run_launch
+from benchorch.sweep.plan import LaunchSpec, Plan
 
 log = logging.getLogger("benchorch.sweep")
 
@@ -50,25 +50,6 @@ DEVICE_LOST = "lost"  # the device went away and did not come back
 DEVICE_REFUSED = "refused"  # not started: battery, ABI, space, lock
 DEVICE_INTERRUPTED = "interrupted"
 DEVICE_ERROR = "error"  # the worker itself failed (a bug): never counted as a success
-
-
-@dataclass(frozen=True)
-class BinarySpec:
-    """The benchmark program for one device.
-
-    ``local_path`` is pushed to the device (``None`` for the host runner, whose
-    ``argv_prefix`` is complete already); ``extra_files`` go beside it
-    (``libc++_shared.so`` for ``ANDROID_STL_SHARED`` builds).
-    """
-
-    provenance: dict[str, Any]
-    local_path: Path | None
-    argv_prefix: tuple[str, ...] = ()
-    extra_files: tuple[Path, ...] = ()
-
-    @property
-    def sha256(self) -> str:
-        return str(self.provenance.get("sha256", ""))
 
 
 @dataclass(frozen=True)
