@@ -39,7 +39,7 @@ that names the key, the file and the fix.
     seed = 0                             # for the shuffle
 
     # the device's state
-    cooldown_temp = 40.0                 # deg C, battery and thermal zones, before each launch
+    cooldown_temp = 45.0                 # deg C, battery and thermal zones, before each launch
     cooldown_max_wait = 120.0            # s; after it the launch runs and is marked hot
     min_battery = 20                     # percent; below it the phone is not used
     timeout = 600.0                      # s per launch, then it is killed and marked
