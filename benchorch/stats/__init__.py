@@ -18,7 +18,7 @@ here: it costs about a second). The method is ``STATISTICS.md``:
   ``n_i`` iterations with replacement, take the median of the launch medians;
   ``B`` replicates, seeded from the configuration key so a result never depends
   on the order of the rows; the median of a drawn launch's iterations is drawn
-  from its exact law, ``summary.median_rank_tables``, the same distribution in
+  from its exact law, ``bootstrap.median_rank_tables``, the same distribution in
   ``O(L)`` instead of ``O(L n)`` draws); p10/p90 of all iterations pooled; the coefficient
   of variation between launches ``sd(launch medians) / mean(launch medians)``;
   the first iteration of each launch apart from the steady state (iterations
@@ -28,11 +28,20 @@ here: it costs about a second). The method is ``STATISTICS.md``:
 * Comparison of two runs: ``compare.compare_frames``. History:
   ``history.change_points`` and ``history.creep``.
 
-Modules: ``keys`` (identities, launch values), ``summary`` (bootstrap,
-summaries, ratios, tests), ``history``, ``compare``; everything public is
-re-exported here.
+Modules: ``keys`` (identities, launch values), ``bootstrap`` (the two-level
+bootstrap engine), ``nonparametric`` (the rank and trend tests and
+Benjamini-Hochberg, numpy twins of scipy's), ``summary`` (per-configuration
+summaries, ratios), ``history``, ``compare``; everything public is re-exported
+here.
 """
 
+from benchorch.stats.bootstrap import (
+    bootstrap_many,
+    bootstrap_replicates,
+    bootstrap_replicates_direct,
+    median_rank_tables,
+    percentile_interval,
+)
 from benchorch.stats.compare import (
     Comparison,
     ComparisonRow,
@@ -66,17 +75,11 @@ from benchorch.stats.keys import (
     with_config_key,
     with_series_key,
 )
+from benchorch.stats.nonparametric import bh_adjust, mann_whitney
 from benchorch.stats.summary import (
     ConfigStats,
     Ratio,
     SummaryCache,
-    bh_adjust,
-    bootstrap_many,
-    bootstrap_replicates,
-    bootstrap_replicates_direct,
-    mann_whitney,
-    median_rank_tables,
-    percentile_interval,
     ratio_of,
     speedup,
     summarize,

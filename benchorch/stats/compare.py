@@ -25,13 +25,8 @@ from benchorch.stats.keys import (
     pair_label,
     with_config_key,
 )
-from benchorch.stats.summary import (
-    SummaryCache,
-    bh_adjust,
-    mann_whitney,
-    ratio_of,
-    summarize_parts,
-)
+from benchorch.stats.nonparametric import bh_adjust, mann_whitney
+from benchorch.stats.summary import SummaryCache, ratio_of, summarize_parts
 
 # --- comparing two runs ----------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from benchorch.stats.keys import launch_values, with_config_key, with_series_key
+from benchorch.stats.nonparametric import kendall_trend_p, theil_sen_slope
 
 
 def run_medians(
@@ -121,69 +121,6 @@ def change_points(
             found.append(a + split)
             stack.extend([(a, a + split), (a + split, b)])
     return sorted(found)
-
-
-def theil_sen_slope(y: np.ndarray) -> float:
-    """Theil-Sen slope of ``y`` against ``0..n-1``: the median of the slopes
-    ``(y_j - y_i) / (j - i)`` of all pairs ``i < j`` (``scipy.stats.theilslopes``)."""
-    y = np.asarray(y, dtype=float)
-    i, j = np.triu_indices(y.size, k=1)
-    return float(np.median((y[j] - y[i]) / (j - i))) if i.size else float("nan")
-
-
-def kendall_trend_p(y: np.ndarray) -> float:
-    """Two-sided p-value of Kendall's tau between ``0..n-1`` and ``y`` (a test of a
-    monotone trend), as ``scipy.stats.kendalltau`` computes it, in numpy alone.
-
-    With ``S = concordant - discordant`` pairs and ``T = n(n-1)/2``: without
-    ties in ``y`` and when ``n <= 33`` (or at most one pair out of order) the
-    exact null distribution of the discordant count ``d`` (Mahonian numbers:
-    permutations of ``n`` with ``d`` inversions, by the recurrence
-    ``f_j = cumsum(f_{j-1})`` truncated at ``c``) gives
-    ``p = 2 P(d <= c)``, ``c = min(d, T - d)``. Otherwise ``S`` is taken as
-    normal with ``var = (n(n-1)(2n+5) - sum_t t(t-1)(2t+5)) / 18`` over the
-    tie groups ``t`` of ``y``: ``p = erfc(|S| / sqrt(2 var))``.
-    """
-    y = np.asarray(y, dtype=float)
-    n = y.size
-    if n < 2:
-        return float("nan")
-    i, j = np.triu_indices(n, k=1)
-    sign = np.sign(y[j] - y[i])
-    dis = int((sign < 0).sum())
-    con = int((sign > 0).sum())
-    tot = n * (n - 1) // 2
-    _, counts = np.unique(y, return_counts=True)
-    ties = counts[counts > 1].astype(float)
-    if ties.size and float((ties * (ties - 1) / 2).sum()) == tot:
-        return float("nan")  # constant y: scipy gives NaN
-    if not ties.size and (n <= 33 or min(dis, tot - dis) <= 1):
-        return _kendall_exact_p(n, min(dis, tot - dis))
-    var = (n * (n - 1.0) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
-    z = abs(con - dis) / np.sqrt(var)
-    return float(min(1.0, math.erfc(z / math.sqrt(2.0))))
-
-
-def _kendall_exact_p(n: int, c: int) -> float:
-    """``2 P(d <= c)`` for the discordant count ``d`` of a random permutation of
-    ``n`` (``c <= T/2``), as scipy's ``_kendall_p_exact`` (two-sided)."""
-    if n <= 2:
-        return 1.0
-    if 4 * c == n * (n - 1):
-        return 1.0
-    if c == 0:
-        return 2.0 / math.factorial(n) if n < 171 else 0.0
-    if c == 1:
-        return 2.0 / math.factorial(n - 1) if n < 172 else 0.0
-    f = np.zeros(c + 1)
-    f[0:2] = 1.0
-    scaled = n >= 171
-    for k in range(3, n + 1):
-        f = np.cumsum(f) / k if scaled else np.cumsum(f)
-        if k <= c:
-            f[k:] -= f[: c + 1 - k]
-    prob = float(f.sum()) if scaled else 2.0 * float(f.sum()) / math.factorial(n)
-    return float(np.clip(prob, 0.0, 1.0))
 
 
 @dataclass(frozen=True)

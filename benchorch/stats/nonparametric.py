@@ -1,0 +1,165 @@
+"""The significance tests behind verdicts, in numpy alone (pure).
+
+Each mirrors a scipy function and is checked against it in the tests
+(scipy is the tests' reference, never imported here): importing
+``scipy.stats`` costs about a second, paid by every ``compare``, ``report``
+and ``trend`` otherwise, for a few lines of arithmetic each.
+
+* ``bh_adjust``: ``scipy.stats.false_discovery_control(p, method="bh")``,
+  keeping NaN out of the family (scipy rejects NaN).
+* ``mann_whitney``: ``scipy.stats.mannwhitneyu(a, b, alternative="two-sided")``
+  on log launch medians.
+* ``theil_sen_slope``: ``scipy.stats.theilslopes`` (the slope only).
+* ``kendall_trend_p``: ``scipy.stats.kendalltau(range(n), y).pvalue``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from benchorch.stats.keys import MIN_LAUNCHES_FOR_TEST
+
+# --- multiple testing ------------------------------------------------------------------
+
+
+def bh_adjust(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN, not counted in m).
+
+    With the ``m`` finite p sorted ``p_(1) <= ... <= p_(m)``:
+    ``q_(i) = min_{k >= i} min(1, m p_(k) / k)``. Rejecting ``q_i <= alpha``
+    controls the false discovery rate at ``alpha`` (independent or PRDS tests).
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    mask = np.isfinite(p)
+    m = int(mask.sum())
+    if m == 0:
+        return out
+    finite = p[mask]
+    order = np.argsort(finite)
+    scaled = finite[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    result = np.empty(m)
+    result[order] = adjusted
+    out[mask] = result
+    return out
+
+
+def mann_whitney(base: np.ndarray, cand: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value on log launch medians (NaN if too few),
+    as ``scipy.stats.mannwhitneyu(a, b, alternative="two-sided")`` gives it, in
+    numpy alone (importing scipy.stats costs about a second).
+
+    With average ranks ``R`` of ``a ∪ b``, ``U_1 = sum_{a} R - n_1 (n_1 + 1) / 2``
+    and ``U = max(U_1, n_1 n_2 - U_1)``. Both sides over 8 launches, or any
+    tie: the normal approximation with tie and continuity correction,
+    ``z = (U - n_1 n_2 / 2 - 1/2) / sqrt(n_1 n_2 / 12 ((n + 1) - sum_t (t^3 - t) / (n (n - 1))))``
+    over the tie groups ``t``, ``p = 2 Φ(-z) = erfc(z / sqrt 2)``. Otherwise the exact
+    null law of ``U``: ``p = 2 P(U' >= U)``, the counts of ``U'`` being the
+    coefficients of the Gaussian binomial ``[n_1 + n_2 choose n_1]_q``."""
+    if len(base) < MIN_LAUNCHES_FOR_TEST or len(cand) < MIN_LAUNCHES_FOR_TEST:
+        return float("nan")
+    a, b = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(cand, dtype=float))
+    xy = np.concatenate([a, b])
+    if np.ptp(xy) == 0:
+        return 1.0
+    n1, n2 = a.size, b.size
+    _, inverse, counts = np.unique(xy, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
+    u = max(u1, n1 * n2 - u1)
+    ties = bool((counts > 1).any())
+    if (n1 > 8 and n2 > 8) or ties:
+        n = n1 + n2
+        t = counts.astype(float)
+        sd = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - float((t**3 - t).sum()) / (n * (n - 1))))
+        z = (u - n1 * n2 / 2.0 - 0.5) / sd
+        return float(min(1.0, math.erfc(z / math.sqrt(2.0))))
+    freq = _u_counts(min(n1, n2), max(n1, n2))
+    return float(min(1.0, 2.0 * sum(freq[int(u) :]) / sum(freq)))
+
+
+@functools.lru_cache(maxsize=32)
+def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
+    """How many of the ``C(n1 + n2, n1)`` rankings give ``U = 0..n1 n2``: the
+    coefficients of ``prod_{i=1}^{n1} (1 - q^(n2+i)) / (1 - q^i)``, exact
+    integers (each partial product is a polynomial)."""
+    size = n1 * n2 + 1
+    c = [1] + [0] * (size - 1)
+    for i in range(1, n1 + 1):
+        d = n2 + i
+        for k in range(size - 1, d - 1, -1):
+            c[k] -= c[k - d]
+        for k in range(i, size):
+            c[k] += c[k - i]
+    return tuple(c)
+
+
+# --- trend tests ----------------------------------------------------------------------
+
+
+def theil_sen_slope(y: np.ndarray) -> float:
+    """Theil-Sen slope of ``y`` against ``0..n-1``: the median of the slopes
+    ``(y_j - y_i) / (j - i)`` of all pairs ``i < j`` (``scipy.stats.theilslopes``)."""
+    y = np.asarray(y, dtype=float)
+    i, j = np.triu_indices(y.size, k=1)
+    return float(np.median((y[j] - y[i]) / (j - i))) if i.size else float("nan")
+
+
+def kendall_trend_p(y: np.ndarray) -> float:
+    """Two-sided p-value of Kendall's tau between ``0..n-1`` and ``y`` (a test of a
+    monotone trend), as ``scipy.stats.kendalltau`` computes it, in numpy alone.
+
+    With ``S = concordant - discordant`` pairs and ``T = n(n-1)/2``: without
+    ties in ``y`` and when ``n <= 33`` (or at most one pair out of order) the
+    exact null distribution of the discordant count ``d`` (Mahonian numbers:
+    permutations of ``n`` with ``d`` inversions, by the recurrence
+    ``f_j = cumsum(f_{j-1})`` truncated at ``c``) gives
+    ``p = 2 P(d <= c)``, ``c = min(d, T - d)``. Otherwise ``S`` is taken as
+    normal with ``var = (n(n-1)(2n+5) - sum_t t(t-1)(2t+5)) / 18`` over the
+    tie groups ``t`` of ``y``: ``p = erfc(|S| / sqrt(2 var))``.
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 2:
+        return float("nan")
+    i, j = np.triu_indices(n, k=1)
+    sign = np.sign(y[j] - y[i])
+    dis = int((sign < 0).sum())
+    con = int((sign > 0).sum())
+    tot = n * (n - 1) // 2
+    _, counts = np.unique(y, return_counts=True)
+    ties = counts[counts > 1].astype(float)
+    if ties.size and float((ties * (ties - 1) / 2).sum()) == tot:
+        return float("nan")  # constant y: scipy gives NaN
+    if not ties.size and (n <= 33 or min(dis, tot - dis) <= 1):
+        return _kendall_exact_p(n, min(dis, tot - dis))
+    var = (n * (n - 1.0) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
+    z = abs(con - dis) / np.sqrt(var)
+    return float(min(1.0, math.erfc(z / math.sqrt(2.0))))
+
+
+def _kendall_exact_p(n: int, c: int) -> float:
+    """``2 P(d <= c)`` for the discordant count ``d`` of a random permutation of
+    ``n`` (``c <= T/2``), as scipy's ``_kendall_p_exact`` (two-sided)."""
+    if n <= 2:
+        return 1.0
+    if 4 * c == n * (n - 1):
+        return 1.0
+    if c == 0:
+        return 2.0 / math.factorial(n) if n < 171 else 0.0
+    if c == 1:
+        return 2.0 / math.factorial(n - 1) if n < 172 else 0.0
+    f = np.zeros(c + 1)
+    f[0:2] = 1.0
+    scaled = n >= 171
+    for k in range(3, n + 1):
+        f = np.cumsum(f) / k if scaled else np.cumsum(f)
+        if k <= c:
+            f[k:] -= f[: c + 1 - k]
+    prob = float(f.sum()) if scaled else 2.0 * float(f.sum()) / math.factorial(n)
+    return float(np.clip(prob, 0.0, 1.0))
