@@ -145,11 +145,44 @@ class FailureRow:
 
 
 @dataclass(frozen=True)
-class SkipRow:
-    device: str
-    variant: str
-    config: str
+class SkipGroup:
+    """Every configuration the plan left out for one reason (a lite binary
+    skips each full-JIT file for the same reason: one row, not one per file)."""
+
     reason: str
+    devices: tuple[str, ...]
+    files: tuple[str, ...]  # the variant files (else variant names) it covers, in plan order
+    count: int  # skipped configurations
+
+
+@dataclass(frozen=True)
+class PhoneHeadline:
+    """A phone's one sentence: its fastest variant against the baseline, or none."""
+
+    device: str
+    serial: str
+    best: StoryRow | None  # the largest speed-up over the baseline (None: nothing compared)
+    n_configs: int
+
+
+@dataclass(frozen=True)
+class FailedVariant:
+    """A variant whose launches failed, on which phones, and why."""
+
+    variant: str
+    error_kinds: tuple[str, ...]
+    devices: tuple[str, ...]
+    failed: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The paragraph at the top of a run report."""
+
+    phones: tuple[PhoneHeadline, ...]
+    failed: tuple[FailedVariant, ...]
+    n_skipped: int
 
 
 @dataclass(frozen=True)
@@ -183,10 +216,11 @@ class RunReport:
     stories: tuple[PhoneStory, ...]
     heatmap: Heatmap | None
     failures: tuple[FailureRow, ...]
-    skips: tuple[SkipRow, ...]
+    skips: tuple[SkipGroup, ...]
     comparison: CompareView | None
     n_launches: int
     n_failed: int
+    headline: Headline
 
 
 # --- builders ---------------------------------------------------------------------------
@@ -383,21 +417,52 @@ def build_failures(launches: pd.DataFrame) -> tuple[FailureRow, ...]:
     return tuple(out)
 
 
-def build_skips(skips: pd.DataFrame | None) -> tuple[SkipRow, ...]:
+def build_skips(skips: pd.DataFrame | None) -> tuple[SkipGroup, ...]:
+    """One group per reason (most configurations first), with the phones and
+    the files it covers (a skip's ``config["file"]``, else its variant)."""
     if skips is None or skips.empty:
         return ()
-    out = []
-    for _, r in skips.iterrows():
+    groups: dict[str, tuple[dict[str, None], dict[str, None], list[int]]] = {}
+    for r in skips.to_dict("records"):
         cfg = r.get("config")
-        cfg_text = (
-            ", ".join(f"{k}={text(v)}" for k, v in cfg.items())
-            if isinstance(cfg, Mapping)
-            else text(cfg)
-        )
-        out.append(
-            SkipRow(text(r.get("device")), text(r.get("variant")), cfg_text, text(r.get("reason")))
-        )
+        file = text(cfg.get("file")) if isinstance(cfg, Mapping) else ""
+        devices, files, count = groups.setdefault(text(r.get("reason")), ({}, {}, [0]))
+        device = text(r.get("device"))
+        devices["every phone" if device == "*" else device] = None
+        files[file or text(r.get("variant"))] = None
+        count[0] += 1
+    out = [
+        SkipGroup(reason, tuple(d for d in devices if d), tuple(f for f in files if f), n[0])
+        for reason, (devices, files, n) in groups.items()
+    ]
+    out.sort(key=lambda g: -g.count)  # stable: equal counts keep the plan's order
     return tuple(out)
+
+
+def build_headline(
+    stories: Sequence[PhoneStory], failures: Sequence[FailureRow], n_skipped: int
+) -> Headline:
+    """Per phone the configuration with the largest speed-up over its baseline;
+    the variants that failed (all phones together)."""
+    phones = []
+    for s in stories:
+        candidates = [r for r in s.rows if r.speedup is not None and not r.is_baseline]
+        best = max(
+            candidates, key=lambda r: _nz(r.speedup.value if r.speedup else 0.0), default=None
+        )
+        phones.append(PhoneHeadline(s.device, s.serial, best, len(s.rows)))
+    failed: dict[str, tuple[dict[str, None], dict[str, None], list[int]]] = {}
+    for f in failures:
+        kinds, devices, counts = failed.setdefault(f.variant, ({}, {}, [0, 0]))
+        kinds[f.error_kind] = None
+        devices[f.device] = None
+        counts[0] += f.count
+        counts[1] += f.total
+    return Headline(
+        tuple(phones),
+        tuple(FailedVariant(v, tuple(k), tuple(d), n[0], n[1]) for v, (k, d, n) in failed.items()),
+        n_skipped,
+    )
 
 
 VERDICT_ORDER = {
@@ -512,6 +577,8 @@ def build_run_report(
         torch_versions |= {f"binary: {text(v)}" for v in binaries["pytorch_version"].dropna()}
     if variants is not None and "torch_version" in variants.columns:
         torch_versions |= {f"export: {text(v)}" for v in variants["torch_version"].dropna()}
+    failures = build_failures(prepared)
+    skip_groups = build_skips(skips)
     return RunReport(
         title=f"benchorch run {run_id}",
         run_id=run_id,
@@ -522,9 +589,10 @@ def build_run_report(
         torch_versions=tuple(sorted(torch_versions)),
         stories=stories,
         heatmap=build_heatmap(stories),
-        failures=build_failures(prepared),
-        skips=build_skips(skips),
+        failures=failures,
+        skips=skip_groups,
         comparison=build_compare_view(comparison, history, aa) if comparison is not None else None,
         n_launches=len(launches),
         n_failed=n_failed,
+        headline=build_headline(stories, failures, sum(g.count for g in skip_groups)),
     )

@@ -41,14 +41,21 @@ def fmt_us(v: Any) -> str:
     return f"{f:.4g} µs"
 
 
-def fmt_us_range(lo: Any, hi: Any) -> str:
-    """``lo – hi unit`` with one unit (that of ``hi``), 4 significant digits each."""
+def us_range_parts(lo: Any, hi: Any) -> tuple[str, str] | None:
+    """``("lo –", "hi unit")`` with one unit (that of the larger end), 4
+    significant digits each; ``None`` when an end is missing."""
     a, b = _finite(lo), _finite(hi)
     if a is None or b is None:
-        return "–"
+        return None
     top = max(abs(a), abs(b))
     scale, unit = (1e6, "s") if top >= 1e6 else (1e3, "ms") if top >= 1e3 else (1.0, "µs")
-    return f"{a / scale:.4g} – {b / scale:.4g} {unit}"
+    return f"{a / scale:.4g} –", f"{b / scale:.4g} {unit}"
+
+
+def fmt_us_range(lo: Any, hi: Any) -> str:
+    """``lo – hi unit`` (see ``us_range_parts``), ``–`` when an end is missing."""
+    parts = us_range_parts(lo, hi)
+    return "–" if parts is None else " ".join(parts)
 
 
 def fmt_num(v: Any) -> str:
@@ -102,6 +109,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         us=fmt_us,
         us_range=fmt_us_range,
+        us_range_parts=us_range_parts,
         num=fmt_num,
         ratio=fmt_ratio,
         pct=fmt_pct,

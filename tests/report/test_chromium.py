@@ -18,6 +18,7 @@ import pytest
 
 from benchorch.report import model, render
 from tests.report.cdp import CHROMIUM, Browser
+from tests.report.wide import wide_report
 
 pytestmark = pytest.mark.skipif(
     not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (tools/setup.sh)"
@@ -168,5 +169,45 @@ def test_report_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
         assert requests == [report_file.as_uri()]
         problems = [e for e in browser.events if _is_problem(e)]
         assert not problems, problems
+    finally:
+        browser.close()
+
+
+def test_recipe_table_fits_a_1400px_window(tmp_path: Path) -> None:
+    """Long variant names, two inputs and channels-last: every column of the
+    recipe table (size, load time, output error included) is on screen in a
+    1400 px window, without sideways scrolling."""
+    out = render.write_html(render.render_run(wide_report(n_boot=50)), tmp_path / "wide.html")
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.call("Page.enable")
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1400,
+            height=1000,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.call("Page.navigate", url=out.as_uri())
+        browser.wait_event("Page.loadEventFired")
+        widths = browser.evaluate(
+            "Array.from(document.querySelectorAll('.wrap'))"
+            ".map(w => [w.querySelector('table').id, w.scrollWidth, w.clientWidth])"
+        )
+        assert any(name.startswith("story-") for name, _, _ in widths)
+        assert all(scroll <= client for _, scroll, client in widths), widths
+        page = browser.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert page[0] <= page[1], page
+        # the last columns are inside the window, not merely inside a clipped box
+        right = browser.evaluate(
+            "Array.from(document.querySelectorAll('#story-1 thead th'))"
+            ".map(th => [th.textContent, th.getBoundingClientRect().right])"
+        )
+        assert [t for t, _ in right[-3:]] == ["size", "load", "output error"]
+        assert max(r for _, r in right) <= page[1], right
+        shot = browser.call("Page.captureScreenshot", format="png")["data"]
+        (_artifacts(tmp_path) / "report-1400px.png").write_bytes(base64.b64decode(shot))
     finally:
         browser.close()

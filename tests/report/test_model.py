@@ -12,6 +12,7 @@ from benchorch import stats
 from benchorch.report import charts, model, trend_model
 from tests.report.builder import Cfg, launches, recipe
 from tests.report.conftest import EVIL
+from tests.report.wide import SKIP_REASON, SKIPPED_FILES, wide_report
 
 
 def _report(two_runs: dict[str, Any], **kw: Any) -> model.RunReport:
@@ -196,3 +197,39 @@ def test_trend_model_marks_change_points_and_config_changes() -> None:
     assert flagged.change == pytest.approx(0.10, abs=0.02)
     assert not rep.series[1].flagged
     assert stats.change_points([p.value_us for p in flagged.chart.points]) == [12]
+
+
+def test_skips_are_grouped_by_reason_with_the_files_they_cover() -> None:
+    """A lite binary skips seven full-JIT files for one reason: one row naming the seven."""
+    rep = wide_report(n_boot=20)
+    assert len(rep.skips) == 1
+    (group,) = rep.skips
+    assert group.reason == SKIP_REASON and group.count == 7
+    assert group.files == SKIPPED_FILES and group.devices == ("R58M1",)
+    assert rep.headline.n_skipped == 7
+
+
+def test_headline_names_each_phones_best_variant_and_what_failed(
+    two_runs: dict[str, Any],
+) -> None:
+    rep = _report(two_runs)
+    by_device = {p.device: p for p in rep.headline.phones}
+    assert set(by_device) == {"SM-G991B", EVIL}
+    for story in rep.stories:
+        best = by_device[story.device].best
+        assert best is not None and best.speedup is not None and not best.is_baseline
+        # the largest speed-up of the phone's table (the builder's fused+quantized, ~2.6x)
+        assert best.speedup.value == max(r.speedup.value for r in story.rows if r.speedup)
+        assert (best.variant, best.variant_format) == ("fused+quantized", "full_jit")
+    (failed,) = rep.headline.failed
+    assert failed.variant == "mobile" and failed.error_kinds == ("missing_ops",)
+    assert set(failed.devices) == {"SM-G991B", EVIL} and (failed.failed, failed.total) == (20, 20)
+
+
+def test_headline_of_a_phone_with_nothing_faster_than_its_baseline() -> None:
+    slow = [Cfg(), Cfg(variant="fused", true_us=6000.0)]
+    rep = model.build_run_report({"run_id": "r"}, launches("r", slow, seed=4), n_boot=20)
+    (phone,) = rep.headline.phones
+    assert phone.best is not None and phone.best.variant == "fused"
+    assert phone.best.speedup is not None and phone.best.speedup.value < 1
+    assert rep.headline.failed == ()

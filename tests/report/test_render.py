@@ -13,6 +13,7 @@ from benchorch.report import model, render, trend_model
 from tests.report.builder import Cfg, launches
 from tests.report.conftest import EVIL
 from tests.report.htmlparse import Node, parse
+from tests.report.wide import SKIP_REASON, SKIPPED_FILES, wide_report
 
 
 def _html(two_runs: dict[str, Any], b: pd.DataFrame | None = None, **kw: Any) -> str:
@@ -188,3 +189,25 @@ def test_write_html_gives_the_mode_of_a_new_file(tmp_path: Any, umask: int) -> N
         os.umask(old)
     assert out.read_text() == "<p>2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
+
+
+def test_headline_paragraph_and_grouped_skips_are_rendered() -> None:
+    rep = wide_report(n_boot=20)
+    doc = parse(render.render_run(rep))
+    (headline,) = doc.find("p", id="headline")
+    said = " ".join(headline.all_text().split())
+    best = rep.headline.phones[0].best
+    assert best is not None and best.speedup is not None
+    assert best.variant == "fused+quantized+mobile"
+    assert f"fastest is {best.variant} (full_jit," in said
+    assert render.fmt_ratio(best.speedup.value) + " the baseline's speed" in said
+    assert render.fmt_bytes(best.size_bytes) in said
+    assert "loads in " + render.fmt_us(best.load_us) in said
+    assert "Failed: mobile (missing_ops; 6 of 6 launches on SM-G991B)" in said
+    assert "7 configurations skipped by the plan (1 reason)" in said
+    (skips,) = doc.find("table", id="skips")
+    rows = skips.iter("tbody")[0].iter("tr")
+    assert len(rows) == 1
+    cells = [td.all_text() for td in rows[0].iter("td")]
+    assert cells[0] == SKIP_REASON and cells[2] == "7"
+    assert cells[3] == ", ".join(SKIPPED_FILES)
