@@ -33,6 +33,21 @@ class Record:
         return result
 
 
+# --- outcomes ------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    """What a command's work came to; only the CLI turns it into an exit code
+    (``benchorch.cli.exits``). A sweep's values are also its stored run status."""
+
+    OK = "ok"
+    FAILED = "failed"  # a launch (or a parsed output) failed
+    INTERRUPTED = "interrupted"  # Ctrl-C; ``--resume RUN`` finishes a sweep
+    PARTIAL = "partial"  # a device was lost or refused; the others' results are kept
+    REGRESSION = "regression"  # compare: a confirmed slowdown, or a newly failing configuration
+    NOT_COMPARABLE = "not_comparable"  # compare: no configuration could be paired
+
+
 # --- parse ---------------------------------------------------------------------
 
 

@@ -1,14 +1,13 @@
-"""One tree of errors, each mapped to a documented exit code.
+"""One tree of errors: every error benchorch raises on purpose.
 
-Exit codes (README, "Exit codes"):
+Three branches, each with its documented exit code, decided in one place,
+``benchorch.cli.exits.exit_code`` (README, "Exit codes"):
 
-* 0 ``OK``: everything ran and succeeded.
-* 1 ``FAILED``: a benchmark launch failed, a variant failed its check, or a
-  comparison confirmed a regression.
-* 2 ``USAGE``: a bad flag or value, a missing or corrupt input file, an
+* ``UsageError`` (2): a bad flag or value, a missing or corrupt input file, an
   unwritable output folder: the user can fix it by changing the call.
-* 3 ``INFRA``: the world failed: a device is unreachable, a build failed, the
-  database is locked, a remote host refused us.
+* ``InfraError`` (3): the world failed: a device is unreachable, a build failed,
+  the database is locked, a remote host refused us.
+* ``VariantCheckFailed`` (1): an exported variant failed its accuracy check.
 
 Every user-facing error is one line that names the thing (device serial, file,
 flag) and says what to do (``hint``). Third-party exceptions (adbutils,
@@ -18,20 +17,9 @@ with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    INFRA = 3
-
 
 class BenchorchError(Exception):
     """Base of every error benchorch raises on purpose."""
-
-    exit_code: ExitCode = ExitCode.INFRA
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -45,30 +33,18 @@ class BenchorchError(Exception):
         return text
 
 
-# --- exit code 1 -------------------------------------------------------------
-
-
-class BenchmarkFailed(BenchorchError):
-    """A launch or a check failed; what was measured is kept."""
-
-    exit_code = ExitCode.FAILED
-
-
-class RegressionFound(BenchorchError):
-    exit_code = ExitCode.FAILED
+# --- failed (exit code 1) ----------------------------------------------------
 
 
 class VariantCheckFailed(BenchorchError):
-    exit_code = ExitCode.FAILED
+    """Exported variant files failed their accuracy check (the files are kept)."""
 
 
-# --- exit code 2 -------------------------------------------------------------
+# --- usage (exit code 2) -----------------------------------------------------
 
 
 class UsageError(BenchorchError):
     """The call itself is wrong: flag, value, input file or output folder."""
-
-    exit_code = ExitCode.USAGE
 
 
 class ConfigError(UsageError):
@@ -95,11 +71,11 @@ class RunNotFound(UsageError):
     """A run id that the results store does not hold (``benchorch runs`` lists them)."""
 
 
-# --- exit code 3 -------------------------------------------------------------
+# --- infrastructure (exit code 3) -------------------------------------------
 
 
 class InfraError(BenchorchError):
-    exit_code = ExitCode.INFRA
+    """The world failed: a device, a build, the database, a remote host."""
 
 
 class StoreError(InfraError):
@@ -166,10 +142,6 @@ class DeviceStorageFull(DeviceError):
     pass
 
 
-class DeviceNotExecutable(DeviceError):
-    """The device refused to execute a file (noexec mount, permissions)."""
-
-
 class PushFailed(DeviceError):
     pass
 
@@ -180,9 +152,3 @@ class DeviceBusy(DeviceError):
 
 class BatteryTooLow(DeviceError):
     pass
-
-
-class Interrupted(BenchorchError):
-    """Ctrl-C: stopped cleanly; ``--resume`` finishes the rest."""
-
-    exit_code = ExitCode.FAILED

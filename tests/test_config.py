@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchorch.cli.exits import ExitCode, exit_code
+from benchorch.errors import ConfigError
 from benchorch.sweep import settings as cfg
-from benchorch.errors import ConfigError, ExitCode
 from benchorch.sweep.settings import (
     SCHEMA,
     Order,
@@ -57,7 +58,7 @@ def test_unknown_key_names_key_file_and_suggestion(tmp_path: Path) -> None:
     text = str(info.value)
     assert "'launchs'" in text and str(path) in text and "'launches'" in text
     assert "\n" not in text
-    assert info.value.exit_code is ExitCode.USAGE
+    assert exit_code(info.value) is ExitCode.USAGE
 
 
 @pytest.mark.parametrize("key", sorted(SCHEMA))

@@ -2,7 +2,9 @@
 
 Each command lives in its own module under ``benchorch.cli`` and is imported
 only when it runs, so ``benchorch parse`` never pays for pandas or torch.
-Errors from ``benchorch.errors`` become one line on stderr and their exit code.
+A command returns an ``Outcome`` (or nothing: success) or raises a
+``BenchorchError``; ``LazyGroup.invoke`` prints an error as one line on stderr
+and exits with the code ``benchorch.cli.exits.exit_code`` gives either.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 import click
 
 from benchorch import __version__
-from benchorch.errors import BenchorchError, ExitCode
+from benchorch.cli.exits import exit_code
+from benchorch.domain import Outcome
+from benchorch.errors import BenchorchError
 
 #: command name -> "module:attribute" of its click command, and its one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,16 +79,18 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
     def invoke(self, ctx: click.Context) -> Any:
+        result: Outcome | BaseException | None
         try:
-            return super().invoke(ctx)
+            returned = super().invoke(ctx)
+            result = returned if isinstance(returned, Outcome) else None
         except BenchorchError as exc:
-            log = logging.getLogger("benchorch")
-            log.debug("error", exc_info=True)
+            logging.getLogger("benchorch").debug("error", exc_info=True)
             click.echo(f"benchorch: error: {exc}", err=True)
-            ctx.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
+            result = exc
+        except KeyboardInterrupt as exc:
             click.echo("benchorch: interrupted", err=True)
-            ctx.exit(int(ExitCode.FAILED))
+            result = exc
+        ctx.exit(int(exit_code(result)))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

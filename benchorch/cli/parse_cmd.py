@@ -1,7 +1,7 @@
 """``benchorch parse [--json] FILE|-``: run the sweep's parser on captured output.
 
 Exit code: 0 when the output is a successful run, 1 when it is a failed or
-unparseable one, 2 when FILE cannot be read (click's own usage exit).
+unparseable one, 2 when FILE cannot be read (a ``UsageError``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from benchorch.domain import ParseResult
-from benchorch.errors import ExitCode, UsageError
+from benchorch.domain import Outcome, ParseResult
+from benchorch.errors import UsageError
 from benchorch.parse import parse_output
 
 
@@ -56,7 +56,7 @@ def read_source(source: str) -> str:
 @click.command("parse")
 @click.argument("source", metavar="FILE|-")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def parse(source: str, as_json: bool) -> None:
+def parse(source: str, as_json: bool) -> Outcome:
     """Parse captured speed_benchmark_torch output (FILE, or - for stdin).
 
     \b
@@ -75,5 +75,4 @@ def parse(source: str, as_json: bool) -> None:
         click.echo(json.dumps(result.to_json_obj()))
     else:
         click.echo(summary(result))
-    if not result.ok:
-        raise click.exceptions.Exit(int(ExitCode.FAILED))
+    return Outcome.OK if result.ok else Outcome.FAILED

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
+from benchorch.domain import Outcome
 from benchorch.errors import RunNotFound
 from benchorch.stats import COMPARABLE_FIELDS, Comparison
 
@@ -184,7 +186,7 @@ def compare(
     fmt: str,
     threshold: float | None,
     vary: tuple[str, ...],
-) -> None:
+) -> Outcome:
     """Compare run CAND with run BASE: faster, slower, same, inconclusive.
 
     \b
@@ -199,25 +201,25 @@ def compare(
 
     with _open(ctx) as store:
         cmp = compare_runs(store, base, cand, threshold_pct=threshold, vary=vary)
+    outcome = comparison_outcome(cmp)
     if fmt == "json":
-        click.echo(json.dumps({**cmp.to_dict(), "exit_code": cmp.exit_code}, indent=2))
+        click.echo(json.dumps({**cmp.to_dict(), "exit_code": int(exit_code(outcome))}, indent=2))
     elif fmt == "markdown":
         click.echo(format_markdown(cmp))
     else:
         click.echo(format_text(cmp))
-    code = cmp.exit_code
-    if code == 3:
+    if outcome is Outcome.NOT_COMPARABLE:
         click.echo(
             f"benchorch: nothing comparable between {cmp.base} and {cmp.cand}"
             " (see the reasons; --vary FIELD compares across a deliberate change)",
             err=True,
         )
-    elif code == 1:
+    elif outcome is Outcome.REGRESSION:
         n = len(cmp.regressions)
         click.echo(
             f"benchorch: {n} configuration(s) slower in {cmp.cand} than {cmp.base}", err=True
         )
-    ctx.exit(code)
+    return outcome
 
 
 @click.command()

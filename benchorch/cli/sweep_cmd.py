@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
+from benchorch.cli.exits import exit_code
 from benchorch.cli.main import db_path
-from benchorch.errors import ExitCode
+from benchorch.domain import Outcome
 
 EPILOG = """\b
 Examples:
@@ -114,7 +115,7 @@ refused (the other devices' results are kept).
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.pass_context
-def sweep(ctx: click.Context, **flags: Any) -> None:
+def sweep(ctx: click.Context, **flags: Any) -> Outcome:
     """Run a benchmark sweep and write its HTML report (its path is printed last).
 
     Each launch is stored the moment it finishes; interrupted or partial sweeps
@@ -138,10 +139,11 @@ def sweep(ctx: click.Context, **flags: Any) -> None:
         quiet=quiet,
     )
     if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+        report = {**summary.to_json(), "exit_code": int(exit_code(summary.status))}
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         for line in summary.lines():
             click.echo(line, err=True)
         if summary.report_path is not None:
             click.echo(str(summary.report_path))
-    ctx.exit(int(summary.exit_code if summary.exit_code is not None else ExitCode.OK))
+    return summary.status

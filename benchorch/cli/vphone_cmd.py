@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from benchorch.cli.exits import exit_code
 from benchorch.errors import BenchorchError
 
 VPHONE_EPILOG = """\b
@@ -137,4 +138,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except BenchorchError as exc:
         click.echo(f"benchorch: error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        sys.exit(int(exit_code(exc)))

@@ -199,7 +199,6 @@ class CompareView:
     min_effect: float
     counts: tuple[tuple[str, int], ...]
     rows: tuple[CompareRowView, ...]  # slower first, then failed, inconclusive, ...
-    exit_code: int
     aa_flagged: int | None = None  # false alarms of the split-half A/A check of the base run
     aa_tested: int = 0
 
@@ -501,7 +500,6 @@ def build_compare_view(
         cmp.min_effect,
         tuple(cmp.counts.items()),
         tuple(views),
-        cmp.exit_code,
         aa_flagged,
         aa_tested,
     )

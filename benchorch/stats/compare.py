@@ -115,16 +115,6 @@ class Comparison:
     def comparable(self) -> bool:
         return any(r.verdict is not Verdict.NOT_COMPARABLE for r in self.rows)
 
-    @property
-    def exit_code(self) -> int:
-        """0 nothing slower; 1 a confirmed regression, or a configuration that
-        failed in the candidate but not in the base; 3 nothing comparable."""
-        if not self.comparable:
-            return 3
-        if self.regressions or any(r.broke for r in self.rows):
-            return 1
-        return 0
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "base": self.base,

@@ -8,7 +8,8 @@ Order of work, each step able to fail before anything is measured:
    one binary per device (host runner, ``--binary`` or ``--build-from``);
 3. plan per device (pure), skips stored with their reasons;
 4. execute (``sweep.Executor``), every launch stored as it ends;
-5. report, and the exit code that says whether every launch succeeded.
+5. report, and the outcome that says whether every launch succeeded
+   (``Outcome``: the CLI maps it to the exit code).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
-from benchorch.domain import DeviceInfo
-from benchorch.errors import BenchorchError, ExitCode, OutputNotWritable, UsageError
+from benchorch.domain import DeviceInfo, Outcome
+from benchorch.errors import BenchorchError, OutputNotWritable, UsageError
 from benchorch.paths import cache_root
 from benchorch.store import Store
 from benchorch.sweep.executor import (
@@ -52,8 +53,7 @@ log = logging.getLogger("benchorch.sweep")
 @dataclass
 class SweepSummary:
     run_id: str | None
-    status: str
-    exit_code: ExitCode
+    status: Outcome  # ok, failed, interrupted or partial; also the stored run status
     report_path: Path | None = None
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: int = 0
@@ -62,8 +62,7 @@ class SweepSummary:
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "status": self.status,
-            "exit_code": int(self.exit_code),
+            "status": self.status.value,
             "report": str(self.report_path) if self.report_path else None,
             "devices": self.devices,
             "skipped": self.skipped,
@@ -84,7 +83,7 @@ class SweepSummary:
             )
         if self.report_error:
             out.append(f"  report not written: {self.report_error}")
-        if self.run_id and self.status in ("interrupted", "partial"):
+        if self.run_id and self.status in (Outcome.INTERRUPTED, Outcome.PARTIAL):
             out.append(f"  finish it with: benchorch sweep --resume {self.run_id}")
         return out
 
@@ -251,11 +250,9 @@ def run_sweep(
         )
         with display:
             result = executor.run(work)
-    status = overall_status(result)
-    store.finish_run(run_id, status)
-    summary = SweepSummary(
-        run_id=run_id, status=status, exit_code=_exit_code(status), skipped=skipped
-    )
+    status = Outcome(overall_status(result))
+    store.finish_run(run_id, status.value)
+    summary = SweepSummary(run_id=run_id, status=status, skipped=skipped)
     summary.devices = {
         s: {
             "status": p.status,
@@ -283,14 +280,6 @@ def _serials(cfg: SweepConfig, adb_addr: str | None) -> list[str]:
     if not serials:
         raise UsageError("no device given", hint="pass --device SERIAL (or 'local'), or --all")
     return serials
-
-
-def _exit_code(status: str) -> ExitCode:
-    if status == "ok":
-        return ExitCode.OK
-    if status == "partial":  # a device was lost or refused; the others' results are kept
-        return ExitCode.INFRA
-    return ExitCode.FAILED  # a launch failed, or the sweep was interrupted
 
 
 def _check_writable(out_dir: Path) -> None:

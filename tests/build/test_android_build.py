@@ -20,8 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchorch.build.android import build_android, run_script
+from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
-from benchorch.errors import AbiMismatch, BuildError, BuildUsageError, ExitCode
+from benchorch.errors import AbiMismatch, BuildError, BuildUsageError
 from tests.build.elfbytes import elf_header
 from tests.build.standins import STANDIN_CMAKE
 
@@ -67,7 +68,7 @@ def test_real_script_without_ndk_ends_in_our_error(pytorch_source: Path, tmp_pat
     env["PYTHON"] = sys.executable
     with pytest.raises(BuildUsageError, match="ANDROID_NDK not set") as info:
         run_script(pytorch_source, env, tmp_path / "build.log")
-    assert info.value.exit_code == ExitCode.USAGE
+    assert exit_code(info.value) == ExitCode.USAGE
     assert "ANDROID_NDK not set" in (tmp_path / "build.log").read_text()  # the script's own words
 
 
@@ -168,7 +169,7 @@ def test_failures_show_the_log(
     with pytest.raises(BuildError) as info:
         build_android(pytorch_source, ndk=ndk, cache_dir=tmp_path / "c")
     assert "CMake Error" in str(info.value) and "build.log" in str(info.value)
-    assert info.value.exit_code == ExitCode.INFRA
+    assert exit_code(info.value) == ExitCode.INFRA
 
 
 def test_cli_android(pytorch_source: Path, tmp_path: Path, ndk: Path, standin: Path) -> None:

@@ -16,7 +16,8 @@ from benchorch.build.provenance import (
     read_sidecar,
     register_binary,
 )
-from benchorch.errors import AbiMismatch, BuildUsageError, ExitCode, UsageError
+from benchorch.cli.exits import ExitCode, exit_code
+from benchorch.errors import AbiMismatch, BuildUsageError, UsageError
 from benchorch.hashing import sha256_file
 from tests.build.elfbytes import MACHINES, elf_header, write_elf
 
@@ -46,7 +47,7 @@ def test_wrong_arch_names_both_abis(tmp_path: Path) -> None:
     with pytest.raises(AbiMismatch) as info:
         check_abi(path, "arm64-v8a")
     assert "armeabi-v7a" in str(info.value) and "arm64-v8a" in str(info.value)
-    assert info.value.exit_code == ExitCode.USAGE
+    assert exit_code(info.value) == ExitCode.USAGE
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from benchorch.build.elf import host_abi
 from benchorch.build.host import build_host
 from benchorch.build.provenance import Provenance, read_sidecar, register_binary
+from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.domain import ErrorKind, ParseResult
-from benchorch.errors import BuildError, BuildUsageError, ExitCode
+from benchorch.errors import BuildError, BuildUsageError
 from benchorch.hashing import sha256_file
 from benchorch.parse import parse_output
 
@@ -122,7 +123,7 @@ def test_rebuild_and_source_change_and_failure_log(pytorch_source: Path, tmp_pat
     assert "benchorch broken source" in str(info.value)
     assert info.value.log_path and Path(info.value.log_path).is_file()
     assert Path(info.value.log_path).parent != Path(first.path).parent
-    assert info.value.exit_code == ExitCode.INFRA
+    assert exit_code(info.value) == ExitCode.INFRA
 
 
 def test_root_without_the_source_is_a_usage_error(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchorch.build.remote import RemoteHost, SshOptions
-from benchorch.errors import ExitCode, HostKeyError, RemoteError, UsageError
+from benchorch.cli.exits import ExitCode, exit_code
+from benchorch.errors import HostKeyError, RemoteError, UsageError
 from tests.build.conftest import Sshd, keygen
 
 
@@ -35,7 +36,7 @@ def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
     with pytest.raises(HostKeyError) as info:
         RemoteHost(opts(sshd, known))
     assert "not in" in str(info.value) and "SHA256:" in str(info.value)
-    assert info.value.exit_code == ExitCode.INFRA
+    assert exit_code(info.value) == ExitCode.INFRA
     assert not known.exists()  # nothing written without --trust-new-host-key
 
 

@@ -283,13 +283,14 @@ PUSH_CHILD = """
 import sys
 from pathlib import Path
 from benchorch.devices.local import LocalDevice
+from benchorch.cli.exits import exit_code
 from benchorch.errors import DeviceError
 dev = LocalDevice(Path(sys.argv[1]) / "device")
 try:
     dev.push(Path(sys.argv[2]), "model.ptl")
 except DeviceError as exc:
     leftovers = sorted(p.name for p in (Path(sys.argv[1]) / "device").iterdir())
-    print(type(exc).__name__, int(exc.exit_code), leftovers, exc)
+    print(type(exc).__name__, int(exit_code(exc)), leftovers, exc)
 """
 
 

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.devices.lock import DeviceLock, default_lock_dir, lock_file_name
-from benchorch.errors import DeviceBusy, ExitCode, InfraError
+from benchorch.errors import DeviceBusy, InfraError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +42,7 @@ def test_second_holder_is_refused_until_release(tmp_path: Path) -> None:
         with pytest.raises(DeviceBusy) as info:
             DeviceLock("R58M123", tmp_path).acquire()
         err = info.value
-        assert err.serial == "R58M123" and err.exit_code == ExitCode.INFRA
+        assert err.serial == "R58M123" and exit_code(err) == ExitCode.INFRA
         assert f"pid {os.getpid()}" in str(err) and str(err).startswith("R58M123: ")
         assert "\n" not in str(err)
         DeviceLock("other-phone", tmp_path).acquire().release()  # other serials are free

@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchorch import stats
+from benchorch.cli.exits import comparison_outcome
 from benchorch.cli.main import cli
+from benchorch.domain import Outcome
 from benchorch.report import compare_runs, write_run_report, write_trend_report
 from benchorch.store import Store
 from tests.report.builder import Cfg, launches, recipe
@@ -67,9 +69,11 @@ def test_compare_runs_a_a_and_a_b(db: Path) -> None:
         aa = compare_runs(store, "n1", "n2")
         ab = compare_runs(store, "n2", "n3")
         nc = compare_runs(store, "n2", "x")
-    assert aa.counts["slower"] == 0 and aa.counts["faster"] == 0 and aa.exit_code == 0
-    assert [r.pair[1] for r in ab.regressions] == [SLOW] and ab.exit_code == 1
-    assert nc.exit_code == 3 and not nc.comparable
+    assert aa.counts["slower"] == 0 and aa.counts["faster"] == 0
+    assert comparison_outcome(aa) is Outcome.OK
+    assert [r.pair[1] for r in ab.regressions] == [SLOW]
+    assert comparison_outcome(ab) is Outcome.REGRESSION
+    assert comparison_outcome(nc) is Outcome.NOT_COMPARABLE and not nc.comparable
 
 
 def test_cli_compare_formats_and_exit_codes(db: Path) -> None:

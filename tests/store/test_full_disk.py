@@ -22,6 +22,7 @@ CHILD = textwrap.dedent(
     """
     import json, sqlite3, subprocess, sys
     from pathlib import Path
+    from benchorch.cli.exits import exit_code
     from benchorch.errors import BenchorchError
     from benchorch.store import Store
     from tests.store.factory import launch
@@ -43,7 +44,7 @@ CHILD = textwrap.dedent(
             store.record_launch(launch(rid, i, stdout="x" * 20000))
             out["committed"] += 1
     except BenchorchError as exc:
-        out.update(error=type(exc).__name__, exit_code=int(exc.exit_code), text=str(exc))
+        out.update(error=type(exc).__name__, exit_code=int(exit_code(exc)), text=str(exc))
     # On the read-only mount only immutable=1 opens a WAL database (no -shm can be made).
     flag = "immutable=1" if mode == "readonly" else "mode=ro"
     raw = sqlite3.connect(f"file:{db}?{flag}", uri=True)

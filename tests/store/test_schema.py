@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchorch.errors import DatabaseLocked, ExitCode, OutputNotWritable, StoreError
+from benchorch.cli.exits import ExitCode, exit_code
+from benchorch.errors import DatabaseLocked, OutputNotWritable, StoreError
 from benchorch.store import Store
 from benchorch.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate, user_version
 from tests.store.factory import launch
@@ -60,7 +61,7 @@ def test_file_from_a_newer_benchorch_is_refused(tmp_path: Path) -> None:
         Store(path)
     text = str(info.value)
     assert str(path) in text and "newer" in text and "upgrade benchorch" in text
-    assert info.value.exit_code == ExitCode.INFRA
+    assert exit_code(info.value) == ExitCode.INFRA
     assert "\n" not in text
 
 
@@ -99,7 +100,7 @@ def test_corrupt_file_names_itself(tmp_path: Path) -> None:
 def test_folder_or_impossible_location_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(OutputNotWritable, match="is a folder") as info:
         Store(tmp_path)
-    assert info.value.exit_code == ExitCode.USAGE
+    assert exit_code(info.value) == ExitCode.USAGE
     blocker = tmp_path / "plain-file"
     blocker.write_text("x")
     with pytest.raises(OutputNotWritable) as info2:
@@ -122,7 +123,7 @@ def test_locked_database_is_database_locked(tmp_path: Path) -> None:
             assert store.run(rid)["status"] == "running"
             with pytest.raises(DatabaseLocked) as info:
                 store.record_launch(launch(rid))
-        assert info.value.exit_code == ExitCode.INFRA
+        assert exit_code(info.value) == ExitCode.INFRA
         assert str(path) in str(info.value) and "--db" in str(info.value)
         fresh = tmp_path / "fresh.sqlite"
         Store(fresh).close()

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.domain import ErrorKind, Status
-from benchorch.errors import ExitCode, RunNotFound, UsageError
+from benchorch.errors import RunNotFound, UsageError
 from benchorch.store import LaunchRecord, Store, new_run_id
 from benchorch.store.queries import JOINED_COLUMNS
 from benchorch.store.records import LAUNCH_FIELDS
@@ -214,7 +215,7 @@ def test_unknown_runs_are_usage_errors(store: Store) -> None:
     ):
         with pytest.raises(RunNotFound) as info:
             call()
-        assert info.value.exit_code == ExitCode.USAGE
+        assert exit_code(info.value) == ExitCode.USAGE
         assert ghost in str(info.value) and "benchorch runs" in str(info.value)
     # A rejected write leaves nothing behind.
     assert store.launches().empty and store.runs().empty

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.domain import ModelFormat
-from benchorch.errors import ExitCode
 from benchorch.variants.manifest import (
     CheckResult,
     Manifest,
@@ -105,7 +105,7 @@ def test_round_trip_any_values(err: float, size: int, name: str) -> None:
 def test_missing_manifest_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         Manifest.load(tmp_path)
-    assert info.value.exit_code == ExitCode.USAGE
+    assert exit_code(info.value) == ExitCode.USAGE
     assert str(tmp_path) in str(info.value) and "benchorch variants" in str(info.value)
     assert "\n" not in str(info.value)
 
