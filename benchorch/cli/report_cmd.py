@@ -19,7 +19,6 @@ import click
 from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
-from benchorch.errors import RunNotFound
 from benchorch.stats import COMPARABLE_FIELDS, Comparison
 
 if TYPE_CHECKING:
@@ -28,15 +27,9 @@ if TYPE_CHECKING:
 
 
 def _open(ctx: click.Context) -> Store:
-    from benchorch.store import Store
+    from benchorch.cli.store_cmd import open_results
 
-    path = db_path(ctx)
-    if not path.exists():
-        raise RunNotFound(
-            f"no results database at {path}",
-            hint="run `benchorch sweep` first, or point --db / BENCHORCH_DB at one",
-        )
-    return Store(path, create=False)
+    return open_results(db_path(ctx))
 
 
 @click.command()

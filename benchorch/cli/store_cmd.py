@@ -1,6 +1,7 @@
 """``benchorch runs`` and ``benchorch export``: look into the results store.
 
-Both read the database chosen by ``--db`` / ``BENCHORCH_DB`` (never create it).
+Both read the database chosen by ``--db`` / ``BENCHORCH_DB`` (never create
+it); ``open_results`` and ``existing_db`` are every read-only command's way in.
 A run may be named by its id, a unique prefix of it, or ``latest``.
 """
 
@@ -26,8 +27,27 @@ _DICT_COLUMNS = ("health_before", "health_after")
 _NESTED_COLUMNS = (*_DICT_COLUMNS, "samples_us", "argv", "variant_steps")
 
 
-def _open(path: Path) -> Store:
-    if not path.exists():
+def existing_db(path: Path) -> Path | None:
+    """``path`` when it is a results file to read, ``None`` when it could be one
+    but does not exist yet (a read-only command then finds no runs). A path that
+    can never be one (its folder is missing, or it is a folder) is a usage
+    error naming the path; nothing is created either way."""
+    if path.is_dir():
+        raise UsageError(
+            f"results database {path} is a folder",
+            hint="point --db / BENCHORCH_DB at a results file, e.g. results.sqlite",
+        )
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"results database {path} cannot exist: its folder {path.parent} does not",
+            hint="point --db / BENCHORCH_DB at the results file a sweep wrote",
+        )
+    return path if path.exists() else None
+
+
+def open_results(path: Path) -> Store:
+    """The results store at ``path`` for reading: never created (``existing_db``)."""
+    if existing_db(path) is None:
         raise RunNotFound(
             f"no results database at {path}",
             hint="run `benchorch sweep` first, or point --db / BENCHORCH_DB at one",
@@ -58,7 +78,7 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None) -> None:
     """
     path = db_path(ctx)
     rows: list[dict[str, Any]] = []
-    if path.exists():
+    if existing_db(path) is not None:
         with Store(path, create=False) as store:
             rows = store.runs().to_dict("records")
     rows.reverse()
@@ -178,7 +198,7 @@ def export(ctx: click.Context, run: str, fmt: str, output: Path | None) -> None:
     Example:
       benchorch export latest --format parquet -o launches.parquet
     """
-    with _open(db_path(ctx)) as store:
+    with open_results(db_path(ctx)) as store:
         run_id = store.resolve_run_id(run)
         df = store.launches(run_id)
     if fmt == "csv":
