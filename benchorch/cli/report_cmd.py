@@ -10,7 +10,6 @@ nothing was comparable.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ import click
 from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
-from benchorch.stats import COMPARABLE_FIELDS, Comparison
+from benchorch.stats import COMPARABLE_FIELDS
 
 if TYPE_CHECKING:
     from benchorch.store import Store
@@ -69,85 +68,6 @@ def report(
     click.echo(str(path))
 
 
-def _num(v: float, fmt: str) -> str:
-    return "-" if v is None or not math.isfinite(v) else format(v, fmt)
-
-
-def _us(v: float) -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{v / 1e3:.4g} ms" if v >= 1e3 else f"{v:.4g} us"
-
-
-def _rows(cmp: Comparison) -> list[list[str]]:
-    order = {
-        "slower": 0,
-        "failed": 1,
-        "inconclusive": 2,
-        "faster": 3,
-        "not_comparable": 4,
-        "same": 5,
-    }
-    out = []
-    for r in sorted(cmp.rows, key=lambda r: (order[r.verdict.value], r.label)):
-        interval = f"{_num(r.ci_low, '.3f')}-{_num(r.ci_high, '.3f')}"
-        out.append(
-            [
-                r.verdict.value,
-                r.label,
-                _us(r.base_median_us),
-                _us(r.cand_median_us),
-                _num(r.ratio, ".3f"),
-                interval if math.isfinite(r.ci_low) else "-",
-                _num(r.p_value, ".4f"),
-                _num(r.p_adjusted, ".4f"),
-                f"{r.n_base}/{r.n_cand}",
-                r.reason,
-            ]
-        )
-    return out
-
-
-HEADER = [
-    "verdict",
-    "configuration",
-    "base",
-    "cand",
-    "ratio",
-    "95% interval",
-    "p",
-    "adj p",
-    "n",
-    "reason",
-]
-
-
-def format_text(cmp: Comparison) -> str:
-    rows = [HEADER, *_rows(cmp)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
-    lines = [
-        f"{cmp.cand} against {cmp.base}: "
-        + ", ".join(f"{n} {v}" for v, n in cmp.counts.items() if n)
-    ]
-    for r in rows:
-        cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)]
-        lines.append("  ".join([*cells, r[-1]]).rstrip())
-    return "\n".join(lines)
-
-
-def _md(cell: str) -> str:
-    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def format_markdown(cmp: Comparison) -> str:
-    counts = ", ".join(f"{n} {v}" for v, n in cmp.counts.items() if n)
-    lines = [f"**{_md(cmp.cand)}** against **{_md(cmp.base)}**: {counts}", ""]
-    lines.append("| " + " | ".join(HEADER) + " |")
-    lines.append("|" + "|".join("---" for _ in HEADER) + "|")
-    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _rows(cmp)]
-    return "\n".join(lines)
-
-
 @click.command()
 @click.argument("base")
 @click.argument("cand")
@@ -191,6 +111,7 @@ def compare(
       benchorch compare 20261124-0300 latest --format markdown --threshold 3
     """
     from benchorch.report import compare_runs
+    from benchorch.report.text import format_markdown, format_text
 
     with _open(ctx) as store:
         cmp = compare_runs(store, base, cand, threshold_pct=threshold, vary=vary)

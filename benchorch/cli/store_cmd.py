@@ -11,20 +11,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from benchorch.cli.main import db_path
-from benchorch.errors import OutputNotWritable, RunNotFound, UsageError
+from benchorch.errors import RunNotFound, UsageError
 from benchorch.store import Store
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-#: Launch columns that hold dicts (JSON text in CSV and Parquet) and lists (JSON text in CSV).
-_DICT_COLUMNS = ("health_before", "health_after")
-_NESTED_COLUMNS = (*_DICT_COLUMNS, "samples_us", "argv", "variant_steps")
+from benchorch.store.export import FORMATS, ExportFormat, export_run, jsonable
 
 
 def existing_db(path: Path) -> Path | None:
@@ -85,7 +79,7 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None) -> None:
     if limit is not None:
         rows = rows[:limit]
     if as_json:
-        click.echo(json.dumps([_jsonable(r) for r in rows], indent=2))
+        click.echo(json.dumps([jsonable(r) for r in rows], indent=2))
         return
     if not rows:
         click.echo(f"no runs in {path}", err=True)
@@ -109,73 +103,12 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None) -> None:
         click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values from pandas/numpy scalars (NaN and NA become null)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "item"):  # numpy scalar
-        return _jsonable(value.item())
-    try:
-        import pandas as pd
-
-        if value is pd.NA:
-            return None
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    return value
-
-
-def _flatten(df: pd.DataFrame, columns: tuple[str, ...] = _NESTED_COLUMNS) -> pd.DataFrame:
-    """``columns`` (lists, dicts) as JSON text, for formats with flat cells."""
-    out = df.copy()
-    for name in columns:
-        out[name] = [None if v is None else json.dumps(_jsonable(v)) for v in out[name]]
-    return out
-
-
-def _write_bytes(data: bytes, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        raise OutputNotWritable(
-            f"cannot write {output} ({exc.strerror})", hint="choose a writable -o path"
-        ) from exc
-
-
-def _parquet(df: pd.DataFrame) -> bytes:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise UsageError(
-            "--format parquet needs pyarrow, which is not installed",
-            hint="pip install pyarrow (it is in benchorch[dev]), or use --format csv or json",
-        ) from exc
-    # Parquet has real lists (samples_us, argv, steps); the health dicts vary in
-    # shape from device to device, so they travel as JSON text.
-    table = pa.Table.from_pandas(_flatten(df, _DICT_COLUMNS), preserve_index=False)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 @click.command()
 @click.argument("run")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "parquet"]),
+    type=click.Choice(FORMATS),
     default="csv",
     show_default=True,
     help="Output format; lists (samples_us, argv) and dicts (health) are JSON text in CSV/Parquet.",
@@ -188,7 +121,7 @@ def _parquet(df: pd.DataFrame) -> bytes:
     help="Write here instead of stdout.",
 )
 @click.pass_context
-def export(ctx: click.Context, run: str, fmt: str, output: Path | None) -> None:
+def export(ctx: click.Context, run: str, fmt: ExportFormat, output: Path | None) -> None:
     """Write the launches of RUN (an id, a unique prefix, or `latest`) as one table.
 
     One row per launch with its configuration, outcome, raw per-iteration
@@ -198,17 +131,9 @@ def export(ctx: click.Context, run: str, fmt: str, output: Path | None) -> None:
     Example:
       benchorch export latest --format parquet -o launches.parquet
     """
+    if output is None:
+        sys.stdout.flush()
     with open_results(db_path(ctx)) as store:
-        run_id = store.resolve_run_id(run)
-        df = store.launches(run_id)
-    if fmt == "csv":
-        data = _flatten(df).to_csv(index=False).encode()
-    elif fmt == "json":
-        records = [_jsonable(r) for r in df.to_dict("records")]
-        # One launch per line: greppable, and still one JSON array.
-        data = ("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n").encode()
-    else:
-        data = _parquet(df)
-    _write_bytes(data, output)
+        done = export_run(store, run, fmt, output if output is not None else sys.stdout.buffer)
     if output is not None:
-        click.echo(f"wrote {len(df)} launches of run {run_id} to {output}", err=True)
+        click.echo(f"wrote {done.launches} launches of run {done.run_id} to {output}", err=True)
