@@ -33,6 +33,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from typing import Literal
 
@@ -43,11 +44,13 @@ from benchorch.sweep.settings import Order, SweepConfig, dims_shapes
 from benchorch.variants.manifest import Manifest
 
 __all__ = [
+    "LOADS",
     "LaunchSpec",
     "Plan",
     "PlanBinary",
     "PlanVariant",
     "Skip",
+    "SkipKind",
     "interleave",
     "make_plan",
     "plan_binary",
@@ -55,6 +58,23 @@ __all__ = [
 ]
 
 LaunchKind = Literal["latency", "load"]
+
+#: The model formats each binary flavour loads (FACTS.md: a lite-interpreter
+#: build has no TorchScript front end, so it cannot read a full-JIT ``.pt``).
+LOADS: dict[Flavour, frozenset[ModelFormat]] = {
+    Flavour.LITE: frozenset({ModelFormat.LITE, ModelFormat.FLATBUFFER}),
+    Flavour.FULL_JIT: frozenset(ModelFormat),
+}
+
+
+class SkipKind(StrEnum):
+    """Why the planner removed a candidate; the reason text says it for one file."""
+
+    FULL_JIT_ON_LITE = "full_jit_on_lite"
+    BYTECODE_NEWER = "bytecode_newer"
+    BYTECODE_OLDER = "bytecode_older"
+    CHECK_FAILED = "check_failed"
+    INPUTS = "inputs"  # dims, types or memory formats that do not fit the model
 
 
 @dataclass(frozen=True)
@@ -126,6 +146,7 @@ class Skip:
     dims: str | None = None
     types: str | None = None
     memory_format: str | None = None
+    kind: SkipKind = SkipKind.INPUTS
 
     @property
     def config(self) -> dict[str, str]:
@@ -169,9 +190,11 @@ class _Config:
         )
 
 
-def _variant_problem(v: PlanVariant, binary: PlanBinary, include_failed: bool) -> str | None:
-    if v.format is ModelFormat.FULL_JIT and binary.flavour is Flavour.LITE:
-        return (
+def _variant_problem(
+    v: PlanVariant, binary: PlanBinary, include_failed: bool
+) -> tuple[SkipKind, str] | None:
+    if v.format not in LOADS[binary.flavour]:
+        return SkipKind.FULL_JIT_ON_LITE, (
             f"{v.file} is a full-JIT TorchScript file and the binary is a lite-interpreter build,"
             " which loads only .ptl/FlatBuffer: use the .ptl variant or a full-JIT build"
             " (BUILD_LITE_INTERPRETER=0)"
@@ -183,17 +206,20 @@ def _variant_problem(v: PlanVariant, binary: PlanBinary, include_failed: bool) -
         low, high = binary.bytecode_min, binary.bytecode_max
         span = f"{low if low is not None else '?'}-{high if high is not None else '?'}"
         if high is not None and v.bytecode_version > high:
-            return (
+            return SkipKind.BYTECODE_NEWER, (
                 f"bytecode version {v.bytecode_version} is newer than the binary accepts ({span}):"
                 f" re-export with --bytecode-version {high}"
             )
         if low is not None and v.bytecode_version < low:
-            return (
+            return SkipKind.BYTECODE_OLDER, (
                 f"bytecode version {v.bytecode_version} is older than the binary accepts ({span}):"
                 " re-export with a newer torch"
             )
     if not v.check_passed and not include_failed:
-        return "its accuracy check failed: fix the variant or pass --include-failed-checks"
+        return (
+            SkipKind.CHECK_FAILED,
+            "its accuracy check failed: fix the variant or pass --include-failed-checks",
+        )
     return None
 
 
@@ -236,9 +262,10 @@ def make_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: Sweep
     configs: list[_Config] = []
     skipped: list[Skip] = []
     for v in unique.values():
-        problem = _variant_problem(v, binary, config.include_failed_checks)
-        if problem is not None:
-            skipped.append(Skip(v.name, v.file, problem))
+        variant_problem = _variant_problem(v, binary, config.include_failed_checks)
+        if variant_problem is not None:
+            kind, reason = variant_problem
+            skipped.append(Skip(v.name, v.file, reason, kind=kind))
             continue
         first_ok: tuple[str, str, str] | None = None
         for dims in config.dims or (v.input_dims,):

@@ -15,6 +15,7 @@ Order of work, each step able to fail before anything is measured:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,16 @@ from benchorch.domain import DeviceInfo, Outcome
 from benchorch.errors import BenchorchError, OutputNotWritable, UsageError
 from benchorch.paths import cache_root
 from benchorch.store import Store
+from benchorch.sweep.emptyplan import (
+    DeviceBinary,
+    NothingToRun,
+    device_note,
+    loadable,
+    nothing_to_run,
+    recipe_mismatches,
+)
 from benchorch.sweep.executor import (
+    DeviceProgress,
     DeviceWork,
     Executor,
     SweepSettings,
@@ -46,8 +56,12 @@ from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_binary, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, load_toml, merge
+from benchorch.variants.manifest import Manifest
 
 log = logging.getLogger("benchorch.sweep")
+
+#: A device's status when its plan is empty while another device's is not.
+DEVICE_NOTHING = "nothing to run"
 
 
 @dataclass
@@ -58,6 +72,7 @@ class SweepSummary:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: int = 0
     report_error: str | None = None
+    nothing_left: bool = False  # --resume of a run whose every launch is stored
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,10 +82,13 @@ class SweepSummary:
             "devices": self.devices,
             "skipped": self.skipped,
             "report_error": self.report_error,
+            "nothing_left": self.nothing_left,
         }
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: {self.status}"]
+        if self.nothing_left:
+            out.append("  nothing left to run: every planned launch is stored")
         for serial, d in self.devices.items():
             msg = f" ({d['message']})" if d.get("message") else ""
             out.append(
@@ -90,16 +108,18 @@ class SweepSummary:
 
 def _settings(
     store: Store, flags: dict[str, Any], config_file: Path | None, resume_run: str | None
-) -> tuple[SweepConfig, dict[str, Any]]:
-    """The run's settings and the raw values stored with it (for --resume)."""
+) -> tuple[SweepConfig, dict[str, Any], str]:
+    """The run's settings, the raw values stored with it (for --resume), and the
+    status the resumed run had."""
     if resume_run is not None:
+        prior = str(store.run(resume_run).get("status"))
         stored = store.resume_run(resume_run)
         values = dict(stored.get("params", {}).get("settings", {}))
-        return merge(values, {}), values
+        return merge(values, {}), values, prior
     file_values = load_toml(config_file) if config_file is not None else {}
     given = {k: v for k, v in flags.items() if v not in (None, (), [])}
     cfg = merge(file_values, given)
-    return cfg, cfg.to_dict()
+    return cfg, cfg.to_dict(), "running"
 
 
 def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, BinarySpec]) -> BinarySpec:
@@ -163,21 +183,9 @@ def run_sweep(
     quiet: bool,
 ) -> SweepSummary:
     store = Store(db)
-    cfg, stored_settings = _settings(store, flags, config_file, resume_run)
+    cfg, stored_settings, prior_status = _settings(store, flags, config_file, resume_run)
     out_dir = Path(cfg.out or "reports")
     _check_writable(out_dir)
-
-    manifest = resolve_variants(
-        variants_dir=Path(cfg.variants) if cfg.variants else None,
-        model=cfg.model,
-        dims=";".join(cfg.dims) if cfg.dims and len(cfg.dims) == 1 else None,
-        types=";".join(cfg.types) if cfg.types and len(cfg.types) == 1 else None,
-        recipe=tuple(cfg.recipe) if cfg.recipe else None,
-        cache_dir=cache_root(),
-        bytecode_version=cfg.bytecode_version,
-    )
-    variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
-    variant_names = {f.name: f.variant for f in manifest.files}
 
     adb_addr = adb_addr or cfg.adb_server
     serials = _serials(cfg, adb_addr)
@@ -196,6 +204,19 @@ def run_sweep(
             check_abi(binary, info)
             per_device.append((device, info, binary))
 
+        manifest = _variants(cfg, [(info.serial, binary) for _, info, binary in per_device])
+        variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
+        variant_names = {f.name: f.variant for f in manifest.files}
+        plans = {
+            info.serial: make_plan(plan_variants(manifest), plan_binary(binary), cfg)
+            for _, info, binary in per_device
+        }
+        if not any(p.launches for p in plans.values()):
+            # Nothing is stored or pushed: a sweep that measures nothing is not a success.
+            raise nothing_to_run(
+                plans, from_recipe=cfg.variants is None, candidates=len(manifest.files)
+            )
+
         run_id = resume_run or store.create_run(
             command=command,
             params={
@@ -206,11 +227,14 @@ def run_sweep(
         )
         done = store.done_launch_keys(run_id) if resume_run else set()
         work: list[DeviceWork] = []
+        empty: dict[str, str] = {}  # serial -> why its plan is empty while others' are not
         skipped = 0
         for device, info, binary in per_device:
             store.record_device(run_id, info)
             store.record_binary(run_id, binary.provenance)
-            plan = make_plan(plan_variants(manifest), plan_binary(binary), cfg)
+            plan = plans[info.serial]
+            if not plan.launches:
+                empty[info.serial] = device_note(plan)
             if not resume_run:
                 for skip in plan.skipped:
                     store.record_skip(
@@ -220,13 +244,24 @@ def run_sweep(
                         config=skip.config,
                         reason=skip.reason,
                     )
+                if not plan.launches:
+                    store.record_skip(
+                        run_id,
+                        device=info.serial,
+                        variant="*",
+                        config={},
+                        reason=empty[info.serial],
+                    )
                 skipped += len(plan.skipped)
-            work.append(DeviceWork(device, info, binary, remaining(plan, info.serial, done)))
+            if plan.launches:
+                work.append(DeviceWork(device, info, binary, remaining(plan, info.serial, done)))
         if not resume_run:
             for f in manifest.files:
                 store.record_variant(run_id, f.to_dict())
             for s in manifest.skipped:
                 store.record_skip(run_id, device="*", variant=s.variant, config={}, reason=s.reason)
+        elif not any(w.launches for w in work):
+            return _nothing_left(store, run_id, prior_status, out_dir)
 
         settings = SweepSettings(
             run_id=run_id,
@@ -250,6 +285,8 @@ def run_sweep(
         )
         with display:
             result = executor.run(work)
+    for serial, note in empty.items():
+        result.devices[serial] = DeviceProgress(serial, 0, status=DEVICE_NOTHING, message=note)
     status = Outcome(overall_status(result))
     store.finish_run(run_id, status.value)
     summary = SweepSummary(run_id=run_id, status=status, skipped=skipped)
@@ -263,6 +300,62 @@ def run_sweep(
         }
         for s, p in result.devices.items()
     }
+    summary.report_path, summary.report_error = _report(store, run_id, out_dir)
+    return summary
+
+
+def _variants(cfg: SweepConfig, binaries: list[tuple[str, BinarySpec]]) -> Manifest:
+    """The sweep's variants: ``--variants DIR``, or ``--model`` exported (cached).
+
+    A user-given recipe whose formats a device's binary cannot load is said per
+    device and binary before the export (an error when no device can load
+    any); with the default recipe only the formats some binary loads are kept.
+    """
+    devices = [
+        DeviceBinary(
+            serial, Path(str(b.provenance.get("path", "binary"))).name, plan_binary(b).flavour
+        )
+        for serial, b in binaries
+    ]
+    if cfg.variants is None and cfg.model is not None and cfg.recipe:
+        from benchorch.variants.export import recipe_formats
+
+        lines = recipe_mismatches(cfg.recipe, recipe_formats(tuple(cfg.recipe)), devices)
+        if len(lines) == len(devices):
+            raise NothingToRun(
+                f"nothing to run: {lines[0]}"
+                if len(lines) == 1
+                else "nothing to run: " + "; ".join(lines)
+            )
+        for line in lines:
+            log.warning("%s", line)
+    manifest = resolve_variants(
+        variants_dir=Path(cfg.variants) if cfg.variants else None,
+        model=cfg.model,
+        dims=";".join(cfg.dims) if cfg.dims and len(cfg.dims) == 1 else None,
+        types=";".join(cfg.types) if cfg.types and len(cfg.types) == 1 else None,
+        recipe=tuple(cfg.recipe) if cfg.recipe else None,
+        cache_dir=cache_root(),
+        bytecode_version=cfg.bytecode_version,
+    )
+    if cfg.variants is None and not cfg.recipe:
+        keep = loadable(d.flavour for d in devices)
+        files = tuple(f for f in manifest.files if f.format in keep)
+        if len(files) < len(manifest.files):
+            manifest = dataclasses.replace(manifest, files=files)
+    return manifest
+
+
+def _nothing_left(store: Store, run_id: str, prior_status: str, out_dir: Path) -> SweepSummary:
+    """``--resume`` of a run whose every planned launch is stored: a success (exit 0).
+
+    The run keeps the status its launches give it (``failed`` when one failed).
+    """
+    stored = prior_status
+    if stored not in (Outcome.OK.value, Outcome.FAILED.value):  # stopped after its last launch
+        stored = Outcome.FAILED.value if store.run(run_id).get("failures") else Outcome.OK.value
+    store.finish_run(run_id, stored)
+    summary = SweepSummary(run_id=run_id, status=Outcome.OK, nothing_left=True)
     summary.report_path, summary.report_error = _report(store, run_id, out_dir)
     return summary
 

@@ -63,6 +63,11 @@ FORMATS: tuple[tuple[str, ModelFormat, str], ...] = (
 )
 
 
+def recipe_formats(steps: tuple[str, ...]) -> frozenset[ModelFormat]:
+    """The file formats an export with these recipe steps writes (``.pt`` always)."""
+    return frozenset(fmt for key, fmt, _ in FORMATS if key == "pt" or key in steps)
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     model: str
@@ -89,7 +94,8 @@ class _State:
 
 
 def _save_formats(state: _State, scripted: Any, plan_name: str) -> list[tuple[Path, ModelFormat]]:
-    wanted = [f for f in FORMATS if f[0] == "pt" or f[0] in state.steps]
+    formats = recipe_formats(state.steps)
+    wanted = [f for f in FORMATS if f[1] in formats]
     saved: list[tuple[Path, ModelFormat]] = []
     for key, fmt, suffix in wanted:
         path = state.tmp / f"{plan_name}{suffix}"
