@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from benchorch.domain import Flavour, ModelFormat
+from benchorch.errors import UsageError
 from benchorch.sweep.emptyplan import DeviceBinary, loadable, nothing_to_run, recipe_mismatches
 from benchorch.sweep.plan import PlanBinary, PlanVariant, SkipKind, make_plan
 from benchorch.sweep.settings import SweepConfig
@@ -34,7 +35,7 @@ def test_every_removed_candidate_is_grouped_by_reason_in_one_line() -> None:
     assert {s.kind for s in plan.skipped} == {SkipKind.FULL_JIT_ON_LITE}
     err = nothing_to_run({"a": plan, "b": plan}, from_recipe=True, candidates=6)
     text = str(err)
-    assert len(text.splitlines()) == 1 and err.exit_code == 2
+    assert len(text.splitlines()) == 1 and isinstance(err, UsageError)  # exit 2
     # one group for twelve removals, not twelve repeats of the same reason
     assert text.count("full-JIT .pt files on a lite-interpreter binary") == 1
     assert "(12: v0.pt, v1.pt, v2.pt, v3.pt, and 2 more) on a, b" in text
