@@ -105,7 +105,7 @@ def build_run_report(
         comparison = _compare(
             base_launches, launches, base_id, run_id, hist, order, None, vary, n_boot, cache
         )
-        aa = stats.split_half_aa(base_launches, n_boot=min(n_boot, 300))
+        aa = stats.aa_check(base_launches, n_boot=min(n_boot, 300))
         if not hist.empty:
             upto = order[: order.index(run_id) + 1] if run_id in order else order
             hist = hist[hist["run_id"].isin(upto)]

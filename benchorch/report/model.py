@@ -31,7 +31,7 @@ import pandas as pd
 
 from benchorch import stats
 from benchorch.report import charts
-from benchorch.stats import Comparison, ComparisonRow, ConfigStats, Ratio
+from benchorch.stats import AACheck, Comparison, ComparisonRow, ConfigStats, Ratio
 
 FORMAT_ORDER = {"full_jit": 0, "lite": 1, "flatbuffer": 2}
 STEP_ORDER = {"fuse": 0, "fused": 0, "quantize": 1, "quantized": 1, "mobile": 2, "channels_last": 3}
@@ -199,8 +199,10 @@ class CompareView:
     min_effect: float
     counts: tuple[tuple[str, int], ...]
     rows: tuple[CompareRowView, ...]  # slower first, then failed, inconclusive, ...
-    aa_flagged: int | None = None  # false alarms of the split-half A/A check of the base run
+    aa_flagged: int | None = None  # split-half A/A check of the base run: raw p <= 0.05
     aa_tested: int = 0
+    aa_alarm: bool = False
+    aa_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -471,11 +473,12 @@ VERDICT_ORDER = {
     "faster": 3,
     "not_comparable": 4,
     "same": 5,
+    "bimodal": 2,
 }
 
 
 def build_compare_view(
-    cmp: Comparison, history: pd.DataFrame | None = None, aa: Comparison | None = None
+    cmp: Comparison, history: pd.DataFrame | None = None, aa: AACheck | None = None
 ) -> CompareView:
     """Rows sorted slower first; each with a sparkline of its series' run
     medians (``history`` from ``stats.run_medians(..., key="series_key")``)."""
@@ -488,11 +491,7 @@ def build_compare_view(
         cmp.rows, key=lambda r: (VERDICT_ORDER[r.verdict.value], -_nz(r.ratio), r.label)
     ):
         views.append(CompareRowView(row, charts.sparkline(series.get("|".join(row.pair), []))))
-    aa_flagged = None
-    aa_tested = 0
-    if aa is not None:
-        aa_flagged = aa.counts["slower"] + aa.counts["faster"]
-        aa_tested = sum(aa.counts[v] for v in ("slower", "faster", "same", "inconclusive"))
+    aa_flagged = None if aa is None else aa.flagged
     return CompareView(
         cmp.base,
         cmp.cand,
@@ -501,7 +500,9 @@ def build_compare_view(
         tuple(cmp.counts.items()),
         tuple(views),
         aa_flagged,
-        aa_tested,
+        aa.tested if aa is not None else 0,
+        aa.alarm if aa is not None else False,
+        aa.describe() if aa is not None else "",
     )
 
 
@@ -553,7 +554,7 @@ def build_run_report(
     skips: pd.DataFrame | None = None,
     comparison: Comparison | None = None,
     history: pd.DataFrame | None = None,
-    aa: Comparison | None = None,
+    aa: AACheck | None = None,
     n_boot: int = stats.DEFAULT_BOOT,
     cache: stats.SummaryCache | None = None,
 ) -> RunReport:

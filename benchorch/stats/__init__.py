@@ -35,6 +35,8 @@ summaries, ratios), ``history``, ``compare``; everything public is re-exported
 here.
 """
 
+from benchorch.stats.aa import AACheck, aa_check, split_half_aa
+from benchorch.stats.bimodal import Bimodal, bimodality
 from benchorch.stats.bootstrap import (
     bootstrap_many,
     bootstrap_replicates,
@@ -48,7 +50,7 @@ from benchorch.stats.compare import (
     Verdict,
     causal_history,
     compare_frames,
-    split_half_aa,
+    judge,
 )
 from benchorch.stats.history import (
     Creep,
@@ -75,7 +77,7 @@ from benchorch.stats.keys import (
     with_config_key,
     with_series_key,
 )
-from benchorch.stats.nonparametric import bh_adjust, mann_whitney
+from benchorch.stats.nonparametric import bh_adjust, mann_whitney, mann_whitney_null_rate
 from benchorch.stats.summary import (
     ConfigStats,
     Ratio,
@@ -96,6 +98,8 @@ __all__ = [
     "DEFAULT_Q",
     "MIN_LAUNCHES_FOR_TEST",
     "PAIR_FIELDS",
+    "AACheck",
+    "Bimodal",
     "Comparison",
     "ComparisonRow",
     "ConfigStats",
@@ -103,7 +107,9 @@ __all__ = [
     "Ratio",
     "SummaryCache",
     "Verdict",
+    "aa_check",
     "bh_adjust",
+    "bimodality",
     "bootstrap_many",
     "bootstrap_replicates",
     "bootstrap_replicates_direct",
@@ -114,9 +120,11 @@ __all__ = [
     "config_key",
     "creep",
     "device_labels",
+    "judge",
     "keyed",
     "launch_values",
     "mann_whitney",
+    "mann_whitney_null_rate",
     "median_rank_tables",
     "noise_floor",
     "pair_label",

@@ -92,9 +92,9 @@ def median_rank_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sorted_launch(g: np.ndarray) -> np.ndarray:
-    """A launch's iterations sorted, NaN left out; ``[nan]`` when none is left."""
-    x = np.sort(np.asarray(g, dtype=float).ravel())
-    x = x[: int(np.count_nonzero(~np.isnan(x)))]
+    """A launch's iterations sorted, NaN and inf left out; ``[nan]`` when none is left."""
+    x = np.asarray(g, dtype=float).ravel()
+    x = np.sort(x[np.isfinite(x)])
     return x if x.size else np.array([np.nan])
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchorch.stats.bimodal import bimodality
 from benchorch.stats.history import noise_floor
 from benchorch.stats.keys import (
     COMPARABLE_FIELDS,
@@ -38,6 +39,9 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
     NOT_COMPARABLE = "not_comparable"
     FAILED = "failed"
+    #: Launches on a side fall in two clusters (little-core landings,
+    #: throttling): a median of them answers no question; said as such.
+    BIMODAL = "bimodal"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,18 @@ class ComparisonRow:
     p_adjusted: float = float("nan")
     n_base: int = 0
     n_cand: int = 0
+    #: ``same`` needs the whole interval inside ``±threshold``.
     threshold: float = float("nan")
+    #: ``slower``/``faster`` need the estimate beyond ``±min_effect``.
+    min_effect: float = float("nan")
+    #: Non-finite samples dropped from the ok launches of each side.
+    dropped_base: int = 0
+    dropped_cand: int = 0
+    #: Confirmation launches a side (0: judged on the screen alone).
+    confirm_base: int = 0
+    confirm_cand: int = 0
+    #: The screen's p-value when the verdict comes from confirmation launches.
+    screen_p: float = float("nan")
 
     @property
     def broke(self) -> bool:
@@ -87,7 +102,44 @@ class ComparisonRow:
             "n_base": self.n_base,
             "n_cand": self.n_cand,
             "threshold": num(self.threshold),
+            "min_effect": num(self.min_effect),
+            "dropped_base": self.dropped_base,
+            "dropped_cand": self.dropped_cand,
+            "confirm_base": self.confirm_base,
+            "confirm_cand": self.confirm_cand,
+            "screen_p": num(self.screen_p),
+            "evidence": self.evidence,
         }
+
+    @property
+    def evidence(self) -> str:
+        """The numbers behind the verdict, in words an engineer can check."""
+        if not np.isfinite(self.ratio):
+            return ""
+        words = [
+            f"{_pct(self.ratio)} (95% interval {_pct(self.ci_low)} to {_pct(self.ci_high)})",
+            f"p {self.p_value:.2g}"
+            + (f", adjusted {self.p_adjusted:.2g}" if np.isfinite(self.p_adjusted) else ""),
+        ]
+        if self.confirm_base or self.confirm_cand:
+            words.append(
+                f"on {self.confirm_base} + {self.confirm_cand} confirmation launches"
+                f" (A/B interleaved; screen p {self.screen_p:.2g}"
+                f" on {self.n_base} + {self.n_cand} launches)"
+            )
+        else:
+            words.append(f"{self.n_base} + {self.n_cand} launches")
+        dropped = self.dropped_base + self.dropped_cand
+        if dropped:
+            words.append(
+                f"{dropped} non-finite samples dropped"
+                f" ({self.dropped_base} base, {self.dropped_cand} candidate)"
+            )
+        return "; ".join(words)
+
+
+def _pct(ratio: float) -> str:
+    return f"{ratio - 1.0:+.1%}" if np.isfinite(ratio) else "-"
 
 
 @dataclass(frozen=True)
@@ -162,6 +214,7 @@ def compare_frames(
     cand_id: str = "cand",
     history: pd.DataFrame | None = None,
     threshold_pct: float | None = None,
+    thresholds: Mapping[str, float] | None = None,
     vary: Sequence[str] = (),
     q: float = DEFAULT_Q,
     n_boot: int = DEFAULT_BOOT,
@@ -176,13 +229,20 @@ def compare_frames(
        treatment, e.g. ``variant_sha256`` when a variant was changed on purpose);
        otherwise ``not_comparable`` with the fields that differ. A pair on one
        side only is ``not_comparable`` too. No ok launch on a side: ``failed``.
-    2. ``p``: two-sided Mann-Whitney U on the log launch medians.
-    3. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
-    4. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``;
-       ``t = max(threshold_pct/100 or 2%, noise_floor(history of the config))``.
-       ``slower``: ``p_adjusted < q`` and ``lo > 1 + t``; ``faster``:
-       ``p_adjusted < q`` and ``hi < 1 / (1 + t)``; ``same``: the whole interval
-       inside ``[1/(1+t), 1+t]``; else ``inconclusive``.
+    2. A side whose launches fall in two clusters (``bimodal.bimodality``):
+       ``bimodal``, naming the side, the share and the factor.
+    3. ``p``: two-sided Mann-Whitney U on the log launch medians, exact
+       (``nonparametric.mann_whitney``).
+    4. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
+    5. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``.
+       Minimum effect ``m``: ``threshold_pct`` (or ``thresholds[variant]``,
+       percent) when given, else ``max(2%, noise_floor(history))`` with the
+       history of the configuration as measured on the baseline side (its
+       ``base_key``: a new binary or file under ``vary`` has none of its own).
+       Threshold ``t`` for ``same``: the given one, else ``max(m, the
+       comparison's resolution)`` (``RESOLUTION_SD``): what these launches can
+       tell apart, so ``same`` means "no change beyond ±t", ``t`` shown.
+    6. Verdicts by ``judge``.
 
     ``history`` (``run_medians`` rows) is read causally: a configuration's noise
     floor uses its run medians of the baseline and of the runs that started no
@@ -250,27 +310,43 @@ def compare_frames(
             ]
             common.update(verdict=Verdict.FAILED, reason="; ".join(reasons))
             continue
+        common.update(dropped_base=bs.n_dropped, dropped_cand=cs.n_dropped)
         r = ratio_of(cs, creps, bs, breps)
+        common.update(ratio=r.value, ci_low=r.ci_low, ci_high=r.ci_high)
+        shapes = [
+            b.describe(side)
+            for side, st in (("base", bs), ("candidate", cs))
+            if (b := bimodality(st.launch_medians_us)) is not None
+        ]
+        if shapes:
+            common.update(verdict=Verdict.BIMODAL, reason="; ".join(shapes))
+            continue
         floor = 0.0
-        if hist is not None:
-            h = hist.get(common["cand_key"])
+        if hist is not None:  # the configuration as measured on the baseline side
+            h = hist.get(common["base_key"])
             floor = noise_floor(h) if h is not None else 0.0
+        wanted = thresholds.get(str(common["pair"][1])) if thresholds else None
         p = mann_whitney(np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us))
         common.update(
             verdict=None,
             reason="",
-            ratio=r.value,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
             p_value=p,
-            threshold=max(min_effect, floor),
+            min_effect=wanted / 100.0 if wanted is not None else max(min_effect, floor),
+            threshold=wanted / 100.0 if wanted is not None else float("nan"),
         )
+    resolution = _resolution(pending)
     adjusted = bh_adjust([row.get("p_value", np.nan) for row in pending])
     rows = []
     for row, padj in zip(pending, adjusted, strict=True):
         if row["verdict"] is None:
             row["p_adjusted"] = float(padj)
-            row["verdict"], row["reason"] = _judge(row, q)
+            if not np.isfinite(row["threshold"]):
+                row["threshold"] = (
+                    row["min_effect"]
+                    if threshold_pct is not None
+                    else max(row["min_effect"], resolution)
+                )
+            row["verdict"], row["reason"] = judge(row, q)
         rows.append(ComparisonRow(**row))
     return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
 
@@ -325,14 +401,46 @@ def causal_history(
     return {str(k): values[pos] for k, pos in h.groupby("config_key", sort=False).indices.items()}
 
 
-def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
-    t, lo, hi, padj = row["threshold"], row["ci_low"], row["ci_high"], row["p_adjusted"]
-    up, down = 1.0 + t, 1.0 / (1.0 + t)
+#: ``same`` by default: the whole interval inside ``±expm1(RESOLUTION_SD
+#: sigma)``, ``sigma`` the comparison's typical standard error of a log
+#: ratio (the median over its configurations of each interval's half-width /
+#: 1.96). An unchanged configuration's estimate stays within 1.645 sigma 90%
+#: of the time and its interval reaches 1.96 sigma further: 3.6 sigma; 4 leaves
+#: room for configurations a little noisier than the typical one.
+RESOLUTION_SD = 4.0
+
+
+def _resolution(rows: Sequence[Mapping[str, Any]]) -> float:
+    """The change a comparison's launches can resolve (see ``RESOLUTION_SD``)."""
+    sds = [
+        (np.log(r["ci_high"]) - np.log(r["ci_low"])) / (2 * 1.96)
+        for r in rows
+        if r.get("verdict", "") is None
+        and np.isfinite(r.get("p_value", np.nan))
+        and r["ci_low"] > 0
+        and np.isfinite(r["ci_high"])
+    ]
+    return float(np.expm1(RESOLUTION_SD * np.median(sds))) if sds else 0.0
+
+
+def judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
+    """One configuration's verdict from its ratio ``r`` and interval ``[lo,
+    hi]``, its (adjusted) p-value, ``min_effect`` ``m`` and ``threshold`` ``t``:
+
+    * ``slower``: adjusted p < ``q``, ``lo > 1`` and ``r > 1 + m``;
+      ``faster``: adjusted p < ``q``, ``hi < 1`` and ``r < 1 / (1 + m)``;
+    * ``same``: the whole interval inside ``[1/(1+t), 1+t]``;
+    * else ``inconclusive``, saying which part is missing.
+
+    The reason ends with the evidence (``ComparisonRow.evidence``)."""
+    t, m = row["threshold"], row["min_effect"]
+    r, lo, hi, padj = row["ratio"], row["ci_low"], row["ci_high"], row["p_adjusted"]
+    evidence = ComparisonRow(**{**row, "verdict": Verdict.INCONCLUSIVE}).evidence
     significant = bool(np.isfinite(padj) and padj < q)
-    if significant and lo > up:
-        return Verdict.SLOWER, f"whole interval above +{t:.1%}, adjusted p {padj:.2g} < {q}"
-    if significant and hi < down:
-        return Verdict.FASTER, f"whole interval below -{1 - down:.1%}, adjusted p {padj:.2g} < {q}"
+    if significant and lo > 1.0 and r > 1.0 + m:
+        return Verdict.SLOWER, f"slower by more than {m:.1%}: {evidence}"
+    if significant and hi < 1.0 and r < 1.0 / (1.0 + m):
+        return Verdict.FASTER, f"faster by more than {m:.1%}: {evidence}"
     if not np.isfinite(padj):
         # One launch a side has a zero-width bootstrap interval: it can show
         # neither a change nor its absence.
@@ -340,18 +448,14 @@ def _judge(row: Mapping[str, Any], q: float) -> tuple[Verdict, str]:
             Verdict.INCONCLUSIVE,
             f"too few launches for a test (need {MIN_LAUNCHES_FOR_TEST}+ a side)",
         )
-    if lo >= down and hi <= up:
-        return Verdict.SAME, f"whole interval within ±{t:.1%}"
+    if lo >= 1.0 / (1.0 + t) and hi <= 1.0 + t:
+        return Verdict.SAME, f"no change beyond ±{t:.1%}: {evidence}"
     if not significant:
-        return Verdict.INCONCLUSIVE, f"adjusted p {padj:.2g} ≥ {q} and interval crosses ±{t:.1%}"
-    return Verdict.INCONCLUSIVE, f"significant but the interval reaches inside ±{t:.1%}"
-
-
-def split_half_aa(launches: pd.DataFrame, **kwargs: Any) -> Comparison:
-    """An A/A check inside one run: its even-numbered launches against its odd
-    ones, through the whole ``compare_frames`` pipeline. Nothing changed
-    between the halves, so every ``faster``/``slower`` is a false alarm; the
-    report shows their count as the measured false-alarm rate."""
-    idx = pd.to_numeric(launches["launch_index"], errors="coerce").fillna(0).astype(int)
-    even, odd = launches[idx % 2 == 0], launches[idx % 2 == 1]
-    return compare_frames(even, odd, base_id="even launches", cand_id="odd launches", **kwargs)
+        return (
+            Verdict.INCONCLUSIVE,
+            f"not significant (adjusted p ≥ {q}) and the interval crosses ±{t:.1%}: {evidence}",
+        )
+    return (
+        Verdict.INCONCLUSIVE,
+        f"significant but smaller than {m:.1%} and the interval crosses ±{t:.1%}: {evidence}",
+    )

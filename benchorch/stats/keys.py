@@ -10,6 +10,7 @@ measured across runs, whatever binary or variant file it used.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,18 +104,29 @@ def with_config_key(launches: pd.DataFrame) -> pd.DataFrame:
     return keyed(launches, CONFIG_FIELDS, "config_key")
 
 
+#: A launch counts when at least this share of its samples is finite (NaN
+#: or inf samples are dropped, counted in ``n_dropped`` and shown).
+MIN_FINITE_SHARE = 0.5
+
+
 def launch_values(launches: pd.DataFrame) -> pd.DataFrame:
     """Add the per-launch numbers: ``value_us`` (launch median), ``first_us``,
-    ``steady_us`` (median of iterations 2..n), ``n_iter`` and ``ok``.
+    ``steady_us`` (median of iterations 2..n), ``n_iter``, ``n_dropped`` and
+    ``ok``.
 
-    Launches are grouped by their number of samples and each group's medians are
-    taken on one 2-D array, so 100,000 launches cost a few numpy calls.
+    Non-finite samples (NaN, inf: a timer glitch, a parse hiccup) are dropped
+    from the launch, counted in ``n_dropped``, and the launch's numbers are
+    taken over its finite samples; the launch fails only when fewer than
+    ``MIN_FINITE_SHARE`` of its samples (or none) are finite. Launches are
+    grouped by their number of samples and each group's medians are taken on
+    one 2-D array, so 100,000 launches cost a few numpy calls.
     """
     df = launches.copy()
     n = len(df)
     value = np.full(n, np.nan)
     first = np.full(n, np.nan)
     steady = np.full(n, np.nan)
+    finite_n = np.zeros(n, dtype=np.int64)
     samples = df["samples_us"].tolist() if "samples_us" in df.columns else [None] * n
     lens = np.fromiter(
         (len(s) if isinstance(s, list | tuple | np.ndarray) else 0 for s in samples), int, count=n
@@ -122,10 +134,23 @@ def launch_values(launches: pd.DataFrame) -> pd.DataFrame:
     for length in np.unique(lens[lens > 0]):
         idx = np.flatnonzero(lens == length)
         mat = np.asarray([samples[i] for i in idx], dtype=float)
-        value[idx] = np.median(mat, axis=1)
-        if length > 1:
-            first[idx] = mat[:, 0]
-            steady[idx] = np.median(mat[:, 1:], axis=1)
+        good = np.isfinite(mat)
+        finite_n[idx] = good.sum(axis=1)
+        if good.all():
+            value[idx] = np.median(mat, axis=1)
+            if length > 1:
+                first[idx] = mat[:, 0]
+                steady[idx] = np.median(mat[:, 1:], axis=1)
+            continue
+        mat = np.where(good, mat, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN
+            value[idx] = np.nanmedian(mat, axis=1)
+            if length > 1:
+                first[idx] = mat[:, 0]
+                steady[idx] = np.nanmedian(mat[:, 1:], axis=1)
+    enough = finite_n >= np.maximum(1, np.ceil(MIN_FINITE_SHARE * lens))
+    value = np.where((lens == 0) | enough, value, np.nan)
     if "us_per_iter" in df.columns:
         fallback = pd.to_numeric(df["us_per_iter"], errors="coerce").to_numpy(dtype=float)
         value = np.where(lens == 0, fallback, value)
@@ -137,7 +162,8 @@ def launch_values(launches: pd.DataFrame) -> pd.DataFrame:
     df["value_us"] = value
     df["first_us"] = first
     df["steady_us"] = steady
-    df["n_iter"] = np.where(kind == "load", 0, lens)
+    df["n_iter"] = np.where(kind == "load", 0, finite_n)
+    df["n_dropped"] = np.where(kind == "load", 0, lens - finite_n)
     df["ok"] = (status == "ok") & np.isfinite(value)
     return df
 

@@ -44,6 +44,8 @@ class ConfigStats:
     first_iter_us: float
     steady_us: float
     launch_medians_us: tuple[float, ...]
+    #: Non-finite samples dropped from the ok launches (``launch_values``).
+    n_dropped: int = 0
 
 
 #: Summaries already computed, by (configuration key, seed, ``B``, the sorted
@@ -55,12 +57,13 @@ SummaryCache: TypeAlias = dict[
 
 
 def _launch_groups(samples: list[Any], values: np.ndarray, kinds: np.ndarray) -> list[np.ndarray]:
-    """Each ok launch's iterations; its value alone for a load launch or one
-    without samples."""
+    """Each ok launch's finite iterations; its value alone for a load launch or
+    one without samples."""
     out: list[np.ndarray] = []
     for smp, value, kind in zip(samples, values, kinds, strict=True):
         has = isinstance(smp, list | tuple | np.ndarray) and len(smp) > 0
-        out.append(np.asarray(smp, dtype=float) if has and kind != "load" else np.array([value]))
+        x = np.asarray(smp, dtype=float) if has and kind != "load" else np.array([value])
+        out.append(x[np.isfinite(x)] if has else x)
     return out
 
 
@@ -136,6 +139,9 @@ def summarize_parts(
     first = df["first_us"].to_numpy(float)
     steady = df["steady_us"].to_numpy(float)
     n_iter = df["n_iter"].to_numpy(float)
+    dropped = (
+        df["n_dropped"].to_numpy(float) if "n_dropped" in df.columns else np.zeros(n, dtype=float)
+    )
     hot = (
         df["hot"].astype(object).fillna(False).astype(bool).to_numpy()
         if "hot" in df.columns
@@ -174,6 +180,7 @@ def summarize_parts(
             first_iter_us=_nanmedian(first[sel]),
             steady_us=_nanmedian(steady[sel]),
             launch_medians_us=tuple(float(m) for m in meds),
+            n_dropped=int(dropped[sel].sum()) if len(sel) else 0,
         )
         out.append((name, (stats, reps)))
     return out
