@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "devices": ("benchorch.cli.devices_cmd:devices", "List devices with their facts."),
     "parse": ("benchorch.cli.parse_cmd:parse", "Parse captured benchmark output."),
+    "import": (
+        "benchorch.cli.import_cmd:import_",
+        "Store captured logs (iOS TestApp, unreachable phones) as launches.",
+    ),
     "runs": ("benchorch.cli.store_cmd:runs", "List the runs in the results store."),
     "export": ("benchorch.cli.store_cmd:export", "Write a run's launches as CSV, JSON or Parquet."),
     "report": ("benchorch.cli.report_cmd:report", "Render a run's HTML report."),
