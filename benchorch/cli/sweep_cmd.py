@@ -89,7 +89,9 @@ refused (the other devices' results are kept).
 @click.option("--warmup", type=int, help="Warm-up iterations per launch.")
 @click.option("--load-launches", type=int, help="Load-time launches (--iter=0) per variant file.")
 @click.option(
-    "--cooldown-temp", type=float, help="Wait until battery and thermal zones are under C."
+    "--cooldown-temp",
+    metavar="C|off",
+    help="Wait until battery and thermal zones are under C; off: no cooldown gate.",
 )
 @click.option("--cooldown-max-wait", type=float, help="Longest wait for cooling, seconds.")
 @click.option("--min-battery", type=int, help="Refuse a device under this battery level (%).")

@@ -267,7 +267,7 @@ def run_sweep(
             run_id=run_id,
             launch=LaunchPolicy(
                 timeout_s=cfg.timeout,
-                cooldown_temp_c=cfg.cooldown_temp,
+                cooldown_temp_c=cfg.cooldown_c,
                 cooldown_max_wait_s=cfg.cooldown_max_wait,
             ),
             min_battery=cfg.min_battery,

@@ -40,6 +40,7 @@ that names the key, the file and the fix.
 
     # the device's state
     cooldown_temp = 45.0                 # deg C, battery and thermal zones, before each launch
+    # cooldown_temp = "off"              # no cooldown gate
     cooldown_max_wait = 120.0            # s; after it the launch runs and is marked hot
     min_battery = 20                     # percent; below it the phone is not used
     timeout = 600.0                      # s per launch, then it is killed and marked
@@ -63,7 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from benchorch.errors import ConfigError
 
@@ -118,7 +119,7 @@ class SweepConfig:
     load_launches: int = 5
     order: Order = Order.SHUFFLE
     seed: int = 0
-    cooldown_temp: float | None = 45.0  # CPU zones idle near 40 on many phones
+    cooldown_temp: float | Literal["off"] | None = 45.0  # CPU zones idle near 40 on many phones
     cooldown_max_wait: float = 120.0
     min_battery: int = 20
     timeout: float = 600.0
@@ -127,6 +128,11 @@ class SweepConfig:
     include_failed_checks: bool = False
     out: Path | None = None
     resume: str | None = None
+
+    @property
+    def cooldown_c(self) -> float | None:
+        """The cooldown gate in deg C, ``None`` when it is off."""
+        return None if self.cooldown_temp in (None, "off") else float(self.cooldown_temp)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values by field name; ``merge(to_dict(), {})`` gives this config back."""
@@ -287,6 +293,23 @@ def _positive_float(allow_zero: bool) -> Callable[[Any, str], Any]:
     return convert
 
 
+def _cooldown(value: Any, what: str) -> float | Literal["off"]:
+    """A temperature above 0 (deg C), or ``off`` for no cooldown gate."""
+    if isinstance(value, str):
+        if value.strip().lower() == "off":
+            return "off"
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"{what}: {value!r} is neither a temperature nor off",
+                hint="give degrees Celsius such as 45, or off for no cooldown",
+            ) from None
+    if not _kind(value, _FLOAT):
+        raise ConfigError(f'{what}: expected a number or "off", got {value!r}')
+    return float(_positive_float(False)(value, what))
+
+
 def _str_with(parser: Callable[..., Any]) -> _Check:
     return _scalar((str,), "a string", lambda v, what: parser(v, what=what))
 
@@ -348,7 +371,7 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "load_launches": ("load_launches", _scalar((int,), "an integer", _int_at_least(0))),
     "order": ("order", _scalar((str,), "a string", _order)),
     "seed": ("seed", _scalar((int,), "an integer")),
-    "cooldown_temp": ("cooldown_temp", _scalar(_FLOAT, "a number", _positive_float(False))),
+    "cooldown_temp": ("cooldown_temp", _cooldown),
     "cooldown_max_wait": ("cooldown_max_wait", _scalar(_FLOAT, "a number", _positive_float(True))),
     "min_battery": ("min_battery", _scalar((int,), "an integer", _int_at_least(0, 100))),
     "timeout": ("timeout", _scalar(_FLOAT, "a number", _positive_float(False))),
