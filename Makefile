@@ -29,7 +29,7 @@ typecheck:
 check: lint typecheck
 
 bench: setup
-	@for s in benchmarks/*.py; do echo "== $$s"; PYTHONPATH=. $(BIN)/python $$s || exit $$?; done
+	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit $$?; done
 
 clean:
 	rm -rf $(VENV) .venv-debian .cache build dist *.egg-info reports/*.html

@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchorch.build.host import build_host
 
-from benchorch.build.host import build_host  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -11,12 +11,9 @@ Also prints adbutils' own ``shell2(v2=True)`` by serial for reference.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,14 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchorch.virtualphone.harness import AdbServer, VirtualPhone
 
 
 @dataclass(frozen=True)
@@ -44,80 +34,26 @@ class Bench:
         return ["adb", "-P", str(self.adb_port), *args]
 
 
-def _wait_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
 @contextmanager
 def phone_and_server(
     profile: str = "x86_64_emulator", *, in_memory: bool = False
 ) -> Iterator[Bench]:
-    """An isolated adb server (own port, HOME, TMPDIR, no USB/emulator/mDNS probing)
-    and one virtual phone attached with ``adb connect``; both killed by PID at the end."""
+    """An isolated adb server and one virtual phone attached with ``adb connect``
+    (``benchorch.virtualphone.harness``); both stopped by PID at the end.
+    ``in_memory``: their HOME (and the phone's folder) on /dev/shm."""
     shm = Path("/dev/shm")
     where = str(shm) if in_memory and shm.is_dir() else None
     home = Path(tempfile.mkdtemp(prefix="bench-adb-", dir=where))
-    adb_port, phone_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        HOME=str(home),
-        TMPDIR=str(home),
-        ADB_EMU="0",
-        ADB_USB="0",
-        ADB_MDNS="0",
-        ANDROID_ADB_SERVER_PORT=str(adb_port),
-    )
-    server = subprocess.Popen(
-        ["adb", "-P", str(adb_port), "nodaemon", "server"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    phone = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchorch",
-            "virtual-phone",
-            "--port",
-            str(phone_port),
-            "--profile",
-            profile,
-            "--root",
-            str(home / "phone"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = AdbServer(home / "adb")
+    server.start()
+    phone = VirtualPhone(server, home / "phone", profile, {}, home / "phone.log")
+    (home / "phone").mkdir()
     try:
-        _wait_port(adb_port, 10)
-        _wait_port(phone_port, 20)
-        serial = f"127.0.0.1:{phone_port}"
-        subprocess.run(
-            ["adb", "-P", str(adb_port), "connect", serial],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            ["adb", "-P", str(adb_port), "-s", serial, "wait-for-device"],
-            env=env,
-            check=True,
-            timeout=20,
-        )
-        yield Bench(adb_port, serial, env)
+        phone.start()
+        yield Bench(server.port, phone.serial, server.env)
     finally:
-        for proc in (phone, server):
-            proc.kill()
-            proc.wait()
+        phone.close()
+        server.stop()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -20,17 +20,55 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchorch.domain import Health, Status
+from benchorch.store import LaunchRecord, Store
+from benchorch.store.store import _INSERT_LAUNCH, launch_row
 
-from benchorch.store import Store  # noqa: E402
-from benchorch.store.store import _INSERT_LAUNCH, launch_row  # noqa: E402
-from tests.store.factory import launch  # noqa: E402
+
+def launch(run_id: str, index: int, *, samples_us: tuple[float, ...], stdout: str) -> LaunchRecord:
+    """A successful phone launch as the executor records it (health before and after)."""
+    now = time.time()
+    mean = sum(samples_us) / len(samples_us)
+    return LaunchRecord(
+        run_id=run_id,
+        launch_key=f"R58M123|fused+quantized|1,3,224,224|float|4|latency|{index}",
+        device_serial="R58M123",
+        variant="fused+quantized",
+        variant_file="fused+quantized.ptl",
+        variant_format="lite",
+        variant_sha256="ab" * 32,
+        binary_sha256="cd" * 32,
+        dims="1,3,224,224",
+        types="float",
+        memory_format="contiguous_format",
+        threads=4,
+        core_mask=0xF0,
+        kind="latency",
+        launch_index=index,
+        iters=len(samples_us),
+        warmup=2,
+        status=Status.OK,
+        error_kind=None,
+        message=None,
+        us_per_iter=mean,
+        iters_per_sec=1e6 / mean,
+        samples_us=samples_us,
+        wall_s=0.25,
+        exit_code=0,
+        health_before=Health(
+            taken_at=now, battery_temp_c=31.0, cpu_cur_khz={7: 2_900_000}
+        ).to_dict(),
+        health_after=Health(taken_at=now + 1, battery_temp_c=33.5).to_dict(),
+        started_at=now,
+        finished_at=now + 0.25,
+        argv=("/data/local/tmp/benchorch/sbt", "--model=fused+quantized.ptl", "--iter=20"),
+        stdout=stdout,
+        stderr="",
+    )
 
 
 def bench_record(calls: int, durable: bool) -> tuple[float, float]:

@@ -40,10 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
 
-from tests.support.adb_fixtures import ADB, AdbServer, VirtualPhone  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def real_binary(tmp: Path) -> Path:

@@ -32,10 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchorch.virtualphone.harness import AdbServer, VirtualPhone
 
-from tests.support.adb_fixtures import AdbServer, VirtualPhone  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 STAND_IN_C = r"""
 #include <stdio.h>

@@ -16,14 +16,11 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.adb_fixtures import AdbServer, VirtualPhone
+from benchorch.virtualphone.harness import AdbServer, VirtualPhone
 
 SIZE = 100 * 1024 * 1024
 

@@ -1,5 +1,5 @@
 """``python -m benchorch.virtualphone --port P --profile NAME --root DIR [faults]``."""
 
-from benchorch.cli.vphone_cmd import main
+from benchorch.virtualphone.cli import main
 
 main()
