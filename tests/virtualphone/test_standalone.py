@@ -31,6 +31,19 @@ def test_the_phone_entry_point_does_not_import_the_cli() -> None:
     assert [m for m in loaded if m == "benchorch.cli" or m.startswith("benchorch.cli.")] == []
 
 
+def test_a_bad_profile_is_one_line_and_exit_2() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchorch.virtualphone", "--profile", "nope", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("benchorch: error: ") and "'nope'" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
 def test_the_phone_package_names_no_cli_module() -> None:
     for path in sorted((REPO / "benchorch" / "virtualphone").rglob("*.py")):
         for module in _imports(path):
