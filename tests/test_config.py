@@ -178,9 +178,9 @@ def test_parse_types_memory_formats_and_threads() -> None:
 def test_click_style_flags_as_the_sweep_command_passes_them(tmp_path: Path) -> None:
     flags = {
         "devices": ("local",),
-        "all_devices": None,
-        "variants_dir": tmp_path / "v",
-        "out_dir": tmp_path / "r",
+        "all": None,
+        "variants": tmp_path / "v",
+        "out": tmp_path / "r",
         "recipe": "fuse, quantize",
         "threads": "1,4",
         "dims": ("1,3, 8,8",),
@@ -195,8 +195,21 @@ def test_click_style_flags_as_the_sweep_command_passes_them(tmp_path: Path) -> N
     assert config.dims == ("1,3,8,8",)
     assert config.iters == 7 and config.launches == SweepConfig().launches
     assert not config.all
-    with pytest.raises(ConfigError, match="--iter"):
+    with pytest.raises(ConfigError, match="--iters"):
         merge({}, {"devices": ("local",), "iters": 0})
+    with pytest.raises(ConfigError, match="--iter: "):
+        merge({}, {"devices": ("local",), "iters": 0}, flag_names={"iters": "--iter"})
+
+
+def test_the_sweep_command_names_its_options_after_the_settings() -> None:
+    """No mapping table: every sweep option but three sets the SweepConfig field it is named for."""
+    from dataclasses import fields
+
+    from benchorch.cli.sweep_cmd import sweep
+
+    names = {p.name for p in sweep.params}
+    assert names - {f.name for f in fields(SweepConfig)} == {"config_file", "quiet", "as_json"}
+    assert not hasattr(cfg, "ALIASES") and not hasattr(cfg, "FLAG_NAMES")
 
 
 def test_to_dict_round_trips_through_json(tmp_path: Path) -> None:

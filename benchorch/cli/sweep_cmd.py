@@ -36,12 +36,10 @@ refused (the other devices' results are kept).
     metavar="SERIAL",
     help="Device serial (repeatable); 'local' runs on this host.",
 )
-@click.option(
-    "--all", "all_devices", is_flag=True, default=None, help="Every adb device in state 'device'."
-)
+@click.option("--all", is_flag=True, default=None, help="Every adb device in state 'device'.")
 @click.option(
     "--adb",
-    "adb_addr",
+    "adb_server",
     metavar="HOST:PORT",
     help="adb server to use (default: ANDROID_ADB_SERVER_PORT or 5037).",
 )
@@ -54,7 +52,6 @@ refused (the other devices' results are kept).
 @click.option("--model", help="demo:NAME, FILE.pt/.ptl, or package.module:factory.")
 @click.option(
     "--variants",
-    "variants_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="A folder written by 'benchorch variants' (skips the export).",
 )
@@ -107,17 +104,23 @@ refused (the other devices' results are kept).
     default=None,
     help="Also time variants whose accuracy check failed.",
 )
-@click.option("--resume", "resume_run", metavar="RUN", help="Run only the launches RUN is missing.")
+@click.option("--resume", metavar="RUN", help="Run only the launches RUN is missing.")
 @click.option(
     "--out",
-    "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the HTML report (default: reports).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.pass_context
-def sweep(ctx: click.Context, **flags: Any) -> Outcome:
+def sweep(
+    ctx: click.Context,
+    config_file: Path | None,
+    resume: str | None,
+    quiet: bool,
+    as_json: bool,
+    **settings: Any,
+) -> Outcome:
     """Run a benchmark sweep and write its HTML report (its path is printed last).
 
     Each launch is stored the moment it finishes; interrupted or partial sweeps
@@ -125,20 +128,17 @@ def sweep(ctx: click.Context, **flags: Any) -> Outcome:
     """
     from benchorch.sweep.run import run_sweep
 
-    as_json = bool(flags.pop("as_json"))
-    quiet = bool(flags.pop("quiet")) or as_json
-    config_file = flags.pop("config_file")
-    resume_run = flags.pop("resume_run")
-    adb_addr = flags.pop("adb_addr")
+    # Every other option is named after the SweepConfig field it sets.
+    flag_names = {p.name: p.opts[0] for p in ctx.command.params if p.name in settings}
     command = " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
     summary = run_sweep(
         db=db_path(ctx),
-        flags=flags,
+        flags=settings,
+        flag_names=flag_names,
         config_file=config_file,
-        resume_run=resume_run,
-        adb_addr=adb_addr,
+        resume_run=resume,
         command=command,
-        quiet=quiet,
+        quiet=quiet or as_json,
     )
     if as_json:
         report = {**summary.to_json(), "exit_code": int(exit_code(summary.status))}

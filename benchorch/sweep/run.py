@@ -107,7 +107,11 @@ class SweepSummary:
 
 
 def _settings(
-    store: Store, flags: dict[str, Any], config_file: Path | None, resume_run: str | None
+    store: Store,
+    flags: dict[str, Any],
+    flag_names: dict[str, str],
+    config_file: Path | None,
+    resume_run: str | None,
 ) -> tuple[SweepConfig, dict[str, Any], str]:
     """The run's settings, the raw values stored with it (for --resume), and the
     status the resumed run had."""
@@ -115,10 +119,12 @@ def _settings(
         prior = str(store.run(resume_run).get("status"))
         stored = store.resume_run(resume_run)
         values = dict(stored.get("params", {}).get("settings", {}))
-        return merge(values, {}), values, prior
+        # where the adb server is may change between sessions: --adb still counts
+        adb = {"adb_server": flags.get("adb_server")}
+        return merge(values, adb, flag_names=flag_names), values, prior
     file_values = load_toml(config_file) if config_file is not None else {}
     given = {k: v for k, v in flags.items() if v not in (None, (), [])}
-    cfg = merge(file_values, given)
+    cfg = merge(file_values, given, flag_names=flag_names)
     return cfg, cfg.to_dict(), "running"
 
 
@@ -176,18 +182,22 @@ def run_sweep(
     *,
     db: Path,
     flags: dict[str, Any],
+    flag_names: dict[str, str],
     config_file: Path | None,
     resume_run: str | None,
-    adb_addr: str | None,
     command: str,
     quiet: bool,
 ) -> SweepSummary:
+    """``flags``: the command line's settings by ``SweepConfig`` field
+    (``flag_names``: how each is spelled there, for messages)."""
     store = Store(db)
-    cfg, stored_settings, prior_status = _settings(store, flags, config_file, resume_run)
+    cfg, stored_settings, prior_status = _settings(
+        store, flags, flag_names, config_file, resume_run
+    )
     out_dir = Path(cfg.out or "reports")
     _check_writable(out_dir)
 
-    adb_addr = adb_addr or cfg.adb_server
+    adb_addr = cfg.adb_server
     serials = _serials(cfg, adb_addr)
     with contextlib.ExitStack() as stack:
         devices: list[tuple[Device, DeviceInfo]] = []

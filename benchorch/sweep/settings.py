@@ -381,17 +381,6 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "out": ("out", _PATH),
 }
 FLAG_ONLY = {"resume"}
-#: command-line spelling of TOML keys whose flag differs from ``--key``
-FLAG_NAMES = {"devices": "--device", "iters": "--iter", "memory_formats": "--memory-format"}
-#: click parameter names that differ from the field they set
-ALIASES = {
-    "all_devices": "all",
-    "variants_dir": "variants",
-    "out_dir": "out",
-    "iter": "iters",
-    "resume_run": "resume",
-    "memory_format": "memory_formats",
-}
 _PATH_FIELDS = {"variants", "binary", "build_from", "out"}
 
 
@@ -435,11 +424,17 @@ def validate(raw: Mapping[str, Any], *, source: str = "sweep.toml") -> dict[str,
     return values
 
 
-def merge(file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> SweepConfig:
+def merge(
+    file_values: Mapping[str, Any],
+    flag_values: Mapping[str, Any],
+    *,
+    flag_names: Mapping[str, str] | None = None,
+) -> SweepConfig:
     """``SweepConfig`` from defaults <- file values <- flags, then cross-checked.
 
-    Both mappings use ``SweepConfig`` field names (or the click names in
-    ``ALIASES``). A value of ``None`` or an empty tuple/list means "not given"
+    Both mappings use ``SweepConfig`` field names. ``flag_names`` says how the
+    caller spells a field in messages (``{"iters": "--iter"}``; default
+    ``--field-name``). A value of ``None`` or an empty tuple/list means "not given"
     and leaves the file's value. Values may be raw (``threads="1,4"``,
     ``recipe="fuse,quantize"``, ``dims=("1,3, 8,8",)``, paths as ``str``):
     every one goes through the same checker as its TOML key, and
@@ -452,23 +447,22 @@ def merge(file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> Swe
     known = {f.name for f in fields(SweepConfig)}
     chosen: dict[str, Any] = {}
     for source, mapping in (("config", file_values), ("flags", flag_values)):
-        for key, value in mapping.items():
-            name = ALIASES.get(key, key)
+        for name, value in mapping.items():
             if name not in known:
                 raise ConfigError(f"{source}: unknown setting {name!r}")
             if value is None or (isinstance(value, tuple | list) and not value):
                 continue
             chosen[name] = tuple(value) if isinstance(value, list) else value
-    config = _normalise(SweepConfig(**chosen))
+    config = _normalise(SweepConfig(**chosen), flag_names or {})
     _cross_check(config)
     return config
 
 
-def _normalise(config: SweepConfig) -> SweepConfig:
+def _normalise(config: SweepConfig, flag_names: Mapping[str, str]) -> SweepConfig:
     """Run every set value through its TOML checker (flags get the same rules)."""
     default = SweepConfig()
     changes: dict[str, Any] = {}
-    for key, (name, check) in SCHEMA.items():
+    for name, check in SCHEMA.values():
         value = getattr(config, name)
         if value is None or value == getattr(default, name):
             continue
@@ -479,7 +473,7 @@ def _normalise(config: SweepConfig) -> SweepConfig:
             plain = list(value)
         elif isinstance(value, Order):
             plain = value.value
-        changes[name] = check(plain, FLAG_NAMES.get(key, f"--{key.replace('_', '-')}"))
+        changes[name] = check(plain, flag_names.get(name, f"--{name.replace('_', '-')}"))
     if config.resume is not None and not isinstance(config.resume, str):
         raise ConfigError(f"--resume: expected a run id, got {config.resume!r}")
     return replace(config, **changes)
