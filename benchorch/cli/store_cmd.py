@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import click
 
 from benchorch.cli.main import db_path
 from benchorch.errors import RunNotFound, UsageError
+from benchorch.report import fmt
 from benchorch.store import Store
 from benchorch.store.export import FORMATS, ExportFormat, export_run, jsonable
 
@@ -47,12 +47,6 @@ def open_results(path: Path) -> Store:
             hint="run `benchorch sweep` first, or point --db / BENCHORCH_DB at one",
         )
     return Store(path, create=False)
-
-
-def _when(ts: float | None) -> str:
-    if ts is None or ts != ts:  # None or NaN
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
 @click.command()
@@ -89,7 +83,7 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None) -> None:
         table.append(
             (
                 str(r["run_id"]),
-                _when(r["started_at"]),
+                fmt.utc(r["started_at"], suffix="", missing="-"),
                 str(r["status"]),
                 str(r["launches"]),
                 str(r["failures"]),

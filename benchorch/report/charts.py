@@ -17,19 +17,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from benchorch.report import fmt
+
 
 @dataclass(frozen=True)
 class Tick:
     pos: float
     label: str
-
-
-def _fmt_us(us: float) -> str:
-    if us >= 1e6:
-        return f"{us / 1e6:.3g} s"
-    if us >= 1e3:
-        return f"{us / 1e3:.3g} ms"
-    return f"{us:.3g} µs"
 
 
 def linear(x: float, d0: float, d1: float, r0: float, r1: float) -> float:
@@ -143,7 +137,7 @@ def strip(
         dots = tuple((round(x(v), 2), v) for v in vals)
         out.append(StripRow(label, y, dots, x(med), x(q1), x(q3)))
     height = 14 + len(data) * row_h + 26
-    ticks = tuple(Tick(x(v), _fmt_us(v)) for v in log_ticks(lo, hi))
+    ticks = tuple(Tick(x(v), fmt.us(v, digits=3)) for v in log_ticks(lo, hi))
     return Strip(width, height, left, tuple(out), ticks)
 
 
@@ -213,7 +207,7 @@ def history(
         if seg:
             levels.append((round(px(a), 2), round(px(b - 1), 2), round(py(_quantile(seg, 0.5)), 2)))
     cx = tuple(round((px(c - 1) + px(c)) / 2, 2) for c in change_points)
-    ticks = tuple(Tick(py(v), _fmt_us(v)) for v in nice_ticks(lo, hi, 4))
+    ticks = tuple(Tick(py(v), fmt.us(v, digits=3)) for v in nice_ticks(lo, hi, 4))
     return History(
         width,
         height,

@@ -1,14 +1,14 @@
 """A comparison as plain text or Markdown (``benchorch compare --format text|markdown``).
 
 Pure: a ``Comparison`` in, a string out. Rows are ordered as in the HTML
-comparison (``model.VERDICT_ORDER``: slower first), then by label.
+comparison (``fmt.VERDICT_ORDER``: slower first), then by label; numbers are
+in ``fmt``'s ``TEXT`` style.
 """
 
 from __future__ import annotations
 
-import math
-
-from benchorch.report.model import VERDICT_ORDER
+from benchorch.report import fmt
+from benchorch.report.fmt import TEXT
 from benchorch.stats import Comparison
 
 __all__ = ["HEADER", "format_markdown", "format_text"]
@@ -27,30 +27,19 @@ HEADER = [
 ]
 
 
-def _num(v: float, fmt: str) -> str:
-    return "-" if v is None or not math.isfinite(v) else format(v, fmt)
-
-
-def _us(v: float) -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{v / 1e3:.4g} ms" if v >= 1e3 else f"{v:.4g} us"
-
-
 def _rows(cmp: Comparison) -> list[list[str]]:
     out = []
-    for r in sorted(cmp.rows, key=lambda r: (VERDICT_ORDER[r.verdict.value], r.label)):
-        interval = f"{_num(r.ci_low, '.3f')}-{_num(r.ci_high, '.3f')}"
+    for r in sorted(cmp.rows, key=lambda r: (fmt.VERDICT_ORDER[r.verdict.value], r.label)):
         out.append(
             [
                 r.verdict.value,
                 r.label,
-                _us(r.base_median_us),
-                _us(r.cand_median_us),
-                _num(r.ratio, ".3f"),
-                interval if math.isfinite(r.ci_low) else "-",
-                _num(r.p_value, ".4f"),
-                _num(r.p_adjusted, ".4f"),
+                fmt.us(r.base_median_us, TEXT),
+                fmt.us(r.cand_median_us, TEXT),
+                fmt.ratio(r.ratio, TEXT),
+                fmt.ratio_range(r.ci_low, r.ci_high, TEXT),
+                fmt.pval(r.p_value, TEXT),
+                fmt.pval(r.p_adjusted, TEXT),
                 f"{r.n_base}/{r.n_cand}",
                 r.reason,
             ]
@@ -58,15 +47,11 @@ def _rows(cmp: Comparison) -> list[list[str]]:
     return out
 
 
-def _counts(cmp: Comparison) -> str:
-    return ", ".join(f"{n} {v}" for v, n in cmp.counts.items() if n)
-
-
 def format_text(cmp: Comparison) -> str:
     """A headline with the verdict counts, then one aligned line per configuration."""
     rows = [HEADER, *_rows(cmp)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
-    lines = [f"{cmp.cand} against {cmp.base}: {_counts(cmp)}"]
+    lines = [f"{cmp.cand} against {cmp.base}: {fmt.verdict_counts(cmp.counts)}"]
     for r in rows:
         cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, r[-1]]).rstrip())
@@ -79,7 +64,10 @@ def _md(cell: str) -> str:
 
 def format_markdown(cmp: Comparison) -> str:
     """The same table in Markdown, every cell escaped (``|`` and ``\\``)."""
-    lines = [f"**{_md(cmp.cand)}** against **{_md(cmp.base)}**: {_counts(cmp)}", ""]
+    lines = [
+        f"**{_md(cmp.cand)}** against **{_md(cmp.base)}**: {fmt.verdict_counts(cmp.counts)}",
+        "",
+    ]
     lines.append("| " + " | ".join(HEADER) + " |")
     lines.append("|" + "|".join("---" for _ in HEADER) + "|")
     lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _rows(cmp)]

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchorch import stats
-from benchorch.report import charts
-from benchorch.report.model import text, when
+from benchorch.report import charts, fmt
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,12 @@ def build_trend_report(
     series.sort(key=lambda s: (not s.flagged, s.device, s.label))
     scope = [("runs", str(rm["run_id"].nunique()) if not rm.empty else "0")]
     if not rm.empty:
-        scope.append(("from", when(rm["t"].min())))
-        scope.append(("to", when(rm["t"].max())))
+        scope.append(("from", fmt.utc(rm["t"].min())))
+        scope.append(("to", fmt.utc(rm["t"].max())))
     if devices:
         scope.append(("devices", ", ".join(devices)))
     if since:
-        scope.append(("since", text(since)))
+        scope.append(("since", fmt.cell(since)))
     return TrendReport(
         title="benchorch trend",
         scope=tuple(scope),

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from benchorch import stats
+from benchorch.report import model
 from tests.report.builder import launches, recipe, side_frames
 
 EVIL = "<script>alert(1)</script>"
@@ -25,3 +26,12 @@ def two_runs() -> dict[str, Any]:
     cmp = stats.compare_frames(a, b, base_id="runA", cand_id="runB", n_boot=300)
     hist = stats.run_medians(pd.concat([a, b]), key="series_key")
     return {"a": a, "b": b, "frames": frames, "cmp": cmp, "hist": hist}
+
+
+def report_of(two_runs: dict[str, Any], **kw: Any) -> model.RunReport:
+    """runB's run report with its side frames (no comparison unless given in ``kw``)."""
+    f = two_runs["frames"]
+    return model.build_run_report(
+        f["run"], two_runs["b"], devices=f["devices"], binaries=f["binaries"],
+        variants=f["variants"], skips=f["skips"], n_boot=200, **kw,
+    )  # fmt: skip

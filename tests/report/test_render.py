@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from benchorch import stats
-from benchorch.report import model, render, trend_model
+from benchorch.report import fmt, model, render, story, trend_model
 from tests.report.builder import Cfg, launches
 from tests.report.conftest import EVIL
 from tests.report.htmlparse import Node, parse
@@ -82,7 +82,7 @@ def test_story_numbers_equal_stats_from_the_data(two_runs: dict[str, Any]) -> No
             assert _num(cells["cv"]) == pytest.approx(st.cv_launches, rel=1e-12)
             assert _num(cells["first"]) == st.first_iter_us
             # first iteration apart from the steady state, as a ratio a person reads
-            ratio = render.fmt_ratio(st.first_iter_us / st.steady_us)
+            ratio = fmt.ratio(st.first_iter_us / st.steady_us)
             assert f"{ratio} steady" in cells["first"].all_text()
         else:
             assert "failed" in cells["median"].all_text()
@@ -97,7 +97,7 @@ def test_story_numbers_equal_stats_from_the_data(two_runs: dict[str, Any]) -> No
         # the text a person reads agrees with the exact value (4 significant digits)
         if st.n_ok:
             shown = cells["median"].all_text()
-            assert shown == render.fmt_us(st.median_us)
+            assert shown == fmt.us(st.median_us)
 
 
 def test_regressions_table_and_verdict_counts(two_runs: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ def test_charts_present(two_runs: dict[str, Any]) -> None:
     dots = [c for c in strips[0].iter("circle")]
     assert len(dots) == sum(
         len(r.stats.launch_medians_us)
-        for r in model.build_stories(two_runs["b"], n_boot=10)[0].rows
+        for r in story.build_stories(two_runs["b"], n_boot=10)[0].rows
     )
     assert doc.find("section", id="heatmap")
 
@@ -200,9 +200,9 @@ def test_headline_paragraph_and_grouped_skips_are_rendered() -> None:
     assert best is not None and best.speedup is not None
     assert best.variant == "fused+quantized+mobile"
     assert f"fastest is {best.variant} (full_jit," in said
-    assert render.fmt_ratio(best.speedup.value) + " the baseline's speed" in said
-    assert render.fmt_bytes(best.size_bytes) in said
-    assert "loads in " + render.fmt_us(best.load_us) in said
+    assert fmt.ratio(best.speedup.value) + " the baseline's speed" in said
+    assert fmt.size(best.size_bytes) in said
+    assert "loads in " + fmt.us(best.load_us) in said
     assert "Failed: mobile (missing_ops; 6 of 6 launches on SM-G991B)" in said
     assert "7 configurations skipped by the plan (1 reason)" in said
     (skips,) = doc.find("table", id="skips")
