@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from benchorch.abi import KNOWN_ABIS, check_abi
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
-from benchorch.build.elf import KNOWN_ABIS, check_abi
 from benchorch.build.host import check_flavour
 from benchorch.build.provenance import Provenance
 from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH, local_identity, require_files

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from benchorch.abi import check_abi, host_abi
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
-from benchorch.build.elf import check_abi, host_abi
 from benchorch.build.provenance import FLAVOURS, Provenance
 from benchorch.build.source import BENCHMARK_CC, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchorch.build.elf import check_abi
+from benchorch.abi import check_abi
 from benchorch.errors import BuildUsageError, UsageError
 from benchorch.hashing import sha256_file
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from benchorch.abi import abi_for_machine, check_abi
 from benchorch.build import buildlog
 from benchorch.build.android import (
     CMAKE_ARGS,
@@ -37,7 +38,6 @@ from benchorch.build.android import (
     script_failure,
 )
 from benchorch.build.cache import CacheEntry, entry_for
-from benchorch.build.elf import abi_for_machine, check_abi
 from benchorch.build.host import (
     COMPAT_HEADERS,
     check_flavour,

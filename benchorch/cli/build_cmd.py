@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from benchorch.build.elf import KNOWN_ABIS
+from benchorch.abi import KNOWN_ABIS
 from benchorch.build.provenance import Provenance
 from benchorch.errors import BuildUsageError
 
@@ -164,7 +164,7 @@ def build(
                 hint="pass the PyTorch source tree to build from",
             )
         if target == "host":
-            from benchorch.build.elf import host_abi
+            from benchorch.abi import host_abi
             from benchorch.build.host import build_host as do_host
 
             if abi is not None and abi != host_abi():

@@ -46,7 +46,6 @@ from benchorch.devices.adbhost import HostFail, HostSocket, ServerAddr, StreamLo
 from benchorch.devices.base import REMOTE_ROOT
 from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import (
-    AbiMismatch,
     AdbServerUnreachable,
     BatteryTooLow,
     DeviceDropped,
@@ -396,19 +395,12 @@ class AdbDevice:
 
     def check_binary_abi(self, elf_path: Path) -> str:
         """The binary's ABI if the phone can run it, else ``AbiMismatch`` naming both."""
-        from benchorch.build.elf import read_abi
+        from benchorch.abi import read_abi, require_runs
 
         abi = read_abi(elf_path)
         if self._abis is None:
             self.info()
-        abis = self._abis or ()
-        if abi not in abis:
-            raise AbiMismatch(
-                f"{self._serial}: {elf_path.name} is built for {abi} but the phone runs "
-                f"{', '.join(abis) or 'an unknown ABI'}",
-                serial=self._serial,
-                hint=f"build speed_benchmark_torch for {abis[0] if abis else 'the phone'}",
-            )
+        require_runs(abi, self._abis or (), serial=self._serial, what=elf_path.name, device="phone")
         return abi
 
     # --- push ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from benchorch.abi import abi_for_machine
 from benchorch.devices import androidfacts as af
 from benchorch.domain import CpuCluster, DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceError, DeviceStorageFull, PushFailed, UsageError
@@ -43,17 +44,6 @@ from benchorch.hashing import sha256_file
 
 SERIAL = "local"
 _CHUNK = 1 << 20
-
-_ABIS = {
-    "x86_64": ("x86_64",),
-    "amd64": ("x86_64",),
-    "aarch64": ("arm64-v8a",),
-    "arm64": ("arm64-v8a",),
-    "armv7l": ("armeabi-v7a",),
-    "armv8l": ("armeabi-v7a",),
-    "i686": ("x86",),
-    "i386": ("x86",),
-}
 
 
 def default_workdir() -> Path:
@@ -355,7 +345,7 @@ class LocalDevice:
             model=_read(dmi / "product_name") or (dt_model or "").rstrip("\0") or soc,
             manufacturer=_read(dmi / "sys_vendor") or cpu.get("vendor_id"),
             soc=soc,
-            abis=_ABIS.get(uname.machine, (uname.machine,)),
+            abis=(abi_for_machine(uname.machine),),
             fingerprint=f"{os_name}/{uname.sysname} {uname.release} {uname.version}"
             f"/{uname.machine}",
             clusters=self.clusters(),

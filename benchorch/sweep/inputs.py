@@ -15,8 +15,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchorch.abi import require_runs
 from benchorch.domain import DeviceInfo, Flavour
-from benchorch.errors import AbiMismatch, UsageError
+from benchorch.errors import UsageError
 from benchorch.variants.manifest import Manifest
 
 
@@ -147,9 +148,4 @@ def check_abi(binary: BinarySpec, info: DeviceInfo) -> None:
     abi = binary.provenance.get("abi")
     if binary.local_path is None or not abi or not info.abis:
         return
-    if abi not in info.abis:
-        raise AbiMismatch(
-            f"{info.serial}: the binary is {abi} but the device runs {', '.join(info.abis)}",
-            serial=info.serial,
-            hint="build for the device's ABI with --build-from DIR, or pass a matching --binary",
-        )
+    require_runs(abi, info.abis, serial=info.serial, what="the binary")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchorch.abi import host_abi
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
@@ -156,10 +157,10 @@ def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, BinarySpec]) ->
     A device whose ABI is this host's (``local``, an x86_64 emulator) gets a
     host build against the installed libtorch; any other ABI an NDK build.
     """
-    host_abi = _host_abi()
-    abi = host_abi if info.serial == "local" or not info.abis else info.abis[0]
+    host = host_abi()
+    abi = host if info.serial == "local" or not info.abis else info.abis[0]
     if abi not in cache:
-        if abi == host_abi:
+        if abi == host:
             from benchorch.build.host import build_host
 
             prov = build_host(root, flavour="lite")
@@ -169,13 +170,6 @@ def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, BinarySpec]) ->
             prov = build_android(root, abi=abi, flavour="lite")
         cache[abi] = binary_from_provenance(prov.to_dict())
     return cache[abi]
-
-
-def _host_abi() -> str:
-    import platform
-
-    machine = platform.machine()
-    return {"x86_64": "x86_64", "aarch64": "arm64-v8a", "i686": "x86"}.get(machine, machine)
 
 
 def run_sweep(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchorch.build.elf import abi_from_header, check_abi, read_abi
+from benchorch.abi import (
+    abi_for_machine,
+    abi_from_header,
+    can_run,
+    check_abi,
+    host_abi,
+    read_abi,
+    require_runs,
+)
 from benchorch.build.provenance import (
     Provenance,
     accepted_bytecode,
@@ -128,3 +137,40 @@ def test_any_bytes_give_an_abi_or_a_usage_error(data: bytes) -> None:
 def test_bytes_after_the_machine_field_do_not_matter(abi: str, tail: bytes) -> None:
     header = elf_header(abi)[:20] + tail
     assert abi_from_header(header) == abi
+
+
+@pytest.mark.parametrize(
+    ("machine", "abi"),
+    [
+        ("x86_64", "x86_64"),
+        ("AMD64", "x86_64"),
+        ("aarch64", "arm64-v8a"),
+        ("armv7l", "armeabi-v7a"),
+        ("armv8l", "armeabi-v7a"),
+        ("i686", "x86"),
+        ("riscv64", "riscv64"),
+    ],
+)
+def test_machine_names_map_to_one_abi(machine: str, abi: str) -> None:
+    assert abi_for_machine(machine) == abi
+
+
+def test_local_device_and_host_build_agree_on_this_machines_abi(tmp_path: Path) -> None:
+    """The sweep picks a host build for ``local`` by comparing these two: one owner, one answer."""
+    from benchorch.devices.local import LocalDevice
+
+    info = LocalDevice(workdir=tmp_path).info()
+    assert info.abis == (host_abi(),)
+    assert can_run(read_abi(Path(sys.executable).resolve()), info.abis)
+
+
+def test_require_runs_names_the_device_both_abis_and_the_fix() -> None:
+    require_runs("arm64-v8a", ("arm64-v8a", "armeabi-v7a"), serial="p1", what="sbt")
+    with pytest.raises(AbiMismatch) as info:
+        require_runs("x86_64", ("arm64-v8a",), serial="p1", what="sbt", device="phone")
+    text = str(info.value)
+    assert "p1: sbt is built for x86_64 but the phone runs arm64-v8a" in text
+    assert info.value.serial == "p1" and info.value.exit_code == ExitCode.USAGE
+    assert "arm64-v8a" in (info.value.hint or "")
+    with pytest.raises(AbiMismatch, match="an unknown ABI"):
+        require_runs("x86", (), serial="p1", what="sbt")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchorch.build.elf import host_abi
+from benchorch.abi import host_abi
 from benchorch.build.host import build_host
 from benchorch.build.provenance import Provenance, read_sidecar, register_binary
 from benchorch.cli.exits import ExitCode, exit_code

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchorch.build.elf import host_abi
+from benchorch.abi import host_abi
 from benchorch.build.remote_build import SshOptions, build_remote
 from benchorch.cli.main import cli
 from benchorch.errors import BuildUsageError, HostKeyError, RemoteError

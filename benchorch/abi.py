@@ -1,4 +1,10 @@
-"""Read the target ABI of an executable from its ELF header.
+"""ABI names: this machine's, an ELF file's, and whether a device can run a file.
+
+The one owner of these rules: the build (what a host build produces), the
+device layer (``local``'s ABI list, the adb device's check) and the sweep (is
+this binary for this phone) all import them from here.
+
+The target ABI of an executable is read from its ELF header.
 
 The first 20 bytes of an ELF file are enough (System V gABI, "ELF Header"):
 
@@ -62,24 +68,53 @@ def read_abi(path: Path) -> str:
     return abi_from_header(header, name=str(path))
 
 
+#: ``uname -m`` -> ABI name
+_MACHINES: dict[str, str] = {
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "aarch64": "arm64-v8a",
+    "arm64": "arm64-v8a",
+    "armv7l": "armeabi-v7a",
+    "armv8l": "armeabi-v7a",  # a 32-bit userland on a 64-bit core
+    "i686": "x86",
+    "i386": "x86",
+}
+
+
 def host_abi() -> str:
-    """The ABI name of this machine (what a host build produces)."""
+    """The ABI name of this machine (what a host build produces, what ``local`` runs)."""
     import platform
 
     return abi_for_machine(platform.machine())
 
 
 def abi_for_machine(machine: str) -> str:
-    """``uname -m`` → ABI name (``x86_64`` → ``x86_64``, ``aarch64`` → ``arm64-v8a``)."""
+    """``uname -m`` → ABI name (``x86_64`` → ``x86_64``, ``aarch64`` → ``arm64-v8a``).
+
+    An unknown machine keeps its own name, so it only matches itself.
+    """
     machine = machine.strip().lower()
-    return {
-        "x86_64": "x86_64",
-        "amd64": "x86_64",
-        "aarch64": "arm64-v8a",
-        "arm64": "arm64-v8a",
-        "i686": "x86",
-        "i386": "x86",
-    }.get(machine, machine)
+    return _MACHINES.get(machine, machine)
+
+
+def can_run(abi: str, device_abis: tuple[str, ...]) -> bool:
+    """Whether a device listing ``device_abis`` (its ``abilist``) runs a binary of ``abi``."""
+    return abi in device_abis
+
+
+def require_runs(
+    abi: str, device_abis: tuple[str, ...], *, serial: str, what: str, device: str = "device"
+) -> None:
+    """Raise ``AbiMismatch`` naming both ABIs when the device cannot run ``what``."""
+    if can_run(abi, device_abis):
+        return
+    raise AbiMismatch(
+        f"{serial}: {what} is built for {abi} but the {device} runs "
+        f"{', '.join(device_abis) or 'an unknown ABI'}",
+        serial=serial,
+        hint=f"build speed_benchmark_torch for {device_abis[0] if device_abis else 'the ' + device}"
+        " (--build-from DIR) or pass a matching --binary",
+    )
 
 
 def check_abi(path: Path, expected: str | None) -> str:
