@@ -170,7 +170,7 @@ def test_require_runs_names_the_device_both_abis_and_the_fix() -> None:
         require_runs("x86_64", ("arm64-v8a",), serial="p1", what="sbt", device="phone")
     text = str(info.value)
     assert "p1: sbt is built for x86_64 but the phone runs arm64-v8a" in text
-    assert info.value.serial == "p1" and info.value.exit_code == ExitCode.USAGE
+    assert info.value.serial == "p1" and exit_code(info.value) == ExitCode.USAGE
     assert "arm64-v8a" in (info.value.hint or "")
     with pytest.raises(AbiMismatch, match="an unknown ABI"):
         require_runs("x86", (), serial="p1", what="sbt")
