@@ -26,7 +26,7 @@ from pathlib import Path
 
 from benchorch.domain import Health, Status
 from benchorch.store import LaunchRecord, Store
-from benchorch.store.store import _INSERT_LAUNCH, launch_row
+from benchorch.store.encode import SQLITE_INSERT_LAUNCH, launch_row
 
 
 def launch(run_id: str, index: int, *, samples_us: tuple[float, ...], stdout: str) -> LaunchRecord:
@@ -91,7 +91,7 @@ def bench_record(calls: int, durable: bool) -> tuple[float, float]:
             t0 = time.perf_counter()
             ours.record_launch(rec)
             t1 = time.perf_counter()
-            raw.execute(_INSERT_LAUNCH, values)
+            raw.execute(SQLITE_INSERT_LAUNCH, values)
             t2 = time.perf_counter()
             t_ours.append(t1 - t0)
             t_raw.append(t2 - t1)

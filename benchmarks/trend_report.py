@@ -115,8 +115,8 @@ def fill_store(path: Path, df: pd.DataFrame, *, stdout_bytes: int = 2000) -> Non
 
     from benchorch.domain import DeviceInfo
     from benchorch.store import LaunchRecord, Store
+    from benchorch.store.encode import SQLITE_INSERT_LAUNCH, launch_row
     from benchorch.store.records import LAUNCH_FIELDS
-    from benchorch.store.store import _INSERT_LAUNCH, launch_row
 
     fields = set(LAUNCH_FIELDS)
     stdout = ("PyTorchObserver {...}\n" * (stdout_bytes // 22 + 1))[:stdout_bytes]
@@ -145,7 +145,7 @@ def fill_store(path: Path, df: pd.DataFrame, *, stdout_bytes: int = 2000) -> Non
                 kw.update(argv=("speed_benchmark_torch", "--model=m.ptl", "--iter=20"))
                 rows.append(launch_row(LaunchRecord(**kw)))
             raw.execute("BEGIN IMMEDIATE")
-            raw.executemany(_INSERT_LAUNCH, rows)
+            raw.executemany(SQLITE_INSERT_LAUNCH, rows)
             raw.execute("COMMIT")
             store.finish_run(rid, "ok")
         raw.close()

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PYTHON:-python3}
 
-SYSTEM_PACKAGES="adb libtorch-dev python3-torch python3-venv openssh-server chromium chromium-driver g++ xz-utils mksh"
+SYSTEM_PACKAGES="adb libtorch-dev python3-torch python3-venv openssh-server chromium chromium-driver g++ xz-utils mksh postgresql"
 
 missing=()
 for p in $SYSTEM_PACKAGES; do

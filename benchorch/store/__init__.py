@@ -1,4 +1,4 @@
-"""The results store: SQLite, append-only, queried into pandas (see ``store.py``)."""
+"""The results store: SQLite on SQLAlchemy Core, append-only, queried into pandas (``store.py``)."""
 
 from benchorch.store.records import LaunchRecord, new_run_id
 from benchorch.store.store import Store

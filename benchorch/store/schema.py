@@ -1,195 +1,118 @@
-"""The results schema and its migrations.
+"""Which schema a database has, and bringing it to this benchorch's (Alembic).
 
-``PRAGMA user_version`` holds how many steps of ``MIGRATIONS`` a file has had.
-Opening a file applies the missing steps in one ``BEGIN IMMEDIATE``
-transaction (so two processes opening the same old file do not both migrate
-it: the second one waits, then sees the new version). A file whose version is
-above ``len(MIGRATIONS)`` was written by a newer benchorch: refuse it rather
-than guess.
+The revisions live in ``migrations/versions`` (package data), numbered
+``0001``, ``0002``, ...: a database's *schema version* is the number of its
+Alembic revision (``alembic_version``). Files written before Alembic kept
+that number in SQLite's ``PRAGMA user_version`` instead; such a file is
+stamped with the matching revision and upgraded from there, in place.
 
-Steps are append-only: never edit a released step, add a new one.
+Opening a store calls ``ensure_current``: one small read when nothing is to
+do (Alembic is not even imported). Otherwise it upgrades in one transaction
+that holds the backend's write lock (SQLite's ``BEGIN IMMEDIATE``,
+PostgreSQL's advisory lock), re-reading the version inside it, so two
+processes upgrading at once do it once. A database whose version is above
+``SCHEMA_VERSION`` was written by a newer benchorch: refused, never guessed.
+On SQLite ``user_version`` follows the revision, so a benchorch from before
+Alembic refuses an upgraded file instead of misreading it.
 
-Tables (all append-only, except ``runs.status``/``finished_at`` which
-``finish_run`` sets):
-
-* ``runs``: one per ``create_run``; ``params`` is the sweep's settings as JSON.
-* ``devices``: per run and serial, the ``DeviceInfo`` facts (``facts`` JSON),
-  with model, fingerprint and SoC as columns for joins.
-* ``binaries``: one per sha256 (provenance JSON of its first sighting);
-  ``run_binaries`` links runs to them.
-* ``variant_files``: one per sha256 (content facts); ``run_variants`` keeps the
-  manifest entry of each variant name a run used (steps, check).
-* ``skips``: what the plan left out and why.
-* ``launches``: one per launch; ``samples`` is a BLOB of little-endian float64
-  (8 bytes per iteration, microseconds), health and argv are JSON.
+Revisions are append-only: never edit a released one, add a new one.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+from importlib import resources
+from typing import Any
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the tables.
-    (
-        """CREATE TABLE runs (
-            run_id TEXT PRIMARY KEY,
-            command TEXT NOT NULL,
-            params TEXT NOT NULL,
-            started_at REAL NOT NULL,
-            finished_at REAL,
-            status TEXT NOT NULL DEFAULT 'running',
-            host TEXT,
-            benchorch_version TEXT
-        )""",
-        """CREATE TABLE devices (
-            id INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL REFERENCES runs(run_id),
-            serial TEXT NOT NULL,
-            state TEXT,
-            model TEXT,
-            manufacturer TEXT,
-            soc TEXT,
-            fingerprint TEXT,
-            facts TEXT NOT NULL,
-            recorded_at REAL NOT NULL,
-            UNIQUE (run_id, serial)
-        )""",
-        """CREATE TABLE binaries (
-            sha256 TEXT PRIMARY KEY,
-            flavour TEXT,
-            target TEXT,
-            abi TEXT,
-            pytorch_version TEXT,
-            origin TEXT,
-            size_bytes INTEGER,
-            provenance TEXT NOT NULL,
-            first_seen REAL NOT NULL
-        )""",
-        """CREATE TABLE run_binaries (
-            run_id TEXT NOT NULL REFERENCES runs(run_id),
-            sha256 TEXT NOT NULL REFERENCES binaries(sha256),
-            PRIMARY KEY (run_id, sha256)
-        )""",
-        """CREATE TABLE variant_files (
-            sha256 TEXT PRIMARY KEY,
-            format TEXT,
-            size_bytes INTEGER,
-            bytecode_version INTEGER,
-            first_seen REAL NOT NULL
-        )""",
-        """CREATE TABLE run_variants (
-            run_id TEXT NOT NULL REFERENCES runs(run_id),
-            variant TEXT NOT NULL,
-            sha256 TEXT NOT NULL REFERENCES variant_files(sha256),
-            file TEXT,
-            steps TEXT,
-            check_passed INTEGER,
-            check_max_abs_err REAL,
-            check_cosine REAL,
-            entry TEXT NOT NULL,
-            PRIMARY KEY (run_id, variant, sha256)
-        )""",
-        """CREATE TABLE skips (
-            id INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL REFERENCES runs(run_id),
-            device TEXT NOT NULL,
-            variant TEXT,
-            config TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            recorded_at REAL NOT NULL
-        )""",
-        """CREATE TABLE launches (
-            id INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL REFERENCES runs(run_id),
-            launch_key TEXT NOT NULL,
-            device_serial TEXT NOT NULL,
-            variant TEXT NOT NULL,
-            variant_file TEXT NOT NULL,
-            variant_format TEXT NOT NULL,
-            variant_sha256 TEXT NOT NULL,
-            binary_sha256 TEXT NOT NULL,
-            dims TEXT NOT NULL,
-            types TEXT NOT NULL,
-            memory_format TEXT NOT NULL,
-            threads INTEGER NOT NULL,
-            core_mask INTEGER,
-            kind TEXT NOT NULL,
-            launch_index INTEGER NOT NULL,
-            iters INTEGER NOT NULL,
-            warmup INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            error_kind TEXT,
-            message TEXT,
-            us_per_iter REAL,
-            iters_per_sec REAL,
-            samples BLOB NOT NULL,
-            load_s REAL,
-            wall_s REAL,
-            exit_code INTEGER,
-            timed_out INTEGER NOT NULL,
-            hot INTEGER NOT NULL,
-            health_before TEXT,
-            health_after TEXT,
-            started_at REAL NOT NULL,
-            finished_at REAL NOT NULL,
-            argv TEXT NOT NULL,
-            stdout TEXT NOT NULL,
-            stderr TEXT NOT NULL
-        )""",
-    ),
-    # 2: indexes for the queries the report and resume make.
-    (
-        "CREATE INDEX launches_run ON launches(run_id, launch_key)",
-        "CREATE INDEX launches_device_time ON launches(device_serial, started_at)",
-        "CREATE INDEX launches_time ON launches(started_at)",
-        "CREATE INDEX skips_run ON skips(run_id)",
-        "CREATE INDEX run_variants_sha ON run_variants(run_id, sha256)",
-        "CREATE INDEX runs_started ON runs(started_at)",
-    ),
-)
+import sqlalchemy as sa
 
-SCHEMA_VERSION = len(MIGRATIONS)
+#: The newest revision this benchorch ships (``migrations/versions/000N_*.py``).
+SCHEMA_VERSION = 3
+#: PostgreSQL advisory lock key that serialises upgrades ("benchorc" in ASCII).
+_PG_LOCK_KEY = 0x62656E63686F7263
 
 
 class SchemaTooNew(Exception):
-    """The file's ``user_version`` is above what this code knows."""
+    """The database's schema is above what this code knows."""
 
-    def __init__(self, found: int, known: int) -> None:
+    def __init__(self, found: str, known: int) -> None:
         super().__init__(f"schema version {found}, this benchorch knows up to {known}")
         self.found = found
         self.known = known
 
 
-def user_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA user_version").fetchone()
-    return int(row[0])
+def _revision(version: int) -> str:
+    return f"{version:04d}"
 
 
-def migrate(
-    conn: sqlite3.Connection, steps: Sequence[Sequence[str]] = MIGRATIONS
-) -> tuple[int, int]:
-    """Bring ``conn`` (autocommit mode) to ``len(steps)``; returns (before, after).
+def current_version(conn: sa.Connection) -> str | None:
+    """The database's schema version as text (``"3"``; a newer benchorch's
+    revision id may not be a number), or None for an empty database."""
+    dialect = conn.dialect.name
+    if sa.inspect(conn).has_table("alembic_version"):
+        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchall()
+        if len(rows) == 1:
+            rev = str(rows[0][0])
+            return str(int(rev)) if rev.isdigit() else rev
+    if dialect == "sqlite":
+        legacy = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+        if legacy:
+            return str(legacy)
+    return None
 
-    Cheap when nothing is to do: one read of ``user_version``, no write lock.
-    """
-    known = len(steps)
-    found = user_version(conn)
-    if found > known:
-        raise SchemaTooNew(found, known)
-    if found == known:
+
+def _as_number(found: str | None) -> int:
+    if found is None:
+        return 0
+    if not found.isdigit() or int(found) > SCHEMA_VERSION:
+        raise SchemaTooNew(found, SCHEMA_VERSION)
+    return int(found)
+
+
+def needs_upgrade(conn: sa.Connection) -> bool:
+    """True when the schema is older than ``SCHEMA_VERSION``; raises ``SchemaTooNew``."""
+    return _as_number(current_version(conn)) < SCHEMA_VERSION
+
+
+def _lock(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    # SQLite: the transaction began with BEGIN IMMEDIATE (see ``engine.py``).
+
+
+def _alembic_config(conn: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option(
+        "script_location", str(resources.files("benchorch.store").joinpath("migrations"))
+    )
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(conn: sa.Connection) -> tuple[int, int]:
+    """Bring the database to ``SCHEMA_VERSION`` in the open transaction of
+    ``conn`` (which must hold the write lock: see ``engine.write(lock_now=True)``);
+    returns (before, after)."""
+    _lock(conn)
+    found = _as_number(current_version(conn))  # another process may have upgraded meanwhile
+    if found == SCHEMA_VERSION:
         return found, found
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        found = user_version(conn)  # another process may have migrated meanwhile
-        if found > known:
-            raise SchemaTooNew(found, known)
-        for step in steps[found:]:
-            for statement in step:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {int(known)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return found, known
+    from alembic import command
+
+    cfg = _alembic_config(conn)
+    if found and not sa.inspect(conn).has_table("alembic_version"):
+        command.stamp(cfg, _revision(found))  # a file from before Alembic
+    command.upgrade(cfg, _revision(SCHEMA_VERSION))
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    return found, SCHEMA_VERSION
+
+
+def head_revision() -> str:
+    """The head of the shipped revision scripts (tests check it is ``SCHEMA_VERSION``)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    return str(head)

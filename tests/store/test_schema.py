@@ -7,11 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import DatabaseLocked, OutputNotWritable, StoreError
 from benchorch.store import Store
-from benchorch.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate, user_version
+from benchorch.store.schema import SCHEMA_VERSION, head_revision
+from benchorch.store.tables import TABLES
 from tests.store.factory import launch
 
 
@@ -23,49 +25,66 @@ def test_new_file_has_current_schema_wal_and_foreign_keys(tmp_path: Path) -> Non
     path = tmp_path / "deep" / "er" / "results.sqlite"  # folders are made
     with Store(path) as store:
         conn = store._conn
-        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+        conn.rollback()
     raw = _raw(path)
-    assert user_version(raw) == SCHEMA_VERSION
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
 
 
-def test_older_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_shipped_revisions_end_at_schema_version_and_build_the_tables(tmp_path: Path) -> None:
+    """The Alembic scripts (package data) and ``tables.py`` describe one schema."""
+    assert head_revision() == f"{SCHEMA_VERSION:04d}"
+    Store(tmp_path / "fresh.sqlite").close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    with engine.connect() as conn:
+        found = sa.inspect(conn)
+        assert set(found.get_table_names()) == {t.name for t in TABLES} | {"alembic_version"}
+        for table in TABLES:
+            assert [c["name"] for c in found.get_columns(table.name)] == list(table.c.keys())
+            indexes = {i["name"] for i in found.get_indexes(table.name)}
+            assert indexes == {i.name for i in table.indexes}, table.name
+    engine.dispose()
+
+
+def _future_file(path: Path, revision: str) -> None:
+    Store(path).close()
     raw = _raw(path)
-    migrate(raw, MIGRATIONS[:1])
-    raw.execute(
-        "INSERT INTO runs (run_id, command, params, started_at) VALUES (?,?,?,?)",
-        ("20250101-000000-0001", "benchorch sweep", '{"iter": 5}', 1.7e9),
-    )
-    raw.close()
-    with Store(path) as store:
-        assert store.run("20250101-000000-0001")["params"] == {"iter": 5}
-        store.record_launch(launch("20250101-000000-0001"))
-        assert len(store.launches("20250101-000000-0001")) == 1
-    raw = _raw(path)
-    assert user_version(raw) == SCHEMA_VERSION
-    indexes = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"launches_run", "launches_time"} <= indexes
+    raw.execute("UPDATE alembic_version SET version_num = ?", (revision,))
     raw.close()
 
 
-def test_file_from_a_newer_benchorch_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("revision", ["0004", "1f2e3d4c5b6a"])
+def test_file_from_a_newer_benchorch_is_refused(tmp_path: Path, revision: str) -> None:
     path = tmp_path / "new.sqlite"
-    raw = _raw(path)
-    future = (*MIGRATIONS, ("ALTER TABLE runs ADD COLUMN note TEXT",))
-    migrate(raw, future)
-    raw.close()
+    _future_file(path, revision)
+    before = path.read_bytes()
     with pytest.raises(StoreError) as info:
         Store(path)
     text = str(info.value)
+    found = str(int(revision)) if revision.isdigit() else revision
+    assert f"schema version {found}" in text and f"knows ({SCHEMA_VERSION})" in text
     assert str(path) in text and "newer" in text and "upgrade benchorch" in text
     assert exit_code(info.value) == ExitCode.INFRA
     assert "\n" not in text
+    assert path.read_bytes() == before  # left alone
 
 
-def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
+def test_legacy_file_newer_than_known_is_refused(tmp_path: Path) -> None:
+    """A pre-Alembic file whose user_version is above ours (no alembic_version table)."""
+    path = tmp_path / "legacy-new.sqlite"
+    raw = _raw(path)
+    raw.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY)")
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    raw.close()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 5}"):
+        Store(path)
+
+
+def test_two_threads_creating_at_once_both_succeed(tmp_path: Path) -> None:
     path = tmp_path / "race.sqlite"
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -84,7 +103,7 @@ def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     raw = _raw(path)
-    assert user_version(raw) == SCHEMA_VERSION
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
     raw.close()
 
 
@@ -128,7 +147,8 @@ def test_locked_database_is_database_locked(tmp_path: Path) -> None:
         fresh = tmp_path / "fresh.sqlite"
         Store(fresh).close()
         blocker = _raw(fresh)
-        blocker.execute("PRAGMA user_version = 0")  # pretend it needs migrating...
+        blocker.execute("DROP TABLE alembic_version")  # pretend it needs migrating...
+        blocker.execute("PRAGMA user_version = 2")
         blocker.execute("BEGIN IMMEDIATE")  # ...while someone writes
         with pytest.raises(DatabaseLocked):
             Store(fresh, timeout_s=0.2)

@@ -20,7 +20,7 @@ from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.domain import ErrorKind, Status
 from benchorch.errors import RunNotFound, UsageError
 from benchorch.store import LaunchRecord, Store, new_run_id
-from benchorch.store.queries import JOINED_COLUMNS
+from benchorch.store.launch_query import JOINED_COLUMNS
 from benchorch.store.records import LAUNCH_FIELDS
 from tests.store.factory import device_info, failed_launch, launch, provenance, sha, variant_entry
 
@@ -282,7 +282,7 @@ def test_launch_record_validates_and_normalises() -> None:
 
 def _same_cells(lean: pd.DataFrame, full: pd.DataFrame) -> None:
     """``lean`` holds ``full``'s values (and dtypes) for every lean column."""
-    from benchorch.store.queries import LEAN_COLUMNS
+    from benchorch.store.launch_query import LEAN_COLUMNS
 
     assert list(lean.columns) == list(LEAN_COLUMNS)
     assert len(lean) == len(full)

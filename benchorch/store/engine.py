@@ -1,6 +1,7 @@
-"""Opening the SQLite file, and the one place where sqlite3 errors become ours.
+"""Opening a results database (an SQLAlchemy engine), and the one place where
+driver errors become ours.
 
-Connection settings and why:
+SQLite settings and why:
 
 * ``journal_mode=WAL``: readers (a report) never block the writer (a sweep),
   and a commit is one append to the ``-wal`` file.
@@ -14,8 +15,10 @@ Connection settings and why:
 * ``mmap_size``: reads map the file instead of copying each page with a
   ``pread``; a history query over 100,000 launches visits as many pages, and
   this halves its SQLite time. Writes still go through ``write`` (the WAL).
-* Autocommit (``isolation_level=None``): every write statement commits at
-  once; multi-statement writes use explicit ``BEGIN IMMEDIATE``/``COMMIT``.
+* ``isolation_level="IMMEDIATE"``: the driver opens a write with
+  ``BEGIN IMMEDIATE`` (the write lock up front, so a transaction never fails
+  half-way on a lock upgrade) and runs reads outside any transaction (each
+  query its own snapshot). ``write`` commits when its block ends.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 from benchorch.errors import BenchorchError, DatabaseLocked, OutputNotWritable, StoreError
 
@@ -33,7 +39,7 @@ _HINT_DB = "pass another file with --db or BENCHORCH_DB"
 MMAP_BYTES = 1 << 30
 
 
-def map_sqlite_error(exc: sqlite3.Error, path: Path) -> BenchorchError:
+def map_sqlite_error(exc: BaseException, path: Path) -> BenchorchError:
     """The benchorch error for a sqlite3 error on ``path`` (one line, with the fix)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
@@ -64,13 +70,20 @@ def map_sqlite_error(exc: sqlite3.Error, path: Path) -> BenchorchError:
     return StoreError(f"results database {path}: {text}", hint=_HINT_DB)
 
 
+def driver_error(exc: BaseException) -> BaseException:
+    """The DBAPI's own exception inside an SQLAlchemy one (or ``exc`` itself)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        return exc.orig
+    return exc
+
+
 @contextlib.contextmanager
 def translated(path: Path) -> Iterator[None]:
-    """Run a block, turning sqlite3 errors into benchorch errors naming ``path``."""
+    """Run a block, turning database errors into benchorch errors naming ``path``."""
     try:
         yield
-    except sqlite3.Error as exc:
-        raise map_sqlite_error(exc, path) from exc
+    except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+        raise map_sqlite_error(driver_error(exc), path) from exc
 
 
 def _prepare_location(path: Path, create: bool) -> None:
@@ -114,25 +127,65 @@ def _set_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
             delay = min(delay * 2, 0.05)
 
 
-def connect(
+def sqlite_engine(
     path: Path, *, timeout_s: float, create: bool = True, durable: bool = False
-) -> sqlite3.Connection:
-    """Open ``path`` with the settings above; errors are benchorch errors."""
+) -> sa.Engine:
+    """An engine on the SQLite file ``path`` with the settings above."""
     _prepare_location(path, create)
-    try:
+
+    def creator() -> sqlite3.Connection:
         conn = sqlite3.connect(
-            str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+            str(path), timeout=timeout_s, isolation_level="IMMEDIATE", check_same_thread=False
         )
-    except sqlite3.Error as exc:
-        raise map_sqlite_error(exc, path) from exc
-    try:
-        with translated(path):
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             _set_wal(conn, timeout_s)
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return sa.create_engine("sqlite+pysqlite://", creator=creator, poolclass=sa.pool.NullPool)
+
+
+def connect(engine: sa.Engine, path: Path) -> sa.Connection:
+    """A connection of ``engine``; errors are benchorch errors naming ``path``."""
+    with translated(path):
+        return engine.connect()
+
+
+@contextlib.contextmanager
+def write(conn: sa.Connection, *, lock_now: bool = False) -> Iterator[sa.Connection]:
+    """One write transaction on ``conn``, committed when the block ends.
+
+    On SQLite the first write statement takes the write lock (``BEGIN
+    IMMEDIATE``, see above); ``lock_now`` takes it before the block's first
+    statement, for blocks that read before they write (a schema upgrade)."""
+    with conn.begin():
+        if lock_now and conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
+@contextlib.contextmanager
+def read(conn: sa.Connection) -> Iterator[sa.Connection]:
+    """Reads on ``conn``; the (lock-free) transaction ends with the block."""
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+
+
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """``INSERT`` for ``table`` with ``on_conflict_do_nothing`` on this backend."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
