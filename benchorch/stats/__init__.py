@@ -30,7 +30,9 @@ here: it costs about a second). The method is ``STATISTICS.md``:
 
 Modules: ``keys`` (identities, launch values), ``bootstrap`` (the two-level
 bootstrap engine), ``nonparametric`` (the rank and trend tests and
-Benjamini-Hochberg, numpy twins of scipy's), ``summary`` (per-configuration
+Benjamini-Hochberg, Holm, numpy twins of scipy's), ``bimodal`` (two clusters
+of launches), ``aa`` (the A/A check), ``confirm`` (screen, then confirm),
+``summary`` (per-configuration
 summaries, ratios), ``history``, ``compare``; everything public is re-exported
 here.
 """
@@ -52,6 +54,7 @@ from benchorch.stats.compare import (
     compare_frames,
     judge,
 )
+from benchorch.stats.confirm import Suspect, judge_confirmation, pick_suspects, screen_scores
 from benchorch.stats.history import (
     Creep,
     change_points,
@@ -77,7 +80,12 @@ from benchorch.stats.keys import (
     with_config_key,
     with_series_key,
 )
-from benchorch.stats.nonparametric import bh_adjust, mann_whitney, mann_whitney_null_rate
+from benchorch.stats.nonparametric import (
+    bh_adjust,
+    holm_adjust,
+    mann_whitney,
+    mann_whitney_null_rate,
+)
 from benchorch.stats.summary import (
     ConfigStats,
     Ratio,
@@ -106,6 +114,7 @@ __all__ = [
     "Creep",
     "Ratio",
     "SummaryCache",
+    "Suspect",
     "Verdict",
     "aa_check",
     "bh_adjust",
@@ -120,7 +129,9 @@ __all__ = [
     "config_key",
     "creep",
     "device_labels",
+    "holm_adjust",
     "judge",
+    "judge_confirmation",
     "keyed",
     "launch_values",
     "mann_whitney",
@@ -129,9 +140,11 @@ __all__ = [
     "noise_floor",
     "pair_label",
     "percentile_interval",
+    "pick_suspects",
     "ratio_of",
     "robust_sigma",
     "run_medians",
+    "screen_scores",
     "speedup",
     "split_half_aa",
     "summarize",

@@ -75,6 +75,10 @@ class ComparisonRow:
     confirm_cand: int = 0
     #: The screen's p-value when the verdict comes from confirmation launches.
     screen_p: float = float("nan")
+    #: Mean log launch median, candidate minus base, and its (Welch) standard
+    #: error: the screen's score (``confirm.screen_scores``).
+    log_change: float = float("nan")
+    log_se: float = float("nan")
 
     @property
     def broke(self) -> bool:
@@ -326,7 +330,9 @@ def compare_frames(
             h = hist.get(common["base_key"])
             floor = noise_floor(h) if h is not None else 0.0
         wanted = thresholds.get(str(common["pair"][1])) if thresholds else None
-        p = mann_whitney(np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us))
+        b_meds, c_meds = np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us)
+        p = mann_whitney(b_meds, c_meds)
+        common.update(_log_change(b_meds, c_meds))
         common.update(
             verdict=None,
             reason="",
@@ -349,6 +355,16 @@ def compare_frames(
             row["verdict"], row["reason"] = judge(row, q)
         rows.append(ComparisonRow(**row))
     return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
+
+
+def _log_change(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
+    """``log_change`` and ``log_se`` of two sides' launch medians (NaN with
+    fewer than 2 launches a side)."""
+    a, b = np.log(base[base > 0]), np.log(cand[cand > 0])
+    if a.size < 2 or b.size < 2:
+        return {}
+    se = float(np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
+    return {"log_change": float(b.mean() - a.mean()), "log_se": se}
 
 
 def _parts(

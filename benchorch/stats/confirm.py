@@ -1,0 +1,209 @@
+"""Screen, then confirm: the two-stage verdict of a night (pure).
+
+A night's planned launches (10 a side) cannot, on their own, tell a single 5%
+regression among 300 configurations from noise: after any correction for 300
+tests the evidence 10 launches give is too weak (issue 14 measured 0 of 100
+nights). Chromium's Pinpoint answers "unsure" with more samples; so does this:
+
+1. **Screen** (``pick_suspects``): every configuration of the comparison gets
+   a score ``z = (d - s) / se``: ``d`` the change of its mean log launch
+   median, ``se`` its Welch standard error (``ComparisonRow.log_change``,
+   ``log_se``; the mean, not the median, because it ranks better: 1.25x the
+   median's efficiency on normal launches), ``s`` the median ``d`` of all the
+   night's configurations when there are at least ``MIN_FOR_SHIFT`` (a
+   whole-run drift of 1-2%, a warmer room, moves every configuration alike
+   and is not a suspect; under ``MIN_FOR_SHIFT``, 0). Suspects: ``z >=
+   z_min`` (slower) first, by ``z``, then ``z <= -z_min`` (faster), at most
+   ``max_suspects``; the budget is shared among them (``per_side`` launches a
+   side each, at most ``MAX_PER_SIDE``). Few suspects with many launches
+   beat many with few: Holm divides ``alpha`` by their number, and the
+   simulation (``benchmarks/verdicts_sim.py``) chose 8. ``failed``,
+   ``bimodal`` and ``not_comparable`` rows are not suspects.
+2. **Confirm** (``judge_confirmation``): each suspect is measured again,
+   ``per_side`` launches of the baseline (its exact binary and variant file)
+   and of the candidate, A/B interleaved on the same phone, and judged on
+   those launches alone, as a fresh family: exact Mann-Whitney p per suspect,
+   Holm over the suspects at ``alpha`` (default 0.01), then ``judge`` with the
+   screen's minimum effect and threshold. A configuration that is not a
+   suspect is never ``slower`` or ``faster``: a screen verdict of either that
+   did not fit the budget becomes ``inconclusive`` and says so.
+
+**Error control for the two stages together.** Given the screen (its data
+fix which ``K`` configurations are suspects), the confirmation launches are
+new and, for an unchanged configuration, A and B launches interleaved on one
+phone are exchangeable, so its exact p-value is (super-)uniform and
+independent of the screen. Holm at ``alpha`` over the ``K`` suspects keeps the
+probability of any false ``slower`` or ``faster`` among them at most
+``alpha``, whatever ``K``; nothing outside them can be called either.
+Averaging over screens: **the probability that a night calls any unchanged
+configuration slower or faster is at most alpha**, with no condition on how
+the screen chose (its threshold, the drift correction, the budget). Tested
+by simulation (``tests/stats/test_confirm.py``, ``benchmarks/verdicts_sim.py``).
+The screen decides only where the power goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchorch.stats.compare import Comparison, ComparisonRow, Verdict, compare_frames, judge
+from benchorch.stats.keys import DEFAULT_BOOT
+from benchorch.stats.nonparametric import holm_adjust
+
+#: Family-wise error of the confirmation stage (and so of the night).
+DEFAULT_ALPHA = 0.01
+#: Confirmation launches a side per suspect: at most this many, at least
+#: ``MIN_PER_SIDE`` (a suspect the budget cannot pay that for is left out).
+MAX_PER_SIDE = 40
+MIN_PER_SIDE = 10
+#: Suspects confirmed per night at most.
+DEFAULT_MAX_SUSPECTS = 8
+#: Screen score a configuration needs to become a suspect.
+DEFAULT_Z = 1.5
+#: Configurations needed before the night's median shift is taken out.
+MIN_FOR_SHIFT = 20
+_SCREENED = (Verdict.SLOWER, Verdict.FASTER, Verdict.SAME, Verdict.INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A configuration the screen sends to confirmation."""
+
+    label: str
+    pair: tuple[str, ...]
+    base_key: str
+    cand_key: str
+    direction: Verdict  # SLOWER or FASTER
+    z: float
+    screen_ratio: float
+    screen_p: float
+    per_side: int  # confirmation launches a side
+
+
+def screen_scores(cmp: Comparison) -> dict[str, float]:
+    """Each screened row's ``z`` by label (see the module), drift taken out."""
+    rows = [
+        r for r in cmp.rows if r.verdict in _SCREENED and np.isfinite(r.log_change) and r.log_se > 0
+    ]
+    if not rows:
+        return {}
+    d = np.array([r.log_change for r in rows])
+    se = np.array([r.log_se for r in rows])
+    shift = float(np.median(d)) if len(rows) >= MIN_FOR_SHIFT else 0.0
+    return {r.label: float(v) for r, v in zip(rows, (d - shift) / se, strict=True)}
+
+
+def pick_suspects(
+    cmp: Comparison,
+    *,
+    budget: int,
+    max_suspects: int = DEFAULT_MAX_SUSPECTS,
+    z_min: float = DEFAULT_Z,
+) -> tuple[Suspect, ...]:
+    """The screen's suspects that ``budget`` extra launches pay for: slower
+    ones by score first, then faster ones, at most ``max_suspects``, each
+    with ``per_side`` launches a side (the budget shared equally, at most
+    ``MAX_PER_SIDE``, at least ``MIN_PER_SIDE``)."""
+    scores = screen_scores(cmp)
+    by_label = {r.label: r for r in cmp.rows}
+    slower = sorted((z, k) for k, z in scores.items() if z >= z_min)[::-1]
+    faster = sorted((z, k) for k, z in scores.items() if z <= -z_min)
+    chosen = [*slower, *faster][: max(0, min(max_suspects, budget // (2 * MIN_PER_SIDE)))]
+    if not chosen:
+        return ()
+    per_side = min(MAX_PER_SIDE, budget // (2 * len(chosen)))
+    out = []
+    for z, label in chosen:
+        r = by_label[label]
+        out.append(
+            Suspect(
+                label=label,
+                pair=r.pair,
+                base_key=str(r.base_key),
+                cand_key=str(r.cand_key),
+                direction=Verdict.SLOWER if z > 0 else Verdict.FASTER,
+                z=z,
+                screen_ratio=r.ratio,
+                screen_p=r.p_value,
+                per_side=per_side,
+            )
+        )
+    return tuple(out)
+
+
+def judge_confirmation(
+    screen: Comparison,
+    suspects: Sequence[Suspect],
+    confirm_base: pd.DataFrame,
+    confirm_cand: pd.DataFrame,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    vary: Sequence[str] = (),
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+) -> Comparison:
+    """The night's verdicts: the screen's, with each suspect judged on its
+    confirmation launches (``confirm_base``/``confirm_cand``: store rows of the
+    A/B interleaved launches) as one family under Holm at ``alpha`` (see the
+    module). Rows keep the screen's launch counts and p (``screen_p``) and
+    carry the confirmation's ratio, interval, p, adjusted p and launch counts."""
+    wanted = {s.label for s in suspects}
+    fresh: Mapping[str, ComparisonRow] = {}
+    if wanted and not confirm_base.empty and not confirm_cand.empty:
+        again = compare_frames(
+            confirm_base, confirm_cand, vary=vary, q=alpha, n_boot=n_boot, seed=seed
+        )
+        fresh = {r.label: r for r in again.rows if r.label in wanted}
+    tested = [lbl for lbl in sorted(wanted) if lbl in fresh and np.isfinite(fresh[lbl].p_value)]
+    holm = dict(zip(tested, holm_adjust([fresh[lbl].p_value for lbl in tested]), strict=True))
+    rows = []
+    for row in screen.rows:
+        if row.label in wanted:
+            rows.append(_confirmed(row, fresh.get(row.label), holm.get(row.label), alpha))
+        elif row.verdict in (Verdict.SLOWER, Verdict.FASTER):
+            rows.append(
+                dataclasses.replace(
+                    row,
+                    verdict=Verdict.INCONCLUSIVE,
+                    reason=f"{row.verdict.value} on the screen, not confirmed (no room in the"
+                    f" confirmation budget): {row.evidence}",
+                )
+            )
+        else:
+            rows.append(row)
+    return dataclasses.replace(screen, q=alpha, rows=tuple(rows))
+
+
+def _confirmed(
+    row: ComparisonRow, again: ComparisonRow | None, p_holm: float | None, alpha: float
+) -> ComparisonRow:
+    if again is None or again.n_base == 0 or again.n_cand == 0:
+        why = "no confirmation launches" if again is None else again.reason
+        return dataclasses.replace(
+            row, verdict=Verdict.INCONCLUSIVE, reason=f"suspect, not confirmed: {why}"
+        )
+    fields: dict[str, Any] = {
+        "ratio": again.ratio,
+        "ci_low": again.ci_low,
+        "ci_high": again.ci_high,
+        "p_value": again.p_value,
+        "p_adjusted": p_holm if p_holm is not None else float("nan"),
+        "confirm_base": again.n_base,
+        "confirm_cand": again.n_cand,
+        "screen_p": row.p_value,
+        "dropped_base": row.dropped_base + again.dropped_base,
+        "dropped_cand": row.dropped_cand + again.dropped_cand,
+    }
+    out = dataclasses.replace(row, **fields)
+    if again.verdict in (Verdict.BIMODAL, Verdict.FAILED):
+        return dataclasses.replace(
+            out, verdict=again.verdict, reason=f"confirmation launches: {again.reason}"
+        )
+    verdict, reason = judge(dataclasses.asdict(out), alpha)
+    return dataclasses.replace(out, verdict=verdict, reason=reason)

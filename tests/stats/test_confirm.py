@@ -1,0 +1,134 @@
+"""benchorch.stats.confirm: screen, then confirm; Holm; the two stages' error control."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchorch import stats
+from benchorch.stats import Verdict
+from tests.report.builder import Cfg, launches, many
+
+
+def _holm_by_definition(p: list[float]) -> list[float]:
+    """Holm's adjusted p straight from its step-down definition."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def test_holm_hand_cases() -> None:
+    np.testing.assert_allclose(
+        stats.holm_adjust([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02]
+    )
+    out = stats.holm_adjust([0.01, np.nan, 0.02])
+    assert np.isnan(out[1]) and list(out[[0, 2]]) == [0.02, 0.02]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40))
+def test_holm_matches_its_definition_and_is_stricter_than_bh(ps: list[float]) -> None:
+    adj = stats.holm_adjust(ps)
+    np.testing.assert_allclose(adj, _holm_by_definition(ps), rtol=1e-12, atol=1e-15)
+    assert (adj >= stats.bh_adjust(ps) - 1e-15).all()
+
+
+def _night(seed: int, cfgs: list[Cfg], cand_cfgs: list[Cfg]) -> stats.Comparison:
+    base = launches("A", cfgs, n_launches=10, n_iter=10, seed=seed)
+    cand = launches("B", cand_cfgs, n_launches=10, n_iter=10, seed=seed + 1, t0=1.79e9)
+    return stats.compare_frames(base, cand, base_id="A", cand_id="B", n_boot=100, seed=seed)
+
+
+def _confirm(
+    seed: int,
+    cmp: stats.Comparison,
+    suspects: tuple[stats.Suspect, ...],
+    cfgs: dict[str, Cfg],
+    cand_cfgs: dict[str, Cfg],
+    alpha: float,
+) -> stats.Comparison:
+    """Confirmation launches as the sweep makes them: the suspects only, base
+    and candidate interleaved in one stretch of time on one phone."""
+    names = [s.pair[1] for s in suspects]
+    n = suspects[0].per_side if suspects else 0
+    cb = launches("cb", [cfgs[v] for v in names], n_launches=n, n_iter=10, seed=seed + 7)
+    cc = launches("cc", [cand_cfgs[v] for v in names], n_launches=n, n_iter=10, seed=seed + 8)
+    return stats.judge_confirmation(cmp, suspects, cb, cc, alpha=alpha, n_boot=100, seed=seed)
+
+
+def test_the_two_stages_together_keep_false_verdicts_under_alpha() -> None:
+    """A/A nights of 40 configurations: the share of nights with any ``slower``
+    or ``faster`` stays under ``alpha`` (0.2 here, so that 80 nights can
+    measure it), whatever the screen picked: the module's argument, checked.
+    The screen alone at its own cut would call far more."""
+    cfgs = many(40, launch_sigma=0.04)
+    by_name = {c.variant: c for c in cfgs}
+    alpha, nights, bad, screened_bad = 0.2, 80, 0, 0
+    for seed in range(0, 2 * nights, 2):
+        cmp = _night(seed, cfgs, cfgs)
+        suspects = stats.pick_suspects(cmp, budget=200, max_suspects=5)
+        screened_bad += bool(suspects)
+        out = _confirm(seed, cmp, suspects, by_name, by_name, alpha)
+        bad += any(r.verdict in (Verdict.SLOWER, Verdict.FASTER) for r in out.rows)
+    assert bad <= alpha * nights + 2.5 * np.sqrt(alpha * (1 - alpha) * nights), bad
+    assert screened_bad > 0.6 * nights  # the screen sends suspects almost every night
+
+
+def test_a_regression_is_confirmed_with_its_evidence_and_drift_is_not_a_suspect() -> None:
+    cfgs = many(40, launch_sigma=0.03)
+    slow = {c.variant: c for c in cfgs}
+    slow["v7"] = slow["v7"].with_(true_us=slow["v7"].true_us * 1.15)
+    cmp = _night(1, cfgs, list(slow.values()))
+    suspects = stats.pick_suspects(cmp, budget=400, max_suspects=4)
+    assert suspects[0].pair[1] == "v7" and suspects[0].direction is Verdict.SLOWER
+    assert len(suspects) <= 4 and 2 * suspects[0].per_side * len(suspects) <= 400
+    out = _confirm(1, cmp, suspects, {c.variant: c for c in cfgs}, slow, 0.01)
+    (row,) = [r for r in out.rows if r.pair[1] == "v7"]
+    assert row.verdict is Verdict.SLOWER, row
+    assert row.confirm_base == row.confirm_cand == suspects[0].per_side
+    assert f"on {row.confirm_base} + {row.confirm_cand} confirmation launches" in row.reason
+    assert "screen p" in row.reason and row.to_dict()["confirm_base"] == row.confirm_base
+    assert all(r.verdict is not Verdict.SLOWER for r in out.rows if r.pair[1] != "v7")
+    # A warmer room: every configuration 2% slower. The screen takes the
+    # night's shift out, so the scores stay centred and no more suspects come.
+    warm = [c.with_(true_us=c.true_us * 1.02) for c in cfgs]
+    scores = stats.screen_scores(_night(3, cfgs, warm))
+    assert abs(float(np.median(list(scores.values())))) < 0.3
+    assert sum(z >= 1.5 for z in scores.values()) <= 6
+
+
+def test_an_unconfirmed_screen_verdict_is_not_kept() -> None:
+    """A screen ``slower`` that the budget could not confirm says so."""
+    cfgs = many(3, launch_sigma=0.01)
+    slow = [cfgs[0].with_(true_us=cfgs[0].true_us * 1.5), *cfgs[1:]]
+    cmp = _night(5, cfgs, slow)
+    assert cmp.rows[0].verdict is Verdict.SLOWER or any(
+        r.verdict is Verdict.SLOWER for r in cmp.rows
+    )
+    out = stats.judge_confirmation(cmp, (), cmp_frame := launches("x", []), cmp_frame)
+    (row,) = [r for r in out.rows if r.pair[1] == "v0"]
+    assert row.verdict is Verdict.INCONCLUSIVE and "not confirmed" in row.reason
+    assert stats.pick_suspects(cmp, budget=10) == ()  # under 2 x MIN_PER_SIDE: none
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_null_rate_of_the_exact_test_counts_every_split(n: int) -> None:
+    """``mann_whitney_null_rate`` (the A/A check's expectation) is the share of
+    all splits whose exact p is at most 0.05."""
+    x = np.arange(1.0, 2 * n + 1)
+    hits = total = 0
+    for pick in itertools.combinations(range(2 * n), n):
+        a = x[list(pick)]
+        b = np.delete(x, list(pick))
+        hits += stats.mann_whitney(a, b) <= 0.05
+        total += 1
+    assert stats.mann_whitney_null_rate(n, n, 0.05) == pytest.approx(hits / total)
