@@ -35,7 +35,6 @@ def environment() -> jinja2.Environment:
         us_range_parts=fmt.us_range_parts,
         num=fmt.exact,
         ratio=fmt.ratio,
-        ratio_range=fmt.ratio_range,
         pct=fmt.pct,
         pval=fmt.pval,
         sig=fmt.sig,

@@ -65,6 +65,13 @@ def test_report_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
 
         n_rows = len(driver.find_elements(By.CSS_SELECTOR, "#regressions tbody tr"))
         assert n_rows > 0
+        # in a 1400 px window no table scrolls sideways, the comparison's included
+        widths = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.wrap'))"
+            ".map(w => [w.querySelector('table').id, w.scrollWidth, w.clientWidth])"
+        )
+        assert "regressions" in [name for name, _, _ in widths]
+        assert all(scroll <= client for _, scroll, client in widths), widths
         box = driver.execute_script(
             "const r = document.querySelector('svg.strip').getBoundingClientRect();"
             " return [r.width, r.height, document.querySelectorAll('svg circle').length];"
