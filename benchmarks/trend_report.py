@@ -113,10 +113,23 @@ def fill_store(path: Path, df: pd.DataFrame, *, stdout_bytes: int = 2000) -> Non
     ``Store.record_launch`` writes, inserted in one transaction per night."""
     import sqlite3
 
-    from benchorch.domain import DeviceInfo
+    from benchorch.build.provenance import Provenance
+    from benchorch.domain import DeviceInfo, ModelFormat
     from benchorch.store import LaunchRecord, Store
     from benchorch.store.encode import SQLITE_INSERT_LAUNCH, launch_row
     from benchorch.store.records import LAUNCH_FIELDS
+    from benchorch.variants.manifest import CheckResult, Tolerance, VariantFile
+
+    binary = Provenance(
+        path="speed_benchmark_torch",
+        sha256="b" * 64,
+        size_bytes=None,
+        origin="registered",
+        target="android",
+        abi=None,
+        flavour="full_jit",
+    )
+    check = CheckResult(True, "float", 0.01, 0.999, Tolerance(max_abs_err=0.05, cosine=0.99))
 
     fields = set(LAUNCH_FIELDS)
     stdout = ("PyTorchObserver {...}\n" * (stdout_bytes // 22 + 1))[:stdout_bytes]
@@ -130,14 +143,28 @@ def fill_store(path: Path, df: pd.DataFrame, *, stdout_bytes: int = 2000) -> Non
                 store.record_device(
                     rid, DeviceInfo(serial=serial, state="device", model=model, fingerprint="fp/1")
                 )
-            store.record_binary(rid, {"sha256": "b" * 64, "flavour": "full_jit"})
+            store.record_binary(rid, binary)
             for r in grp.drop_duplicates("variant_sha256").itertuples():
                 store.record_variant(
                     rid,
-                    {"name": r.variant_file, "variant": r.variant, "steps": ["fuse"],
-                     "format": r.variant_format, "sha256": r.variant_sha256, "size_bytes": 1000,
-                     "check": {"passed": True, "max_abs_err": 0.01, "cosine": 0.999}},
-                )  # fmt: skip
+                    VariantFile(
+                        name=str(r.variant_file),
+                        variant=str(r.variant),
+                        steps=("fuse",),
+                        format=ModelFormat(r.variant_format),
+                        path=str(r.variant_file),
+                        sha256=str(r.variant_sha256),
+                        size_bytes=1000,
+                        bytecode_version=None,
+                        ops=(),
+                        input_dims=str(r.dims),
+                        input_types=str(r.types),
+                        memory_format=str(r.memory_format),
+                        check=check,
+                        torch_version="2.13.0",
+                        export="script",
+                    ),
+                )
             rows = []
             for rec in grp.to_dict("records"):
                 kw = {k: v for k, v in rec.items() if k in fields}

@@ -38,7 +38,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchorch.domain import DeviceInfo, ModelFormat, ParseResult
+from benchorch.domain import DeviceInfo, ModelFormat, ParseResult, Record
 from benchorch.errors import BenchorchError, ModelError, UsageError
 from benchorch.hashing import sha256_file
 from benchorch.parse import parse_output
@@ -166,6 +166,20 @@ def _digest(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class CapturedVariant(Record):
+    """What the store records of an imported log's variant (no manifest entry exists)."""
+
+    name: str
+    variant: str
+    format: str  # a ModelFormat value, or "unknown" without --model-file
+    path: str | None
+    sha256: str
+    size_bytes: int | None
+    steps: tuple[str, ...] = ()
+    export: str = "import"
+
+
+@dataclass(frozen=True)
 class CheckedImport:
     """An import whose logs and model file all passed ``check_import``."""
 
@@ -242,16 +256,14 @@ def _store(store: Store, run_id: str, checked: CheckedImport) -> None:
     fmt = model.format.value if model else "unknown"
     store.record_variant(
         run_id,
-        {
-            "name": file_name or checked.variant,
-            "variant": checked.variant,
-            "format": fmt,
-            "path": str(model.path) if model else None,
-            "sha256": checked.variant_sha256,
-            "size_bytes": model.size_bytes if model else None,
-            "steps": [],
-            "export": "import",
-        },
+        CapturedVariant(
+            name=file_name or checked.variant,
+            variant=checked.variant,
+            format=fmt,
+            path=str(model.path) if model else None,
+            sha256=checked.variant_sha256,
+            size_bytes=model.size_bytes if model else None,
+        ),
     )
     binary_sha = _digest(f"benchorch import: {request.platform.value}")
     for index, log in enumerate(checked.logs):

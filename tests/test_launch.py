@@ -11,8 +11,9 @@ import pytest
 from benchorch.domain import CpuCluster, DeviceInfo, Flavour, ModelFormat
 from benchorch.sweep.executor import cpu_mask_for
 from benchorch.sweep.launch import LOAD_WRAPPER, launch_argv
-from benchorch.sweep.plan import PlanBinary, PlanVariant, make_plan
+from benchorch.sweep.plan import PlanVariant, make_plan
 from benchorch.sweep.settings import SweepConfig
+from tests.support.binaries import binary
 
 PIXEL8 = DeviceInfo(
     serial="p8",
@@ -51,12 +52,12 @@ def test_cpu_mask_for(info: DeviceInfo, pin: str, mask: int | None) -> None:
 
 def _plan() -> list:  # type: ignore[type-arg]
     variant = PlanVariant(
-        name="m.ptl", file="m.ptl", format=ModelFormat.LITE, sha256="ab", bytecode_version=8,
+        name="m", file="m.ptl", format=ModelFormat.LITE, sha256="ab", bytecode_version=8,
         input_dims="1,3,8,8", input_types="float", memory_format="contiguous_format",
         check_passed=True,
     )  # fmt: skip
     cfg = SweepConfig(launches=1, load_launches=1, iters=7, warmup=2, threads=(2,))
-    plan = make_plan([variant], PlanBinary(Flavour.LITE, 4, 9), cfg)
+    plan = make_plan([variant], binary(Flavour.LITE, 4, 9), cfg)
     return list(plan.launches)
 
 

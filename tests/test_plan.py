@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
-from benchorch.sweep.plan import LaunchSpec, Plan, PlanBinary, PlanVariant, interleave, make_plan
+from benchorch.sweep.inputs import Binary
+from benchorch.sweep.plan import LaunchSpec, Plan, PlanVariant, interleave, make_plan
 from benchorch.sweep.settings import Order, SweepConfig
+from tests.support.binaries import binary as plan_binary
 
-LITE_BIN = PlanBinary(Flavour.LITE, 4, 9)
-FULL_BIN = PlanBinary(Flavour.FULL_JIT, 4, 9)
+LITE_BIN = plan_binary(Flavour.LITE, 4, 9)
+FULL_BIN = plan_binary(Flavour.FULL_JIT, 4, 9)
 
 
 def variant(name: str, fmt: ModelFormat = ModelFormat.LITE, **kw: object) -> PlanVariant:
@@ -55,22 +57,35 @@ def test_full_jit_on_lite_binary_is_skipped_with_a_reason() -> None:
     assert not full.skipped and {s.variant for s in full.launches} == {"base", "lite"}
 
 
+def test_one_recipe_with_two_files_plans_both_under_the_recipe_name() -> None:
+    pt = variant("fused", ModelFormat.FULL_JIT)
+    ptl = replace(variant("fused"), sha256="e" * 64)
+    plan = make_plan([pt, ptl], FULL_BIN, sweep())
+    assert {(s.variant, s.file) for s in plan.launches} == {
+        ("fused", "fused.pt"),
+        ("fused", "fused.ptl"),
+    }
+    assert len(plan.config_keys) == 2
+    skip = make_plan([pt, ptl], LITE_BIN, sweep()).skipped[0]
+    assert (skip.variant, skip.file) == ("fused", "fused.pt")
+
+
 def test_bytecode_newer_than_the_binary_suggests_a_version() -> None:
-    old_runtime = PlanBinary(Flavour.LITE, 3, 7)
+    old_runtime = plan_binary(Flavour.LITE, 3, 7)
     plan = make_plan([variant("q", bytecode_version=8)], old_runtime, sweep())
     assert not plan.launches
     assert "--bytecode-version 7" in plan.skipped[0].reason
     # a full-JIT binary loads a .ptl through its TorchScript half: no bytecode check
     plan = make_plan(
-        [variant("q", bytecode_version=8)], PlanBinary(Flavour.FULL_JIT, 3, 7), sweep()
+        [variant("q", bytecode_version=8)], plan_binary(Flavour.FULL_JIT, 3, 7), sweep()
     )
     assert plan.launches and not plan.skipped
     # FlatBuffer is always read as bytecode
     fb = variant("fb", ModelFormat.FLATBUFFER, bytecode_version=9)
-    assert make_plan([fb], PlanBinary(Flavour.FULL_JIT, 3, 8), sweep()).skipped
+    assert make_plan([fb], plan_binary(Flavour.FULL_JIT, 3, 8), sweep()).skipped
     # unknown range: nothing to hold against the file
     assert make_plan(
-        [variant("q", bytecode_version=99)], PlanBinary(Flavour.LITE, None, None), sweep()
+        [variant("q", bytecode_version=99)], plan_binary(Flavour.LITE, None, None), sweep()
     ).launches
 
 
@@ -126,8 +141,8 @@ def test_benchmark_args_follow_the_launch_command() -> None:
     assert spec.key_for("R58") != spec.key_for("emulator-5554")
 
 
-def test_duplicate_names_with_different_files_are_refused() -> None:
-    with pytest.raises(ConfigError, match="'a'"):
+def test_one_file_name_with_two_contents_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"'a\.ptl'"):
         make_plan([variant("a"), variant("a", sha256="f" * 64)], LITE_BIN, sweep())
     assert len(make_plan([variant("a"), variant("a")], LITE_BIN, sweep()).config_keys) == 1
 
@@ -147,7 +162,7 @@ _FORMATS = st.sampled_from(list(ModelFormat))
 
 
 @st.composite
-def matrices(draw: st.DrawFn) -> tuple[list[PlanVariant], PlanBinary, SweepConfig]:
+def matrices(draw: st.DrawFn) -> tuple[list[PlanVariant], Binary, SweepConfig]:
     n = draw(st.integers(1, 4))
     variants = [
         variant(
@@ -158,7 +173,7 @@ def matrices(draw: st.DrawFn) -> tuple[list[PlanVariant], PlanBinary, SweepConfi
         )
         for i in range(n)
     ]
-    binary = PlanBinary(draw(st.sampled_from(list(Flavour))), 4, draw(st.sampled_from([7, 8, 9])))
+    binary = plan_binary(draw(st.sampled_from(list(Flavour))), 4, draw(st.sampled_from([7, 8, 9])))
     config = sweep(
         dims=tuple(
             draw(
@@ -188,7 +203,7 @@ def _identity(spec: LaunchSpec) -> tuple[object, ...]:
 
 @settings(max_examples=200, deadline=None)
 @given(matrices())
-def test_plan_properties(case: tuple[list[PlanVariant], PlanBinary, SweepConfig]) -> None:
+def test_plan_properties(case: tuple[list[PlanVariant], Binary, SweepConfig]) -> None:
     variants, binary, config = case
     plan = make_plan(variants, binary, config)
     counts = Counter(_identity(s) for s in plan.launches)

@@ -2,7 +2,7 @@
 
 Every binary benchorch uses carries a :class:`Provenance`, written as
 ``<binary>.provenance.json`` next to the file and recorded by the results
-store (``Store.record_binary(run_id, provenance.to_dict())``), so every number
+store (``Store.record_binary(run_id, provenance)``), so every number
 can be traced to the exact binary (its sha256) and how it was made.
 
 The bytecode range a binary's lite-interpreter runtime accepts has no runtime
@@ -92,10 +92,10 @@ class Provenance:
 
     path: str
     sha256: str
-    size_bytes: int
+    size_bytes: int | None  # None for the host runner (a command, not a file)
     origin: str  # "built" | "cached" | "registered" | "hostrunner"
     target: str  # "android" | "host"
-    abi: str  # from the ELF header
+    abi: str | None  # from the ELF header; None for the host runner
     flavour: str  # "lite" | "full_jit"
     pytorch_version: str | None = None
     source_revision: str | None = None

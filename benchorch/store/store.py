@@ -62,6 +62,10 @@ from benchorch.store.tables import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchorch.build.provenance import Provenance
+    from benchorch.captured import CapturedVariant
+    from benchorch.variants.manifest import VariantFile
+
 _INSERT_LAUNCH = (
     launches.insert()
     .values({name: sa.bindparam(name, type_=launches.c[name].type) for name in LAUNCH_COLUMNS})
@@ -226,8 +230,8 @@ class Store:
         with self._writing(run_id=run_id) as conn:
             conn.execute(dialect_insert(conn, devices).values(row).on_conflict_do_nothing())
 
-    def record_binary(self, run_id: str, provenance: Mapping[str, Any]) -> None:
-        """A binary's provenance (``Provenance.to_dict()``); one row per sha256."""
+    def record_binary(self, run_id: str, provenance: Provenance) -> None:
+        """A binary's provenance (stored as ``Provenance.to_dict()``); one row per sha256."""
         prov = plain_dict(provenance)
         sha = prov.get("sha256")
         if not sha:
@@ -247,8 +251,9 @@ class Store:
                 .on_conflict_do_nothing()
             )
 
-    def record_variant(self, run_id: str, file: Mapping[str, Any]) -> None:
-        """A manifest file entry (``VariantFile.to_dict()``); file facts deduped by sha256."""
+    def record_variant(self, run_id: str, file: VariantFile | CapturedVariant) -> None:
+        """A manifest file entry, or an imported log's variant (stored as its ``to_dict()``);
+        file facts deduped by sha256."""
         entry = plain_dict(file)
         sha = entry.get("sha256")
         if not sha:

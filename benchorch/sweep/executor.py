@@ -37,7 +37,7 @@ from benchorch.errors import (
     DeviceUnreachable,
 )
 from benchorch.store import LaunchRecord, Store
-from benchorch.sweep.inputs import BinarySpec
+from benchorch.sweep.inputs import Binary
 from benchorch.sweep.launch import LaunchOutcome, LaunchPolicy, launch_argv, run_launch
 from benchorch.sweep.plan import LaunchSpec, Plan
 
@@ -58,7 +58,7 @@ class DeviceWork:
 
     device: Device
     info: DeviceInfo
-    binary: BinarySpec
+    binary: Binary
     launches: Sequence[LaunchSpec]
 
 
@@ -113,13 +113,11 @@ class Executor:
         store_path: Path,
         settings: SweepSettings,
         variant_files: dict[str, Path],
-        variant_names: dict[str, str],
         progress: ProgressFn | None = None,
     ) -> None:
         self.store_path = store_path
         self.settings = settings
         self.variant_files = variant_files  # variant file name -> local path
-        self.variant_names = variant_names  # variant file name -> recipe name ("fused+quantized")
         self.progress = progress or (lambda p: None)
         self.stop = threading.Event()
 
@@ -162,7 +160,7 @@ class Executor:
                 prog.status = DEVICE_INTERRUPTED
                 return
             prog.current = (
-                f"{spec.variant} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
+                f"{spec.file} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
             )
             self.progress(prog)
             argv = launch_argv(binary_argv, spec, model_paths[spec.file])
@@ -184,7 +182,7 @@ class Executor:
         prog.current = ""
 
     def _prepare_with_retries(
-        self, device: Device, binary: BinarySpec, launches: Sequence[LaunchSpec]
+        self, device: Device, binary: Binary, launches: Sequence[LaunchSpec]
     ) -> tuple[tuple[str, ...], dict[str, str]]:
         """``_prepare``; a phone that drops during a push is reconnected and the
         pushes run again (those already there are skipped by hash), bounded."""
@@ -203,7 +201,7 @@ class Executor:
                 device.reconnect(within_s=s.reconnect_s)
 
     def _prepare(
-        self, device: Device, binary: BinarySpec, launches: Sequence[LaunchSpec]
+        self, device: Device, binary: Binary, launches: Sequence[LaunchSpec]
     ) -> tuple[tuple[str, ...], dict[str, str]]:
         binary_argv = binary.argv_prefix
         if binary.local_path is not None:
@@ -256,7 +254,7 @@ class Executor:
             run_id=self.settings.run_id,
             launch_key=spec.key_for(work.device.serial),
             device_serial=work.device.serial,
-            variant=self.variant_names.get(spec.file, spec.variant),
+            variant=spec.variant,
             variant_file=spec.file,
             variant_format=str(spec.format),
             variant_sha256=spec.sha256,

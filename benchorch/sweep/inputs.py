@@ -13,31 +13,51 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from benchorch.abi import require_runs
+from benchorch.build.provenance import Provenance, accepted_bytecode
 from benchorch.domain import DeviceInfo, Flavour
 from benchorch.errors import UsageError
 from benchorch.variants.manifest import Manifest
 
 
 @dataclass(frozen=True)
-class BinarySpec:
-    """The benchmark program for one device.
+class Binary:
+    """The benchmark program for one device, from its provenance to the plan and the store.
 
     ``local_path`` is pushed to the device (``None`` for the host runner, whose
     ``argv_prefix`` is complete already); ``extra_files`` go beside it
     (``libc++_shared.so`` for ``ANDROID_STL_SHARED`` builds).
     """
 
-    provenance: dict[str, Any]
+    provenance: Provenance
     local_path: Path | None
     argv_prefix: tuple[str, ...] = ()
     extra_files: tuple[Path, ...] = ()
 
+    @classmethod
+    def from_provenance(cls, prov: Provenance) -> Binary:
+        """A built or registered binary file, pushed with its extra files."""
+        extra = tuple(Path(p) for p in prov.extra_files)
+        return cls(provenance=prov, local_path=Path(prov.path), extra_files=extra)
+
     @property
     def sha256(self) -> str:
-        return str(self.provenance.get("sha256", ""))
+        return self.provenance.sha256
+
+    @property
+    def flavour(self) -> Flavour:
+        return Flavour(self.provenance.flavour or Flavour.LITE.value)
+
+    @property
+    def bytecode_min(self) -> int | None:
+        """The oldest lite bytecode the binary loads; None: unknown."""
+        return self.provenance.bytecode_min
+
+    @property
+    def bytecode_max(self) -> int | None:
+        """The newest lite bytecode the binary loads; None: unknown."""
+        return self.provenance.bytecode_max
 
 
 #: The recipe steps a sweep exports when none are given.
@@ -106,10 +126,9 @@ def _torch_version() -> str | None:
             return None
 
 
-def hostrunner_binary() -> BinarySpec:
+def hostrunner_binary() -> Binary:
     """The host runner (``python -m benchorch.hostrunner``) as a benchmark binary."""
     import benchorch.hostrunner as hr
-    from benchorch.build.provenance import accepted_bytecode
 
     source = Path(hr.__file__).read_bytes()
     version = _torch_version()
@@ -120,32 +139,28 @@ def hostrunner_binary() -> BinarySpec:
         )
     lo, hi = accepted_bytecode(version)
     sha = hashlib.sha256(source + version.encode()).hexdigest()
-    provenance: dict[str, Any] = {
-        "path": f"{sys.executable} -m benchorch.hostrunner",
-        "sha256": sha,
-        "origin": "hostrunner",
-        "target": "host",
-        "abi": None,
-        "flavour": Flavour.FULL_JIT.value,
-        "pytorch_version": version,
-        "bytecode_min": lo,
-        "bytecode_max": hi,
-    }
-    return BinarySpec(
+    provenance = Provenance(
+        path=f"{sys.executable} -m benchorch.hostrunner",
+        sha256=sha,
+        size_bytes=None,
+        origin="hostrunner",
+        target="host",
+        abi=None,
+        flavour=Flavour.FULL_JIT.value,
+        pytorch_version=version,
+        bytecode_min=lo,
+        bytecode_max=hi,
+    )
+    return Binary(
         provenance=provenance,
         local_path=None,
         argv_prefix=(sys.executable, "-m", "benchorch.hostrunner"),
     )
 
 
-def binary_from_provenance(prov: dict[str, Any]) -> BinarySpec:
-    extra = tuple(Path(p) for p in prov.get("extra_files") or ())
-    return BinarySpec(provenance=prov, local_path=Path(prov["path"]), extra_files=extra)
-
-
-def check_abi(binary: BinarySpec, info: DeviceInfo) -> None:
+def check_abi(binary: Binary, info: DeviceInfo) -> None:
     """Refuse a binary whose ELF the device cannot run, naming both ABIs."""
-    abi = binary.provenance.get("abi")
+    abi = binary.provenance.abi
     if binary.local_path is None or not abi or not info.abis:
         return
     require_runs(abi, info.abis, serial=info.serial, what="the binary")

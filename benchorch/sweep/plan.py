@@ -39,7 +39,7 @@ from typing import Literal
 
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
-from benchorch.sweep.inputs import BinarySpec
+from benchorch.sweep.inputs import Binary
 from benchorch.sweep.settings import Order, SweepConfig, dims_shapes
 from benchorch.variants.manifest import Manifest
 
@@ -47,13 +47,11 @@ __all__ = [
     "LOADS",
     "LaunchSpec",
     "Plan",
-    "PlanBinary",
     "PlanVariant",
     "Skip",
     "SkipKind",
     "interleave",
     "make_plan",
-    "plan_binary",
     "plan_variants",
 ]
 
@@ -79,10 +77,14 @@ class SkipKind(StrEnum):
 
 @dataclass(frozen=True)
 class PlanVariant:
-    """One model file of the variants folder, as the planner needs it."""
+    """One model file of the variants folder, as the planner needs it.
+
+    ``name`` is the recipe's name (``fused+quantized``), which several files
+    share (``.pt``, ``.ptl``...); ``file`` names this one and is unique.
+    """
 
     name: str
-    file: str  # path or file name; passed through to LaunchSpec
+    file: str  # the manifest's file name; passed through to LaunchSpec
     format: ModelFormat
     sha256: str
     bytecode_version: int | None  # None for full-JIT files or when unknown
@@ -93,18 +95,11 @@ class PlanVariant:
 
 
 @dataclass(frozen=True)
-class PlanBinary:
-    flavour: Flavour
-    bytecode_min: int | None  # accepted lite bytecode range; None: unknown
-    bytecode_max: int | None
-
-
-@dataclass(frozen=True)
 class LaunchSpec:
     """One launch, independent of the device it runs on."""
 
-    variant: str
-    file: str
+    variant: str  # the recipe's name ("fused+quantized")
+    file: str  # the manifest's file name ("fused+quantized.ptl")
     format: ModelFormat
     sha256: str
     dims: str
@@ -138,10 +133,10 @@ class LaunchSpec:
 
 @dataclass(frozen=True)
 class Skip:
-    """A variant (dims etc. None) or one of its configurations that will not run."""
+    """A variant file (dims etc. None) or one of its configurations that will not run."""
 
-    variant: str
-    file: str
+    variant: str  # the recipe's name
+    file: str  # the manifest's file name
     reason: str
     dims: str | None = None
     types: str | None = None
@@ -185,13 +180,13 @@ class _Config:
     def key(self) -> str:
         v = self.variant
         return (
-            f"{v.name}|{v.sha256[:16]}|{self.dims}|{self.types}|{self.memory_format}"
+            f"{v.file}|{v.sha256[:16]}|{self.dims}|{self.types}|{self.memory_format}"
             f"|t{self.threads}|{self.kind}"
         )
 
 
 def _variant_problem(
-    v: PlanVariant, binary: PlanBinary, include_failed: bool
+    v: PlanVariant, binary: Binary, include_failed: bool
 ) -> tuple[SkipKind, str] | None:
     if v.format not in LOADS[binary.flavour]:
         return SkipKind.FULL_JIT_ON_LITE, (
@@ -243,21 +238,21 @@ def _config_problem(dims: str, types: str, memory_format: str) -> str | None:
     return None
 
 
-def make_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: SweepConfig) -> Plan:
+def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConfig) -> Plan:
     """The launches and skips of one sweep on one binary (see the module docstring).
 
     Uses ``config``'s dims, types, memory_formats, threads, launches, iters,
     warmup, load_launches, include_failed_checks, order and seed. Same inputs,
-    same plan. Raises ``ConfigError`` for two different variants with one name.
+    same plan. Raises ``ConfigError`` for two different variant files with one name.
     """
     unique: dict[str, PlanVariant] = {}
     for v in variants:
-        if v.name in unique and unique[v.name] != v:
+        if v.file in unique and unique[v.file] != v:
             raise ConfigError(
-                f"two different variants are both named {v.name!r}",
+                f"two different variant files are both named {v.file!r}",
                 hint="give each variant file its own name in the manifest",
             )
-        unique[v.name] = v
+        unique[v.file] = v
 
     configs: list[_Config] = []
     skipped: list[Skip] = []
@@ -318,7 +313,7 @@ def make_plan(variants: Sequence[PlanVariant], binary: PlanBinary, config: Sweep
 def plan_variants(manifest: Manifest) -> list[PlanVariant]:
     return [
         PlanVariant(
-            name=f.name,  # unique per file; the record keeps the recipe name apart
+            name=f.variant,
             file=f.name,
             format=f.format,
             sha256=f.sha256,
@@ -330,15 +325,6 @@ def plan_variants(manifest: Manifest) -> list[PlanVariant]:
         )
         for f in manifest.files
     ]
-
-
-def plan_binary(binary: BinarySpec) -> PlanBinary:
-    p = binary.provenance
-    return PlanBinary(
-        flavour=Flavour(p.get("flavour") or Flavour.LITE.value),
-        bytecode_min=p.get("bytecode_min"),
-        bytecode_max=p.get("bytecode_max"),
-    )
 
 
 def interleave(counts: Sequence[int], order: Order, seed: int) -> list[int]:

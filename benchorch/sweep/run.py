@@ -46,15 +46,9 @@ from benchorch.sweep.executor import (
     overall_status,
     remaining,
 )
-from benchorch.sweep.inputs import (
-    BinarySpec,
-    binary_from_provenance,
-    check_abi,
-    hostrunner_binary,
-    resolve_variants,
-)
+from benchorch.sweep.inputs import Binary, check_abi, hostrunner_binary, resolve_variants
 from benchorch.sweep.launch import LaunchPolicy
-from benchorch.sweep.plan import make_plan, plan_binary, plan_variants
+from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, load_toml, merge
 from benchorch.variants.manifest import Manifest
@@ -129,15 +123,13 @@ def _settings(
     return cfg, cfg.to_dict(), "running"
 
 
-def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, BinarySpec]) -> BinarySpec:
+def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) -> Binary:
     """The benchmark binary for one device: registered, built for its ABI, or the host runner."""
     if cfg.binary is not None:
         if "registered" not in cache:
             from benchorch.build.provenance import register_binary
 
-            cache["registered"] = binary_from_provenance(
-                register_binary(Path(cfg.binary)).to_dict()
-            )
+            cache["registered"] = Binary.from_provenance(register_binary(Path(cfg.binary)))
         return cache["registered"]
     if cfg.build_from is not None:
         return _built_binary(Path(cfg.build_from), info, cache)
@@ -151,7 +143,7 @@ def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, BinarySpec]
     )
 
 
-def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, BinarySpec]) -> BinarySpec:
+def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, Binary]) -> Binary:
     """``--build-from``: a lite binary (Android's default) for the device's first ABI.
 
     A device whose ABI is this host's (``local``, an x86_64 emulator) gets a
@@ -168,7 +160,7 @@ def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, BinarySpec]) ->
             from benchorch.build.android import build_android
 
             prov = build_android(root, abi=abi, flavour="lite")
-        cache[abi] = binary_from_provenance(prov.to_dict())
+        cache[abi] = Binary.from_provenance(prov)
     return cache[abi]
 
 
@@ -201,8 +193,8 @@ def run_sweep(
             stack.callback(device.close)
             devices.append((device, device.info()))
 
-        binaries: dict[str, BinarySpec] = {}
-        per_device: list[tuple[Device, DeviceInfo, BinarySpec]] = []
+        binaries: dict[str, Binary] = {}
+        per_device: list[tuple[Device, DeviceInfo, Binary]] = []
         for device, info in devices:
             binary = _binary_for(cfg, info, binaries)
             check_abi(binary, info)
@@ -210,9 +202,8 @@ def run_sweep(
 
         manifest = _variants(cfg, [(info.serial, binary) for _, info, binary in per_device])
         variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
-        variant_names = {f.name: f.variant for f in manifest.files}
         plans = {
-            info.serial: make_plan(plan_variants(manifest), plan_binary(binary), cfg)
+            info.serial: make_plan(plan_variants(manifest), binary, cfg)
             for _, info, binary in per_device
         }
         if not any(p.launches for p in plans.values()):
@@ -244,7 +235,7 @@ def run_sweep(
                     store.record_skip(
                         run_id,
                         device=info.serial,
-                        variant=skip.variant,
+                        variant=skip.file,  # a planned configuration is named by its file
                         config=skip.config,
                         reason=skip.reason,
                     )
@@ -261,7 +252,7 @@ def run_sweep(
                 work.append(DeviceWork(device, info, binary, remaining(plan, info.serial, done)))
         if not resume_run:
             for f in manifest.files:
-                store.record_variant(run_id, f.to_dict())
+                store.record_variant(run_id, f)
             for s in manifest.skipped:
                 store.record_skip(run_id, device="*", variant=s.variant, config={}, reason=s.reason)
         elif not any(w.launches for w in work):
@@ -284,7 +275,6 @@ def run_sweep(
             store_path=db,
             settings=settings,
             variant_files=variant_files,
-            variant_names=variant_names,
             progress=display.update,
         )
         with display:
@@ -308,7 +298,7 @@ def run_sweep(
     return summary
 
 
-def _variants(cfg: SweepConfig, binaries: list[tuple[str, BinarySpec]]) -> Manifest:
+def _variants(cfg: SweepConfig, binaries: list[tuple[str, Binary]]) -> Manifest:
     """The sweep's variants: ``--variants DIR``, or ``--model`` exported (cached).
 
     A user-given recipe whose formats a device's binary cannot load is said per
@@ -316,10 +306,7 @@ def _variants(cfg: SweepConfig, binaries: list[tuple[str, BinarySpec]]) -> Manif
     any); with the default recipe only the formats some binary loads are kept.
     """
     devices = [
-        DeviceBinary(
-            serial, Path(str(b.provenance.get("path", "binary"))).name, plan_binary(b).flavour
-        )
-        for serial, b in binaries
+        DeviceBinary(serial, Path(b.provenance.path).name, b.flavour) for serial, b in binaries
     ]
     if cfg.variants is None and cfg.model is not None and cfg.recipe:
         from benchorch.variants.export import recipe_formats

@@ -6,8 +6,10 @@ import hashlib
 import time
 from typing import Any
 
-from benchorch.domain import CpuCluster, DeviceInfo, ErrorKind, Health, Status
+from benchorch.build.provenance import Provenance
+from benchorch.domain import CpuCluster, DeviceInfo, ErrorKind, Health, ModelFormat, Status
 from benchorch.store import LaunchRecord
+from benchorch.variants.manifest import CheckResult, Tolerance, VariantFile
 
 
 def sha(text: str) -> str:
@@ -34,41 +36,45 @@ def device_info(serial: str = "R58M123", model: str = "SM-G991B") -> DeviceInfo:
     )
 
 
-def provenance(name: str = "sbt-lite", flavour: str = "lite") -> dict[str, Any]:
-    return {
-        "path": f"/cache/{name}/speed_benchmark_torch",
-        "sha256": sha(name),
-        "size_bytes": 1_234_567,
-        "origin": "built",
-        "target": "android",
-        "abi": "arm64-v8a",
-        "flavour": flavour,
-        "pytorch_version": "1.13.1",
-        "build_flags": ["-DBUILD_LITE_INTERPRETER=1"],
-        "build_env": {"ANDROID_ABI": "arm64-v8a"},
-        "vulkan": False,
-        "extra_files": [],
-    }
+def provenance(name: str = "sbt-lite", flavour: str = "lite") -> Provenance:
+    return Provenance(
+        path=f"/cache/{name}/speed_benchmark_torch",
+        sha256=sha(name),
+        size_bytes=1_234_567,
+        origin="built",
+        target="android",
+        abi="arm64-v8a",
+        flavour=flavour,
+        pytorch_version="1.13.1",
+        build_flags=("-DBUILD_LITE_INTERPRETER=1",),
+        build_env={"ANDROID_ABI": "arm64-v8a"},
+    )
 
 
-def variant_entry(variant: str = "fused+quantized", fmt: str = "lite") -> dict[str, Any]:
-    return {
-        "name": f"{variant}.ptl",
-        "variant": variant,
-        "steps": variant.split("+"),
-        "format": fmt,
-        "path": f"{variant}.ptl",
-        "sha256": sha(variant),
-        "size_bytes": 4321,
-        "bytecode_version": 8,
-        "ops": ["aten::conv2d"],
-        "input_dims": "1,3,224,224",
-        "input_types": "float",
-        "memory_format": "contiguous_format",
-        "check": {"passed": True, "kind": "int8", "max_abs_err": 0.01, "cosine": 0.999},
-        "torch_version": "2.13.0",
-        "export": "script",
-    }
+def variant_entry(variant: str = "fused+quantized", fmt: str = "lite") -> VariantFile:
+    return VariantFile(
+        name=f"{variant}.ptl",
+        variant=variant,
+        steps=tuple(variant.split("+")),
+        format=ModelFormat(fmt),
+        path=f"{variant}.ptl",
+        sha256=sha(variant),
+        size_bytes=4321,
+        bytecode_version=8,
+        ops=("aten::conv2d",),
+        input_dims="1,3,224,224",
+        input_types="float",
+        memory_format="contiguous_format",
+        check=CheckResult(
+            passed=True,
+            kind="int8",
+            max_abs_err=0.01,
+            cosine=0.999,
+            tolerance=Tolerance(max_abs_err=0.05, cosine=0.99),
+        ),
+        torch_version="2.13.0",
+        export="script",
+    )
 
 
 def launch(run_id: str, index: int = 0, **over: Any) -> LaunchRecord:

@@ -103,7 +103,7 @@ def test_launches_join_device_binary_and_variant_facts(store: Store) -> None:
     store.record_binary(rid, provenance())
     store.record_variant(rid, variant_entry())
     # The same file under a second name must not duplicate launch rows.
-    store.record_variant(rid, {**variant_entry(), "variant": "alias"})
+    store.record_variant(rid, dataclasses.replace(variant_entry(), variant="alias"))
     store.record_launch(launch(rid, 0))
     store.record_launch(launch(rid, 1, device_serial="other", binary_sha256=sha("unknown")))
     df = store.launches(rid).set_index("launch_index")

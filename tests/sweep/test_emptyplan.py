@@ -7,10 +7,11 @@ import hashlib
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import UsageError
 from benchorch.sweep.emptyplan import DeviceBinary, loadable, nothing_to_run, recipe_mismatches
-from benchorch.sweep.plan import PlanBinary, PlanVariant, SkipKind, make_plan
+from benchorch.sweep.plan import PlanVariant, SkipKind, make_plan
 from benchorch.sweep.settings import SweepConfig
+from tests.support.binaries import binary
 
-LITE = PlanBinary(Flavour.LITE, 4, 8)
+LITE = binary(Flavour.LITE, 4, 8)
 
 
 def _pt(name: str, **kw: object) -> PlanVariant:

@@ -33,10 +33,11 @@ from benchorch.sweep.executor import (
     SweepSettings,
     overall_status,
 )
-from benchorch.sweep.inputs import BinarySpec
+from benchorch.sweep.inputs import Binary
 from benchorch.sweep.launch import LOAD_WRAPPER, LaunchPolicy
-from benchorch.sweep.plan import LaunchSpec, PlanBinary, PlanVariant, make_plan
+from benchorch.sweep.plan import LaunchSpec, PlanVariant, make_plan
 from benchorch.sweep.settings import Order, SweepConfig
+from tests.support.binaries import binary
 from tests.support.scripted_device import (
     Call,
     Drop,
@@ -59,7 +60,7 @@ def _launches(count: int, *, load: int = 0) -> list[LaunchSpec]:
     cfg = SweepConfig(
         launches=count, load_launches=load, iters=4, warmup=1, threads=(1,), order=Order.ROUND_ROBIN
     )
-    return list(make_plan([variant], PlanBinary(Flavour.LITE, 4, 9), cfg).launches)
+    return list(make_plan([variant], binary(Flavour.LITE, 4, 9), cfg).launches)
 
 
 class Sweep:
@@ -69,12 +70,9 @@ class Sweep:
         self.db = tmp / "results.sqlite"
         model = tmp / FILE
         model.write_bytes(b"a lite model")
-        binary = tmp / "speed_benchmark_torch"
-        binary.write_bytes(b"\x7fELF a binary")
-        self.binary = BinarySpec(
-            provenance={"sha256": "cd" * 32, "flavour": "lite", "origin": "test"},
-            local_path=binary,
-        )
+        binary_file = tmp / "speed_benchmark_torch"
+        binary_file.write_bytes(b"\x7fELF a binary")
+        self.binary: Binary = binary(Flavour.LITE, 4, 9, path=binary_file)
         with Store(self.db) as store:
             self.run_id = store.create_run(command="test", params={})
         self.executor = Executor(
@@ -89,7 +87,6 @@ class Sweep:
                 reconnect_s=0.01,
             ),
             variant_files={FILE: model},
-            variant_names={FILE: "baseline"},
         )
 
     def run(self, *parts: tuple[ScriptedDevice, Sequence[LaunchSpec]]) -> SweepResult:
@@ -137,7 +134,7 @@ def test_every_launch_runs_once_and_is_stored_once(tmp_path: Path) -> None:
     assert len(phone.run_argvs) == len(launches)
     assert phone.reconnects == 0
     # binary first (named by its hash), then each model once
-    assert phone.pushed == [f"speed_benchmark_torch-{'cd' * 6}", FILE]
+    assert phone.pushed == [f"speed_benchmark_torch-{sweep.binary.sha256[:12]}", FILE]
     sweep.assert_stored_once()
 
 
@@ -252,7 +249,7 @@ def test_a_drop_while_pushing_reconnects_and_pushes_again(tmp_path: Path) -> Non
 
     assert result.devices["p1"].status == DEVICE_OK
     assert phone.reconnects == 1
-    assert phone.pushed == [f"speed_benchmark_torch-{'cd' * 6}"] * 2 + [FILE]
+    assert phone.pushed == [f"speed_benchmark_torch-{sweep.binary.sha256[:12]}"] * 2 + [FILE]
     assert len(sweep.rows()) == 2
 
 

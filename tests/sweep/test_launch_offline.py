@@ -68,16 +68,16 @@ def test_a_worker_that_crashes_makes_the_run_partial_never_ok(
     from benchorch.build.provenance import register_binary
     from benchorch.store import Store
     from benchorch.sweep.executor import DeviceWork, Executor, SweepSettings, overall_status
-    from benchorch.sweep.inputs import binary_from_provenance
-    from benchorch.sweep.plan import make_plan, plan_binary, plan_variants
+    from benchorch.sweep.inputs import Binary
+    from benchorch.sweep.plan import make_plan, plan_variants
     from benchorch.sweep.settings import SweepConfig
     from benchorch.variants.manifest import Manifest
 
     phone = virtual_phone(profile="x86_64_emulator")
     device = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
-    binary = binary_from_provenance(register_binary(sweep_binaries["lite"]).to_dict())
+    binary = Binary.from_provenance(register_binary(sweep_binaries["lite"]))
     cfg = SweepConfig(devices=(phone.serial,), launches=1, load_launches=0, iters=2, warmup=0)
-    plan = make_plan(plan_variants(Manifest.load(small_variants)), plan_binary(binary), cfg)
+    plan = make_plan(plan_variants(Manifest.load(small_variants)), binary, cfg)
     assert plan.launches
     store = Store(tmp_path / "r.sqlite")
     run_id = store.create_run("test", {})
@@ -88,9 +88,7 @@ def test_a_worker_that_crashes_makes_the_run_partial_never_ok(
         retries=0,
         reconnect_s=1,
     )
-    executor = Executor(
-        store_path=tmp_path / "r.sqlite", settings=settings, variant_files={}, variant_names={}
-    )
+    executor = Executor(store_path=tmp_path / "r.sqlite", settings=settings, variant_files={})
     result = executor.run([DeviceWork(device, device.info(), binary, plan.launches)])
     part = result.devices[phone.serial]
     assert part.status == "error" and "KeyError" in part.message
