@@ -2,7 +2,8 @@
 
 Order of work, each step able to fail before anything is measured:
 
-1. settings: ``sweep.toml`` validated fully, flags override it (``--resume``
+1. settings: ``sweep.toml`` validated fully, flags override it, the report
+   folder writable, all before the results store is opened (``--resume``
    takes the stored settings of that run instead);
 2. inputs: variants (export or ``--variants``), devices (open, lock, facts),
    one binary per device (host runner, ``--binary`` or ``--build-from``);
@@ -27,7 +28,7 @@ from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import DeviceInfo, Outcome
-from benchorch.errors import BenchorchError, OutputNotWritable, UsageError
+from benchorch.errors import BenchorchError, OutputNotWritable, RunNotFound, UsageError
 from benchorch.paths import cache_root
 from benchorch.store import Store
 from benchorch.sweep.emptyplan import (
@@ -50,7 +51,7 @@ from benchorch.sweep.inputs import Binary, check_abi, hostrunner_binary, resolve
 from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
-from benchorch.sweep.settings import SweepConfig, load_toml, merge
+from benchorch.sweep.settings import SweepConfig, given, load_toml, merge
 from benchorch.variants.manifest import Manifest
 
 log = logging.getLogger("benchorch.sweep")
@@ -101,26 +102,16 @@ class SweepSummary:
         return out
 
 
-def _settings(
-    store: Store,
-    flags: dict[str, Any],
-    flag_names: dict[str, str],
-    config_file: Path | None,
-    resume_run: str | None,
+def _resumed(
+    store: Store, resume_run: str, flags: dict[str, Any], flag_names: dict[str, str]
 ) -> tuple[SweepConfig, dict[str, Any], str]:
-    """The run's settings, the raw values stored with it (for --resume), and the
-    status the resumed run had."""
-    if resume_run is not None:
-        prior = str(store.run(resume_run).get("status"))
-        stored = store.resume_run(resume_run)
-        values = dict(stored.get("params", {}).get("settings", {}))
-        # where the adb server is may change between sessions: --adb still counts
-        adb = {"adb_server": flags.get("adb_server")}
-        return merge(values, adb, flag_names=flag_names), values, prior
-    file_values = load_toml(config_file) if config_file is not None else {}
-    given = {k: v for k, v in flags.items() if v not in (None, (), [])}
-    cfg = merge(file_values, given, flag_names=flag_names)
-    return cfg, cfg.to_dict(), "running"
+    """``--resume``: the run's stored settings (and their raw values) and the
+    status the run had; ``--adb`` still says where the adb server is."""
+    prior = str(store.run(resume_run).get("status"))
+    stored = store.resume_run(resume_run)
+    values = dict(stored.get("params", {}).get("settings", {}))
+    adb = {"adb_server": flags.get("adb_server")}
+    return merge(values, adb, flag_names=flag_names), values, prior
 
 
 def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) -> Binary:
@@ -175,14 +166,40 @@ def run_sweep(
     quiet: bool,
 ) -> SweepSummary:
     """``flags``: the command line's settings by ``SweepConfig`` field
-    (``flag_names``: how each is spelled there, for messages)."""
-    store = Store(db)
-    cfg, stored_settings, prior_status = _settings(
-        store, flags, flag_names, config_file, resume_run
-    )
-    out_dir = Path(cfg.out or "reports")
-    _check_writable(out_dir)
+    (``flag_names``: how each is spelled there, for messages).
 
+    Every setting is validated before the results store is opened (a bad flag
+    leaves no database behind); the store is closed when the sweep ends.
+    """
+    if resume_run is None:
+        file_values = load_toml(config_file) if config_file is not None else {}
+        cfg = merge(file_values, given(flags), flag_names=flag_names)
+        _check_writable(Path(cfg.out or "reports"))
+        with Store(db) as store:
+            return _sweep(store, db, cfg, cfg.to_dict(), "running", None, command, quiet)
+    if not db.exists():
+        raise RunNotFound(
+            f"no results database at {db} to resume run {resume_run} from",
+            hint="point --db / BENCHORCH_DB at the database the sweep wrote",
+        )
+    with Store(db) as store:
+        cfg, stored_settings, prior_status = _resumed(store, resume_run, flags, flag_names)
+        _check_writable(Path(cfg.out or "reports"))
+        return _sweep(store, db, cfg, stored_settings, prior_status, resume_run, command, quiet)
+
+
+def _sweep(
+    store: Store,
+    db: Path,
+    cfg: SweepConfig,
+    stored_settings: dict[str, Any],
+    prior_status: str,
+    resume_run: str | None,
+    command: str,
+    quiet: bool,
+) -> SweepSummary:
+    """The sweep on an open store, its settings validated (steps 2-5 above)."""
+    out_dir = Path(cfg.out or "reports")
     adb_addr = cfg.adb_server
     serials = _serials(cfg, adb_addr)
     with contextlib.ExitStack() as stack:

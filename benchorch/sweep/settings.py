@@ -73,6 +73,7 @@ __all__ = [
     "MEMORY_FORMATS",
     "Order",
     "SweepConfig",
+    "given",
     "load_toml",
     "merge",
     "parse_dims",
@@ -477,6 +478,11 @@ def _normalise(config: SweepConfig, flag_names: Mapping[str, str]) -> SweepConfi
     if config.resume is not None and not isinstance(config.resume, str):
         raise ConfigError(f"--resume: expected a run id, got {config.resume!r}")
     return replace(config, **changes)
+
+
+def given(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The flags actually given: ``None`` and empty tuples/lists mean "not given"."""
+    return {k: v for k, v in flags.items() if v is not None and v not in ((), [])}
 
 
 def _cross_check(config: SweepConfig) -> None:

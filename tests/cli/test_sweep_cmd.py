@@ -37,3 +37,70 @@ def test_a_bad_flag_is_named_as_typed(tmp_path: Path, args: list[str], flag: str
     assert result.exit_code == 2, result.output
     line = _one_line(result)
     assert line.startswith(f"benchorch: error: {flag}") and line.split()[2] in (flag, flag + ":")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--device", "local", "--threads", "x"],
+        ["--device", "local", "--launches", "0"],
+        ["--device", "local", "--all"],
+        ["--model", "demo:conv_bn_relu"],  # no device
+    ],
+)
+def test_a_bad_setting_leaves_no_database(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "r.sqlite"
+    result = _sweep(db, *args, "--out", str(tmp_path / "reports"))
+    assert result.exit_code == 2, result.output
+    _one_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no database, no report folder
+
+
+def test_a_bad_config_file_leaves_no_database(tmp_path: Path) -> None:
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('devices = ["local"]\nlaunchs = 3\n')
+    db = tmp_path / "r.sqlite"
+    result = _sweep(db, "--config", str(toml))
+    assert result.exit_code == 2 and "'launchs'" in _one_line(result)
+    assert not db.exists()
+
+
+def _stored_run(db: Path) -> str:
+    from benchorch.store import Store
+
+    with Store(db) as store:
+        run = store.create_run("benchorch sweep --device local", {"settings": {}})
+        store.finish_run(run, "interrupted")
+    return run
+
+
+def test_resume_on_a_missing_database_creates_none(tmp_path: Path) -> None:
+    db = tmp_path / "none.sqlite"
+    result = _sweep(db, "--resume", "20261126-013000-ab12")
+    assert result.exit_code == 2
+    line = _one_line(result)
+    assert str(db) in line and "20261126-013000-ab12" in line
+    assert not db.exists()
+
+
+def test_the_store_is_closed_when_the_sweep_fails(tmp_path: Path) -> None:
+    """An unreachable adb server after the settings: the error propagates, the store is
+    closed (SQLite removes the -wal file when the last connection closes), even while
+    the traceback keeps the sweep's frames alive."""
+    from benchorch.errors import AdbServerUnreachable
+    from benchorch.sweep.run import run_sweep
+
+    db = tmp_path / "r.sqlite"
+    flags = {"devices": ("no-such-phone",), "adb_server": "127.0.0.1:9", "out": tmp_path / "o"}
+    with pytest.raises(AdbServerUnreachable) as info:
+        run_sweep(
+            db=db,
+            flags=flags,
+            flag_names={},
+            config_file=None,
+            resume_run=None,
+            command="benchorch sweep",
+            quiet=True,
+        )
+    assert info.traceback  # the frames (and their locals) are still referenced here
+    assert db.exists() and not Path(f"{db}-wal").exists()
