@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from benchorch.domain import DeviceInfo, ModelFormat, ParseResult, Record
 from benchorch.errors import BenchorchError, ModelError, UsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import sha256_file
 from benchorch.parse import parse_output
 
 if TYPE_CHECKING:

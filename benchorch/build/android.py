@@ -41,6 +41,7 @@ from benchorch.build.host import check_flavour
 from benchorch.build.provenance import Provenance
 from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.files import atomic_path
 
 #: variables we decide; an inherited value is dropped before ours are set
 CONTROLLED_ENV: tuple[str, ...] = (
@@ -277,9 +278,11 @@ def build_android(
                     hint="use a complete NDK or build without --stl-shared",
                 )
             kept = entry.folder / "libc++_shared.so"
-            shutil.copy2(libcxx, kept)
+            with atomic_path(kept, mode=0o755) as tmp:
+                shutil.copyfile(libcxx, tmp)
             extras.append(str(kept))
-        shutil.copy2(artifact, entry.binary)
+        with atomic_path(entry.binary, executable=True) as tmp:
+            shutil.copyfile(artifact, tmp)
         prov = Provenance.built(
             entry.binary,
             target="android",

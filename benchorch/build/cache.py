@@ -33,7 +33,7 @@ from typing import Any
 
 from benchorch.build.provenance import Provenance, read_sidecar
 from benchorch.errors import OutputNotWritable
-from benchorch.hashing import sha256_file
+from benchorch.files import atomic_write, sha256_file
 from benchorch.paths import cache_root
 
 BINARY_NAME = "speed_benchmark_torch"
@@ -92,8 +92,8 @@ def entry_for(
     folder = root / f"{target}-{abi}-{flavour}-{cache_key(full)}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "identity.json").write_text(
-            json.dumps(full, indent=2, sort_keys=True, default=str)
+        atomic_write(
+            folder / "identity.json", json.dumps(full, indent=2, sort_keys=True, default=str)
         )
     except OSError as exc:
         raise OutputNotWritable(

@@ -38,6 +38,7 @@ from benchorch.build.cache import entry_for
 from benchorch.build.provenance import FLAVOURS, Provenance
 from benchorch.build.source import BENCHMARK_CC, local_identity, require_files
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.files import atomic_path
 
 LIBS: tuple[str, ...] = ("-ltorch", "-ltorch_cpu", "-lc10", "-lgflags", "-lglog", "-pthread")
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O2")
@@ -218,20 +219,21 @@ def build_host(
             hit = entry.lookup()
             if hit is not None:
                 return hit
-        tmp = entry.binary.with_name(entry.binary.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        argv = compile_argv(compiler, str(root / BENCHMARK_CC), str(tmp), flags)
-        started = time.monotonic()
-        status = buildlog.run_logged(argv, log_path=entry.log, echo=echo, timeout=timeout)
-        seconds = time.monotonic() - started
-        if status != 0:
-            raise buildlog.failure(
-                "host build of speed_benchmark_torch", entry.log, f"exit {status}"
-            )
-        if not tmp.is_file():
-            raise BuildError(f"the host build produced no binary at {tmp}; full log: {entry.log}")
-        found_abi = check_abi(tmp, abi)
-        tmp.replace(entry.binary)
+        with atomic_path(entry.binary, executable=True) as tmp:
+            tmp.unlink()
+            argv = compile_argv(compiler, str(root / BENCHMARK_CC), str(tmp), flags)
+            started = time.monotonic()
+            status = buildlog.run_logged(argv, log_path=entry.log, echo=echo, timeout=timeout)
+            seconds = time.monotonic() - started
+            if status != 0:
+                raise buildlog.failure(
+                    "host build of speed_benchmark_torch", entry.log, f"exit {status}"
+                )
+            if not tmp.is_file():
+                raise BuildError(
+                    f"the host build produced no binary at {tmp}; full log: {entry.log}"
+                )
+            found_abi = check_abi(tmp, abi)
         prov = Provenance.built(
             entry.binary,
             target="host",

@@ -32,7 +32,7 @@ from typing import Any
 
 from benchorch.abi import check_abi
 from benchorch.errors import BuildUsageError, UsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import atomic_write, sha256_file
 
 log = logging.getLogger("benchorch.build")
 
@@ -182,11 +182,9 @@ class Provenance:
 
     def write(self) -> Path:
         """Write ``<binary>.provenance.json`` beside the binary (atomically)."""
-        target = sidecar_path(self.binary)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(target)
-        return target
+        return atomic_write(
+            sidecar_path(self.binary), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        )
 
     def with_origin(self, origin: str) -> Provenance:
         return replace(self, origin=origin)

@@ -58,6 +58,7 @@ from benchorch.build.source import (
     require_files,
 )
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.files import atomic_path
 
 SYNC_EXCLUDE = (".git", "build", "build_android", "build_host_protoc", "__pycache__")
 
@@ -152,11 +153,9 @@ def _fetch(host: RemoteHost, remote: str, entry: CacheEntry, abi: str, what: str
             f"{what} on {host.opts.label} produced no binary at {remote}; full log: {entry.log}",
             log_path=str(entry.log),
         )
-    tmp = entry.binary.with_name(entry.binary.name + ".tmp")
-    host.get(remote, tmp)
-    tmp.chmod(0o755)
-    check_abi(tmp, abi)
-    tmp.replace(entry.binary)
+    with atomic_path(entry.binary, executable=True) as tmp:
+        host.get(remote, tmp)
+        check_abi(tmp, abi)
     return entry.binary
 
 

@@ -38,10 +38,10 @@ import struct
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from benchorch.errors import AdbServerUnreachable, UsageError
+from benchorch.files import md5_file, sha256_file
 
 DEFAULT_PORT = 5037
 SYNC_DATA_MAX = 64 * 1024
@@ -378,20 +378,8 @@ class StreamHasher:
             self._pool.shutdown(wait=True)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+file_sha256 = sha256_file  # the push's names for benchorch.files' digests
+file_md5 = md5_file
 
 
 TCP_SERIAL = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d+$")

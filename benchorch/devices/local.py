@@ -40,7 +40,7 @@ from benchorch.abi import abi_for_machine
 from benchorch.devices import androidfacts as af
 from benchorch.domain import CpuCluster, DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceError, DeviceStorageFull, PushFailed, UsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import atomic_open, sha256_file
 
 SERIAL = "local"
 _CHUNK = 1 << 20
@@ -135,26 +135,19 @@ class LocalDevice:
         return PushResult(str(dest), size, sent, False, want)
 
     def _copy(self, local: Path, dest: Path, want: str, mode: int) -> int:
-        tmp = dest.with_name(f".{dest.name[:200]}.{os.getpid()}.{threading.get_ident()}.part")
         digest = hashlib.sha256()
         sent = 0
-        try:
-            with local.open("rb") as src, tmp.open("wb") as out:
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    sent += len(chunk)
+        with local.open("rb") as src, atomic_open(dest, mode=mode) as out:
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                sent += len(chunk)
             if digest.hexdigest() != want:
                 raise PushFailed(
                     f"{local} changed while it was being copied to {dest}",
                     serial=SERIAL,
                     hint="do not rewrite the file during a sweep; retry",
                 )
-            os.chmod(tmp, mode)
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         return sent
 
     # --- processes -----------------------------------------------------------------

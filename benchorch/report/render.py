@@ -8,14 +8,12 @@ behind a cell (``data-v``), which sorting uses and tests compare with the store.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 import jinja2
 
 from benchorch.errors import OutputNotWritable
+from benchorch.files import atomic_write
 from benchorch.report import fmt
 from benchorch.report.model import RunReport
 from benchorch.report.trend_model import TrendReport
@@ -52,40 +50,16 @@ def render_trend(report: TrendReport) -> str:
     return environment().get_template("trend.html.j2").render(report=report)
 
 
-def _umask() -> int:
-    """The process umask (read from /proc when possible: setting it is not thread-safe)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_html(html: str, out: Path) -> Path:
     """Write ``html`` to ``out`` atomically (temp file + rename), with the mode
-    a new file gets (``0666 & ~umask``, so 0644 usually): ``mkstemp`` makes
-    0600, too private for a CI artifact or a shared reports folder."""
+    a new file gets (``0666 & ~umask``, so 0644 usually; see ``benchorch.files``)."""
     out = Path(out)
-    tmp: str | None = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            fh.write(html)
-        os.replace(tmp, out)
-        tmp = None
+        atomic_write(out, html)
     except OSError as exc:
         raise OutputNotWritable(
             f"cannot write report {out}: {exc.strerror or exc}",
             hint="choose a writable path with -o FILE",
         ) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     return out

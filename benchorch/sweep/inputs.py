@@ -18,6 +18,7 @@ from benchorch.abi import require_runs
 from benchorch.build.provenance import Provenance, accepted_bytecode
 from benchorch.domain import DeviceInfo, Flavour
 from benchorch.errors import UsageError
+from benchorch.files import sha256_file
 from benchorch.variants.manifest import Manifest
 
 
@@ -74,7 +75,7 @@ def variants_cache_key(
     h.update(json.dumps(key).encode())
     path = Path(model)
     if path.is_file():
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(bytes.fromhex(sha256_file(path)))
     return h.hexdigest()[:16]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from benchorch.domain import ModelFormat
 from benchorch.errors import ModelError, OutputNotWritable, UsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import sha256_file
 from benchorch.variants import check as checks
 from benchorch.variants import files, output, script
 from benchorch.variants.inputs import (

@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from benchorch.domain import ModelFormat
 from benchorch.errors import UsageError
+from benchorch.files import atomic_path
 
 FLATBUFFER_VERSION = 9
 
@@ -44,15 +44,13 @@ def lower(path: Path, version: int) -> None:
     current = int(_get_model_bytecode_version(str(path)))
     if current == version:
         return
-    lowered = path.with_name(path.name + ".lowered")
-    if current < version or not _backport_for_mobile(str(path), str(lowered), version):
-        lowered.unlink(missing_ok=True)
-        raise UsageError(
-            f"--bytecode-version {version}: {path.name} (bytecode {current}) cannot be "
-            f"lowered to {version}",
-            hint="pick a version this torch can write or lower to",
-        )
-    os.replace(lowered, path)
+    with atomic_path(path) as lowered:
+        if current < version or not _backport_for_mobile(str(path), str(lowered), version):
+            raise UsageError(
+                f"--bytecode-version {version}: {path.name} (bytecode {current}) cannot be "
+                f"lowered to {version}",
+                hint="pick a version this torch can write or lower to",
+            )
 
 
 def probe_bytecode_version(version: int, workdir: Path) -> int:

@@ -13,7 +13,6 @@ be moved or copied as a whole.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +20,7 @@ from typing import Any
 
 from benchorch.domain import ModelFormat, Record
 from benchorch.errors import OutputNotWritable, UsageError
+from benchorch.files import atomic_write
 
 SCHEMA = 1
 MANIFEST_NAME = "manifest.json"
@@ -227,13 +227,10 @@ def _file_from_dict(d: Mapping[str, Any]) -> VariantFile:
 def write_manifest(manifest: Manifest, directory: Path | str) -> Path:
     """Write ``directory/manifest.json`` atomically; returns its path."""
     target = Path(directory) / MANIFEST_NAME
-    tmp = target.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
     text = json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n"
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write(target, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputNotWritable(
             f"cannot write {target}: {exc.strerror}", hint="choose a writable --out folder"
         ) from exc

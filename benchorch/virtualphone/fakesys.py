@@ -17,6 +17,7 @@ import os
 import shlex
 from pathlib import Path
 
+from benchorch.files import atomic_write
 from benchorch.virtualphone.faults import FaultState
 from benchorch.virtualphone.profile import Profile
 
@@ -27,9 +28,7 @@ BATTERY_STATUS = {"Unknown": 1, "Charging": 2, "Discharging": 3, "Not charging":
 def _write(path: Path, text: str) -> None:
     """Write atomically (readers in concurrent commands never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def _ranges(cpus: list[int]) -> str:

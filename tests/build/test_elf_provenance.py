@@ -27,7 +27,7 @@ from benchorch.build.provenance import (
 )
 from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import AbiMismatch, BuildUsageError, UsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import sha256_file
 from tests.build.elfbytes import MACHINES, elf_header, write_elf
 
 

@@ -22,7 +22,7 @@ from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.domain import ErrorKind, ParseResult
 from benchorch.errors import BuildError, BuildUsageError
-from benchorch.hashing import sha256_file
+from benchorch.files import sha256_file
 from benchorch.parse import parse_output
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]

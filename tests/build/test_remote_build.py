@@ -21,7 +21,7 @@ from benchorch.abi import host_abi
 from benchorch.build.remote_build import SshOptions, build_remote
 from benchorch.cli.main import cli
 from benchorch.errors import BuildUsageError, HostKeyError, RemoteError
-from benchorch.hashing import sha256_file
+from benchorch.files import sha256_file
 from tests.build.conftest import Sshd
 from tests.build.elfbytes import elf_header
 from tests.build.standins import STANDIN_CMAKE
