@@ -219,3 +219,16 @@ def test_to_dict_round_trips_through_json(tmp_path: Path) -> None:
     config = merge(values, {"seed": 5, "resume": "run-1", "all": None})
     stored = json.loads(json.dumps(config.to_dict()))
     assert merge(stored, {}) == config
+
+
+def test_resume_refuses_settings_but_not_the_adb_address() -> None:
+    cfg.refuse_with_resume({"adb_server": "127.0.0.1:5037", "dims": (), "seed": None}, {}, None)
+    with pytest.raises(ConfigError, match=re.escape("--seed, --memory-format")) as info:
+        cfg.refuse_with_resume(
+            {"seed": 3, "memory_formats": ("channels_last",)},
+            {"memory_formats": "--memory-format"},
+            None,
+        )
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="--config"):
+        cfg.refuse_with_resume({}, {}, Path("sweep.toml"))

@@ -4,7 +4,7 @@ Order of work, each step able to fail before anything is measured:
 
 1. settings: ``sweep.toml`` validated fully, flags override it, the report
    folder writable, all before the results store is opened (``--resume``
-   takes the stored settings of that run instead);
+   takes the stored settings of that run instead, and refuses other settings);
 2. inputs: variants (export or ``--variants``), devices (open, lock, facts),
    one binary per device (host runner, ``--binary`` or ``--build-from``);
 3. plan per device (pure), skips stored with their reasons;
@@ -51,7 +51,7 @@ from benchorch.sweep.inputs import Binary, check_abi, hostrunner_binary, resolve
 from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
-from benchorch.sweep.settings import SweepConfig, given, load_toml, merge
+from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
 from benchorch.variants.manifest import Manifest
 
 log = logging.getLogger("benchorch.sweep")
@@ -177,6 +177,7 @@ def run_sweep(
         _check_writable(Path(cfg.out or "reports"))
         with Store(db) as store:
             return _sweep(store, db, cfg, cfg.to_dict(), "running", None, command, quiet)
+    refuse_with_resume(flags, flag_names, config_file)
     if not db.exists():
         raise RunNotFound(
             f"no results database at {db} to resume run {resume_run} from",

@@ -80,6 +80,7 @@ __all__ = [
     "parse_memory_format",
     "parse_threads",
     "parse_types",
+    "refuse_with_resume",
 ]
 
 INPUT_TYPES = ("float", "uint8_t", "int64")
@@ -483,6 +484,31 @@ def _normalise(config: SweepConfig, flag_names: Mapping[str, str]) -> SweepConfi
 def given(flags: Mapping[str, Any]) -> dict[str, Any]:
     """The flags actually given: ``None`` and empty tuples/lists mean "not given"."""
     return {k: v for k, v in flags.items() if v is not None and v not in ((), [])}
+
+
+#: what ``--resume`` still takes from the command line: where the adb server
+#: is may change between sessions; what is measured may not.
+RESUME_FLAGS = frozenset({"adb_server"})
+
+
+def refuse_with_resume(
+    flags: Mapping[str, Any], flag_names: Mapping[str, str], config_file: Path | None
+) -> None:
+    """``--resume RUN`` runs RUN's stored settings: any other setting given is a
+    ``ConfigError`` naming the flags (it would otherwise be dropped silently)."""
+    names = [
+        flag_names.get(name, f"--{name.replace('_', '-')}")
+        for name in given(flags)
+        if name not in RESUME_FLAGS
+    ]
+    if config_file is not None:
+        names.insert(0, "--config")
+    if names:
+        raise ConfigError(
+            f"--resume finishes a run with the settings stored with it; {', '.join(names)}"
+            " cannot change them",
+            hint="drop them, or start a new sweep without --resume",
+        )
 
 
 def _cross_check(config: SweepConfig) -> None:

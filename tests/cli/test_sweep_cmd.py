@@ -74,6 +74,39 @@ def _stored_run(db: Path) -> str:
     return run
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--threads", "4", "--launches", "3"], "--threads, --launches"),
+        (["--device", "local", "--memory-format", "channels_last"], "--device, --memory-format"),
+        (["--all", "--iter", "5"], "--all, --iter"),
+    ],
+)
+def test_resume_with_settings_flags_is_one_line_naming_them(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    db = tmp_path / "r.sqlite"
+    run = _stored_run(db)
+    result = _sweep(db, "--resume", run, *args)
+    assert result.exit_code == 2, result.output
+    line = _one_line(result)
+    assert "--resume" in line and named in line
+    from benchorch.store import Store
+
+    with Store(db, create=False) as store:
+        assert store.run(run)["status"] == "interrupted"  # untouched: refused before anything
+
+
+def test_resume_with_a_config_file_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    run = _stored_run(db)
+    toml = tmp_path / "sweep.toml"
+    toml.write_text("launches = 3\n")
+    result = _sweep(db, "--resume", run, "--config", str(toml), "--seed", "4")
+    assert result.exit_code == 2
+    assert "--config, --seed" in _one_line(result)
+
+
 def test_resume_on_a_missing_database_creates_none(tmp_path: Path) -> None:
     db = tmp_path / "none.sqlite"
     result = _sweep(db, "--resume", "20261126-013000-ab12")
