@@ -261,6 +261,15 @@ if [ $((m >> $(/usr/bin/nproc))) -eq 0 ]; then exec /usr/bin/taskset "$mask" "$@
 exec "$@"
 """,
         }
+        if not p.date_ns:  # an old toolbox date: %N is not a conversion, it prints N
+            shims["date"] = """
+for a in "$@"; do
+  shift
+  case "$a" in +*) a=$(printf '%s' "$a" | sed 's/%N/N/g');; esac
+  set -- "$@" "$a"
+done
+exec /bin/date "$@"
+"""
         if self.faults.faults.noexec or p.noexec:
             shims["chmod"] = f"""
 /bin/chmod "$@" || exit $?

@@ -11,6 +11,8 @@ from a file path. Layout::
     rooted = false
     noexec = false                # the phone folder refuses to execute
     kernel = "5.15.123-android14-11"   # uname -r
+    date_ns = true                # false: `date` knows no %N (an old toolbox
+                                  # prints it as a literal N), like some phones
     features = ["fixed_push_mkdir"]    # optional: the adbd features it announces
                                   # (default: all; without "shell_v2", like
                                   # Android 6 and older, ``shell,v2`` is refused)
@@ -65,6 +67,7 @@ class Profile:
     rooted: bool = False
     noexec: bool = False
     kernel: str = "5.15.123-android14-11"
+    date_ns: bool = True  # `date +%N` gives nanoseconds
     faults: dict[str, Any] = field(default_factory=dict)
     #: adbd features in the banner; None: every one the virtual phone implements
     features: tuple[str, ...] | None = None
@@ -156,6 +159,7 @@ def _from_dict(name: str, data: dict[str, Any]) -> Profile:
         rooted=bool(data.get("rooted", False)),
         noexec=bool(data.get("noexec", False)),
         kernel=str(data.get("kernel", "5.15.123-android14-11")),
+        date_ns=bool(data.get("date_ns", True)),
         faults=dict(data.get("faults", {})),
         features=tuple(str(f) for f in data["features"]) if "features" in data else None,
     )

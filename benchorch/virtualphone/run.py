@@ -12,10 +12,31 @@ from types import FrameType
 from benchorch.virtualphone.faults import Faults, FaultState
 from benchorch.virtualphone.profile import Profile
 from benchorch.virtualphone.sandbox import Sandbox
-from benchorch.virtualphone.server import FEATURES, PhoneServer, make_banner
+from benchorch.virtualphone.server import (
+    FEATURES,
+    Connection,
+    PhoneServer,
+    Resolver,
+    Service,
+    make_banner,
+)
 from benchorch.virtualphone.services import Phone
 
 log = logging.getLogger("benchorch.virtualphone")
+
+
+def _logged(phone: Phone) -> Resolver:
+    """``phone.resolve``, saying each service opened on stdout, the session's log.
+
+    One line per service (``vphone: service shell,v2,raw``: the name up to its
+    first ``:``), so a test can count the adb services a sweep opens per launch.
+    """
+
+    def resolve(name: str, conn: Connection) -> Service | None:
+        print(f"vphone: service {name.partition(':')[0]}", flush=True)
+        return phone.resolve(name, conn)
+
+    return resolve
 
 
 def serve(
@@ -27,7 +48,7 @@ def serve(
     features = FEATURES if profile.features is None else profile.features
     phone = Phone(sandbox, state, shell_v2="shell_v2" in features)
     try:
-        server = PhoneServer(host, port, make_banner(profile.props, features), phone.resolve)
+        server = PhoneServer(host, port, make_banner(profile.props, features), _logged(phone))
     except OSError as exc:
         sandbox.close()
         from benchorch.errors import UsageError
