@@ -23,12 +23,19 @@ Round trips (each one shell v2 stream on a fresh server socket, addressed by
   stream that ends without an exit packet (v1: without the end line) gives
   ``complete=False``; one that ends before the PID line raises
   ``DeviceDropped``.
+* ``run_with_health()``: a launch's one round trip: ``HEALTH_SCRIPT``, a
+  nonce marker line, the command (not ``exec``'d: the shell lives on), a
+  newline and the end marker, ``HEALTH_SCRIPT`` again, ``exit`` with the
+  command's status. The snapshots' stderr goes to /dev/null; the markers carry
+  a fresh random nonce, so the command's output is cut out exactly (the one
+  newline before the end marker is ours) and can never pass for health.
 
 Every failure leaves as a ``benchorch.errors.DeviceError`` with the serial.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -43,7 +50,7 @@ from pathlib import Path
 from benchorch.devices import adbhost, shellv1
 from benchorch.devices import androidfacts as af
 from benchorch.devices.adbhost import HostFail, HostSocket, ServerAddr, StreamLost
-from benchorch.devices.base import REMOTE_ROOT
+from benchorch.devices.base import REMOTE_ROOT, HealthFoldedRun
 from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import (
     AdbServerUnreachable,
@@ -70,6 +77,31 @@ PID_MARK = "@@benchorch-pid@@"
 
 def _quote_argv(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def _command(
+    argv: Sequence[str],
+    *,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+    cpu_mask: int | None,
+    exec_: bool,
+) -> str:
+    """``argv`` as one quoted shell command: env, ``taskset`` pinning, ``cd cwd``."""
+    if not argv:
+        raise UsageError("run needs a command", hint="pass at least the program to run")
+    parts: list[str] = []
+    if env:
+        for key in env:
+            if not key.isidentifier():
+                raise UsageError(f"bad environment variable name {key!r}")
+        parts += ["env", *(f"{k}={v}" for k, v in env.items())]
+    if cpu_mask is not None:
+        parts += ["taskset", af.mask_hex(cpu_mask)]
+    command = ("exec " if exec_ else "") + _quote_argv([*parts, *argv])
+    if cwd is not None:
+        command = f"cd {shlex.quote(cwd)} && {command}"
+    return command
 
 
 class AdbDevice:
@@ -341,20 +373,44 @@ class AdbDevice:
         cpu_mask: int | None = None,
     ) -> ShellResult:
         """Run ``argv`` on the phone; ``cwd=None`` keeps adbd's directory."""
-        if not argv:
-            raise UsageError("run needs a command", hint="pass at least the program to run")
-        parts: list[str] = []
-        if env:
-            for key in env:
-                if not key.isidentifier():
-                    raise UsageError(f"bad environment variable name {key!r}")
-            parts += ["env", *(f"{k}={v}" for k, v in env.items())]
-        if cpu_mask is not None:
-            parts += ["taskset", af.mask_hex(cpu_mask)]
-        command = "exec " + _quote_argv([*parts, *argv])
-        if cwd is not None:
-            command = f"cd {shlex.quote(cwd)} && {command}"
+        command = _command(argv, cwd=cwd, env=env, cpu_mask=cpu_mask, exec_=True)
         return self._shell(command, timeout=timeout, argv=tuple(argv))
+
+    def run_with_health(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: str | None = None,
+        cpu_mask: int | None = None,
+    ) -> HealthFoldedRun:
+        """``run``, with a health snapshot before and after in the same shell: one service.
+
+        The snapshots go to stdout between marker lines that carry a fresh
+        random nonce, so nothing the command prints can be read as health (or
+        hide its own output); their stderr goes to /dev/null. The shell exits
+        with the command's status.
+        """
+        nonce = secrets.token_hex(8)
+        run_mark, end_mark = f"@@{nonce}@@run", f"@@{nonce}@@end"
+        command = _command(argv, cwd=cwd, env=None, cpu_mask=cpu_mask, exec_=False)
+        script = (
+            f"{{ {af.HEALTH_SCRIPT}; }} 2>/dev/null; echo {run_mark}; {command}; r=$?; "
+            f"echo; echo {end_mark}; {{ {af.HEALTH_SCRIPT}; }} 2>/dev/null; exit $r"
+        )
+        started = time.time()
+        res = self._shell(script, timeout=timeout, argv=tuple(argv))
+        ended = time.time()
+        text = res.stdout
+        head, found_run, rest = text.partition(run_mark + "\n")
+        if not found_run:  # dropped or killed before the command began
+            return HealthFoldedRun(dataclasses.replace(res, stdout=""), None, None)
+        before = af.health(af.split_sections(head), started)
+        out, found_end, tail = rest.rpartition("\n" + end_mark + "\n")
+        if not found_end:  # the command did not end normally: its output as far as it got
+            return HealthFoldedRun(dataclasses.replace(res, stdout=rest), before, None)
+        after = af.health(af.split_sections(tail), ended) if res.complete else None
+        return HealthFoldedRun(dataclasses.replace(res, stdout=out), before, after)
 
     # --- facts --------------------------------------------------------------------
 

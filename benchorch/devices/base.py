@@ -20,6 +20,7 @@ Contract, for every implementation:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -72,3 +73,31 @@ class Device(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class HealthFoldedRun:
+    """A launch run together with the health snapshots read around it."""
+
+    shell: ShellResult  # the command's own output only
+    before: Health | None  # None: the command never started
+    after: Health | None  # None: it did not end normally (timeout, drop)
+
+
+@runtime_checkable
+class FoldsHealth(Protocol):
+    """A device that reads its health in the same round trip as a command.
+
+    On a phone every command is one adb service; a separate health snapshot
+    before and after each launch would be two more. ``run_with_health`` runs
+    the snapshot, the command and the snapshot again in one shell.
+    """
+
+    def run_with_health(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: str | None = None,
+        cpu_mask: int | None = None,
+    ) -> HealthFoldedRun: ...

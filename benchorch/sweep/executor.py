@@ -38,7 +38,13 @@ from benchorch.errors import (
 )
 from benchorch.store import LaunchRecord, Store
 from benchorch.sweep.inputs import Binary
-from benchorch.sweep.launch import LaunchOutcome, LaunchPolicy, launch_argv, run_launch
+from benchorch.sweep.launch import (
+    LaunchOutcome,
+    LaunchPolicy,
+    facts_reading,
+    launch_argv,
+    run_launch,
+)
 from benchorch.sweep.plan import LaunchSpec, Plan
 
 log = logging.getLogger("benchorch.sweep")
@@ -154,7 +160,7 @@ class Executor:
         binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
         policy = dataclasses.replace(s.launch, cpu_mask=cpu_mask_for(info, s.pin))
         prog.status = "running"
-        last_health: Health | None = None
+        last_health: Health | None = facts_reading(info)  # the first launch's cooldown gate
         for spec in launches:
             if self.stop.is_set():
                 prog.status = DEVICE_INTERRUPTED

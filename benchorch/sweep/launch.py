@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from benchorch.devices.base import Device
-from benchorch.domain import ErrorKind, Health, ParseResult, ShellResult, Status
+from benchorch.devices.base import Device, FoldsHealth
+from benchorch.domain import DeviceInfo, ErrorKind, Health, ParseResult, ShellResult, Status
 from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
 from benchorch.parse import parse_output
 from benchorch.sweep.plan import LaunchSpec
@@ -147,10 +147,13 @@ def run_launch(
     cwd: str | None = None,
     recent_health: Health | None = None,
 ) -> LaunchOutcome:
-    """Cool down, run one launch, take health after it, classify the outcome.
+    """Cool down, run one launch with health before and after it, classify the outcome.
 
-    ``recent_health``: the previous launch's after-snapshot, reused as this
-    launch's before-snapshot when it is fresh (``wait_until_cool``).
+    ``recent_health``: the latest snapshot (the previous launch's after one).
+    A cool one lets the launch start at once; a hot one, or none, makes the
+    cooldown gate poll ``health()`` (``wait_until_cool``). A device that reads
+    its health in the launch's own round trip (``FoldsHealth``: a phone) costs
+    one adb service per launch; others take the snapshots around ``run``.
 
     A device that drops (``DeviceDropped`` or output that ended early) or is
     already gone (``DeviceUnreachable``: offline; ``DeviceNotFound``: no longer
@@ -158,14 +161,24 @@ def run_launch(
     runs it again.
     """
     started = time.time()
+    limit = policy.cooldown_temp_c
+    folds = isinstance(device, FoldsHealth)
+    after: Health | None = None
     try:
-        before, hot = wait_until_cool(
-            device,
-            max_temp_c=policy.cooldown_temp_c,
-            max_wait_s=policy.cooldown_max_wait_s,
-            recent=recent_health,
-        )
-        shell = device.run(argv, timeout=policy.timeout_s, cwd=cwd, cpu_mask=policy.cpu_mask)
+        hot = False
+        gate = recent_health
+        if limit is not None and not _cool(gate, limit):
+            gate, hot = wait_until_cool(
+                device, max_temp_c=limit, max_wait_s=policy.cooldown_max_wait_s
+            )
+        if isinstance(device, FoldsHealth):
+            run = device.run_with_health(
+                argv, timeout=policy.timeout_s, cwd=cwd, cpu_mask=policy.cpu_mask
+            )
+            shell, before, after = run.shell, run.before, run.after
+        else:
+            before = gate if _fresh(gate) else device.health()
+            shell = device.run(argv, timeout=policy.timeout_s, cwd=cwd, cpu_mask=policy.cpu_mask)
     except (DeviceTimeout, DeviceUnreachable, DeviceNotFound) as exc:
         # A timeout is final. Dropped mid-launch, or already gone before it began
         # (adb says offline, or no longer lists it): the caller reconnects and runs
@@ -178,12 +191,13 @@ def run_launch(
     finished = time.time()
     parsed, load_s = classify(shell, kind)
     retryable = parsed.error_kind is ErrorKind.DEVICE_LOST
-    after: Health | None = None
-    if not retryable:
+    if not folds and not retryable:
         try:
             after = device.health()
         except DeviceError:
             after = None
+    if limit is not None and before is not None and not _cool(before, limit):
+        hot = True  # the gate's reading was cool, the one taken just before the launch not
     return LaunchOutcome(
         argv=tuple(argv),
         parsed=parsed,
@@ -196,3 +210,33 @@ def run_launch(
         finished_at=finished,
         retryable=retryable,
     )
+
+
+def facts_reading(info: DeviceInfo) -> Health:
+    """The temperatures in a device's facts as a first cooldown reading.
+
+    Its ``taken_at`` is 0 (unknown), so it only ever lets the gate pass or
+    poll; it never stands for a launch's stored before-snapshot.
+    """
+    zones = info.thermal_zones
+    hottest = max(zones, key=lambda z: zones[z]) if zones else None
+    return Health(
+        taken_at=0.0,
+        battery_level=info.battery_level,
+        battery_temp_c=info.battery_temp_c,
+        charging=info.charging,
+        hottest_zone=hottest,
+        hottest_zone_c=zones[hottest] if hottest is not None else None,
+    )
+
+
+def _cool(health: Health | None, limit: float) -> bool:
+    """A snapshot that lets a launch start: every temperature at or under ``limit``."""
+    if health is None:
+        return False
+    temp = health.max_temp_c
+    return temp is None or temp <= limit
+
+
+def _fresh(health: Health | None) -> bool:
+    return health is not None and 0 <= time.time() - health.taken_at < HEALTH_REUSE_S
