@@ -247,7 +247,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nights", type=int, default=100, help="nights per case (default 100)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--budget", type=float, default=0.12,
+    ap.add_argument("--budget", type=float, default=0.14,
                     help="confirmation budget, share of the night's launches")  # fmt: skip
     args = ap.parse_args()
     cases = ("A/A", "+5%", "+10%", "drift", "bimodal")

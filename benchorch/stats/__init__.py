@@ -13,16 +13,14 @@ here: it costs about a second). The method is ``STATISTICS.md``:
   binary sha256 + flavour, variant sha256, dims, types, memory format, threads,
   core mask and kind.
 * Per configuration: ``m = median_i(median_j x_ij)`` over ok launches ``i`` and
-  their iterations ``j``; a 95% percentile interval from a two-level bootstrap
-  (draw ``L`` launches with replacement, then within each drawn launch its
-  ``n_i`` iterations with replacement, take the median of the launch medians;
-  ``B`` replicates, seeded from the configuration key so a result never depends
-  on the order of the rows; the median of a drawn launch's iterations is drawn
-  from its exact law, ``bootstrap.median_rank_tables``, the same distribution in
-  ``O(L)`` instead of ``O(L n)`` draws); p10/p90 of all iterations pooled; the coefficient
-  of variation between launches ``sd(launch medians) / mean(launch medians)``;
-  the first iteration of each launch apart from the steady state (iterations
-  2..n).
+  their iterations ``j``; a 95% percentile interval from a bootstrap of the
+  launches (their medians; under ``summary.MIN_LAUNCHES_LEVEL_ONLY`` launches
+  also each drawn launch's iterations, drawn from the exact law of their
+  median, ``bootstrap.median_rank_tables``), seeded from the configuration
+  key so a result never depends on the order of the rows; p10/p90 of all
+  iterations pooled; the coefficient of variation between launches
+  ``sd(launch medians) / mean(launch medians)``; the first iteration of each
+  launch apart from the steady state (iterations 2..n).
 * Speed-up of a variant over a baseline: ``m_base / m_variant`` with the
   interval of the ratio of independent bootstrap replicates.
 * Comparison of two runs: ``compare.compare_frames``. History:
