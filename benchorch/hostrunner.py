@@ -47,6 +47,8 @@ import sys
 import time
 from typing import Any
 
+from benchorch import benchflags
+
 USAGE = (
     "Run speed benchmark for pytorch model.\n"
     "Example usage:\n"
@@ -60,7 +62,7 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "input_type": ("string", "", "Input type (uint8_t/float)"),
     "input_memory_format": (
         "string",
-        "contiguous_format",
+        benchflags.CONTIGUOUS,
         "Input memory format (contiguous_format/channels_last)",
     ),
     "no_inputs": ("bool", False, "Whether the model has any input."),
@@ -188,8 +190,8 @@ def make_inputs(flags: dict[str, Any]) -> list[Any]:
     if flags["no_inputs"] or flags["use_bundled_input"] >= 0:
         return []
 
-    def split(text: str) -> list[str]:
-        return [p for p in text.split(";") if p]
+    def split(text: str) -> list[str]:  # the binary skips empty entries
+        return [p for p in text.split(benchflags.INPUT_SEP) if p]
 
     dims_list = split(flags["input_dims"])
     type_list = split(flags["input_type"])
@@ -208,27 +210,26 @@ def make_inputs(flags: dict[str, Any]) -> list[Any]:
             f"{len(dims_list)} vs {len(fmt_list)}. "
             "Input dims and format should have the same number of items.",
         )
-    dtypes = {"float": torch.float32, "uint8_t": torch.uint8, "int64": torch.int64}
     inputs: list[Any] = []
     for dims_text, type_name, mem in zip(dims_list, type_list, fmt_list, strict=True):
         dims = []
-        for piece in (p for p in dims_text.split(",") if p):
+        for piece in (p for p in dims_text.split(benchflags.SIZE_SEP) if p):
             value = atoi(piece)
             if not piece.strip().lstrip("+-")[:1].isdigit():
                 raise CppError("stoi", "std::invalid_argument")
             dims.append(value)
-        if type_name not in dtypes:
+        if type_name not in benchflags.TORCH_DTYPES:
             raise _enforce(133, "", f"Unsupported input type: {type_name}")
-        if mem == "channels_last":
+        if mem == benchflags.CHANNELS_LAST:
             if len(dims) != 4:
                 raise _enforce(139, "", "channels_last memory format only available on 4D tensors!")
             memory_format = torch.channels_last
-        elif mem == "contiguous_format":
+        elif mem == benchflags.CONTIGUOUS:
             memory_format = torch.contiguous_format
         else:
             raise _enforce(146, "", f"Unsupported input memory format: {mem}")
         try:
-            tensor = torch.ones(dims, dtype=dtypes[type_name])
+            tensor = torch.ones(dims, dtype=getattr(torch, benchflags.TORCH_DTYPES[type_name]))
         except RuntimeError as exc:
             raise CppError(str(exc)) from exc
         inputs.append(tensor.contiguous(memory_format=memory_format))

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchorch import benchflags
+
 #: The identity of a configuration for statistics (INTERNALS.md, "Store").
 CONFIG_FIELDS: tuple[str, ...] = (
     "device_model",
@@ -230,7 +232,7 @@ def pair_label(pair: Sequence[str]) -> str:
     f = dict(zip(PAIR_FIELDS, pair, strict=True))
     parts = [f["device"], f"{f['variant']} ({f['variant_format']})", f"{f['dims']} {f['types']}"]
     parts.append(f"{f['threads']}t")
-    if f["memory_format"] not in ("contiguous_format", "-"):
+    if f["memory_format"] not in (benchflags.CONTIGUOUS, "-"):
         parts.append(f["memory_format"])
     if f["kind"] != "latency":
         parts.append(f["kind"])

@@ -13,9 +13,10 @@ Removed, each with a reason the report shows (``Plan.skipped``):
 * lite bytecode outside the range the binary accepts (newer: suggests
   ``--bytecode-version N``, N the binary's maximum);
 * a variant whose accuracy check failed, unless ``include_failed_checks``;
-* dims and types with different input counts;
-* memory formats not one per input (a multi-input model given one format);
-* ``channels_last`` on an input that is not 4-D.
+* inputs the binary cannot take together (``benchflags.input_problem``): dims
+  and types with different input counts, memory formats not one per input (a
+  multi-input model given one format), ``channels_last`` on an input that is
+  not 4-D.
 
 Order (``interleave``): no configuration runs twice in a row unless nothing
 else is left, so slow drift (heat, background work) hits every configuration
@@ -37,10 +38,11 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal
 
+from benchorch import benchflags
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
 from benchorch.sweep.inputs import Binary
-from benchorch.sweep.settings import Order, SweepConfig, dims_shapes
+from benchorch.sweep.settings import Order, SweepConfig
 from benchorch.variants.manifest import Manifest
 
 __all__ = [
@@ -118,16 +120,15 @@ class LaunchSpec:
         return f"{serial}/{self.launch_key}"
 
     def benchmark_args(self, model_path: str) -> tuple[str, ...]:
-        """speed_benchmark_torch's flags for this launch (docs/INTERNALS.md, Launch command)."""
-        return (
-            f"--model={model_path}",
-            f"--input_dims={self.dims}",
-            f"--input_type={self.types}",
-            f"--input_memory_format={self.memory_format}",
-            f"--warmup={self.warmup}",
-            f"--iter={self.iters}",
-            "--report_pep=true",
-            f"--pthreadpool_size={self.threads}",
+        """speed_benchmark_torch's flags for this launch (``benchflags.benchmark_args``)."""
+        return benchflags.benchmark_args(
+            model=model_path,
+            dims=self.dims,
+            types=self.types,
+            memory_format=self.memory_format,
+            warmup=self.warmup,
+            iters=self.iters,
+            threads=self.threads,
         )
 
 
@@ -218,26 +219,6 @@ def _variant_problem(
     return None
 
 
-def _config_problem(dims: str, types: str, memory_format: str) -> str | None:
-    if not dims or not types:
-        return "no input dims or types: pass --dims and --types"
-    shapes = dims_shapes(dims)
-    n_types = types.count(";") + 1
-    if n_types != len(shapes):
-        return f"dims {dims} has {len(shapes)} input(s) but types {types} has {n_types}"
-    formats = memory_format.split(";")
-    if len(formats) != len(shapes):
-        example = ";".join([formats[0]] * len(shapes))
-        return (
-            f"{len(shapes)} inputs but {len(formats)} memory format(s) ({memory_format}):"
-            f" give one per input, e.g. {example}"
-        )
-    for i, (shape, fmt) in enumerate(zip(shapes, formats, strict=True)):
-        if fmt == "channels_last" and len(shape) != 4:
-            return f"channels_last on input {i + 1} ({','.join(map(str, shape))}), which is not 4-D"
-    return None
-
-
 def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConfig) -> Plan:
     """The launches and skips of one sweep on one binary (see the module docstring).
 
@@ -266,7 +247,7 @@ def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConf
         for dims in config.dims or (v.input_dims,):
             for types in config.types or (v.input_types,):
                 for fmt in config.memory_formats or (v.memory_format,):
-                    problem = _config_problem(dims, types, fmt)
+                    problem = benchflags.input_problem(dims, types, fmt)
                     if problem is not None:
                         skipped.append(Skip(v.name, v.file, problem, dims, types, fmt))
                         continue

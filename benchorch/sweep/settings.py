@@ -66,11 +66,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from benchorch import benchflags
 from benchorch.errors import ConfigError
 
 __all__ = [
-    "INPUT_TYPES",
-    "MEMORY_FORMATS",
     "Order",
     "SweepConfig",
     "given",
@@ -83,8 +82,6 @@ __all__ = [
     "refuse_with_resume",
 ]
 
-INPUT_TYPES = ("float", "uint8_t", "int64")
-MEMORY_FORMATS = ("contiguous_format", "channels_last")
 PIN_CHOICES = ("big", "all", "none")
 
 
@@ -154,57 +151,27 @@ class SweepConfig:
 # --- value parsers (also used by the CLI for flags) -------------------------------
 
 
+def _flag_value(parse: Callable[[str], Any], text: str, what: str) -> Any:
+    """``parse(text)`` with a bad value raised as the ``ConfigError`` naming ``what``."""
+    try:
+        return parse(text)
+    except benchflags.FlagValueError as exc:
+        raise ConfigError(f"{what} {text!r}: {exc}", hint=exc.hint) from exc
+
+
 def parse_dims(text: str, *, what: str = "--dims") -> str:
-    """Validate ``1,3,224,224;1,10`` and return it normalised (spaces removed).
-
-    ``,`` separates a tensor's sizes, ``;`` separates tensors; every size is a
-    positive integer. ``1,3,x`` fails naming ``x``.
-    """
-    parts = text.replace(" ", "").split(";")
-    out: list[str] = []
-    for part in parts:
-        if not part:
-            raise ConfigError(
-                f"{what} {text!r}: an empty input",
-                hint="write sizes like 1,3,224,224 and ';' between inputs",
-            )
-        for size in part.split(","):
-            if not (size.isascii() and size.isdigit() and int(size) > 0):
-                raise ConfigError(
-                    f"{what} {text!r}: {size!r} is not a positive integer",
-                    hint="write sizes like 1,3,224,224 and ';' between inputs",
-                )
-        out.append(",".join(str(int(s)) for s in part.split(",")))
-    return ";".join(out)
-
-
-def dims_shapes(dims: str) -> tuple[tuple[int, ...], ...]:
-    """``"1,3,224,224;1,10"`` -> ``((1, 3, 224, 224), (1, 10))`` (input already valid)."""
-    return tuple(tuple(int(s) for s in part.split(",")) for part in dims.split(";"))
+    """Validate ``1,3,224,224;1,10`` (``benchflags.parse_dims``) and return it normalised."""
+    return benchflags.format_dims(_flag_value(benchflags.parse_dims, text, what))
 
 
 def parse_types(text: str, *, what: str = "--types") -> str:
-    """Validate ``float;int64`` (one type per input, from ``INPUT_TYPES``)."""
-    parts = text.replace(" ", "").split(";")
-    for part in parts:
-        if part not in INPUT_TYPES:
-            raise ConfigError(
-                f"{what} {text!r}: unknown input type {part!r}",
-                hint=f"use {', '.join(INPUT_TYPES)}, ';' between inputs",
-            )
-    return ";".join(parts)
+    """Validate ``float;int64`` (one type per input, from ``benchflags.INPUT_TYPES``)."""
+    return benchflags.INPUT_SEP.join(_flag_value(benchflags.parse_types, text, what))
 
 
 def parse_memory_format(text: str, *, what: str = "--memory-format") -> str:
     """Validate ``channels_last;contiguous_format`` (one per input)."""
-    parts = text.replace(" ", "").split(";")
-    for part in parts:
-        if part not in MEMORY_FORMATS:
-            raise ConfigError(
-                f"{what} {text!r}: unknown memory format {part!r}",
-                hint=f"use {' or '.join(MEMORY_FORMATS)}, ';' between inputs",
-            )
-    return ";".join(parts)
+    return benchflags.INPUT_SEP.join(_flag_value(benchflags.parse_memory_formats, text, what))
 
 
 def parse_threads(text: str | int, *, what: str = "--threads") -> tuple[int, ...]:
@@ -527,7 +494,7 @@ def _cross_check(config: SweepConfig) -> None:
         raise ConfigError("no device given", hint="pass --device SERIAL (or local), or --all")
     for dims in config.dims:
         for types in config.types:
-            n_dims, n_types = dims.count(";") + 1, types.count(";") + 1
+            n_dims, n_types = benchflags.input_count(dims), benchflags.input_count(types)
             if n_dims != n_types:
                 raise ConfigError(
                     f"--dims {dims!r} has {n_dims} input(s) but --types {types!r} has {n_types}",

@@ -1,9 +1,9 @@
 """Example inputs as speed_benchmark_torch takes them, and their tensors.
 
-``--dims`` is ``,`` inside a tensor and ``;`` between tensors (``1,3,224,224;1,10``);
-``--types`` gives one of ``float``, ``uint8_t``, ``int64`` per tensor, also
-``;``-separated. ``parse_inputs`` is pure and torch-free; the tensor builders
-import torch when called.
+The flags' syntax (``--dims`` ``1,3,224,224;1,10``, ``--types`` ``float;int64``,
+memory formats) is ``benchorch.benchflags``'s; this module turns a validated
+pair into one ``InputSpec`` per tensor, torch-free, and builds tensors from
+specs, importing torch when called.
 
 Two kinds of tensors are made from a spec:
 
@@ -15,21 +15,23 @@ Two kinds of tensors are made from a spec:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from benchorch import benchflags
 from benchorch.errors import UsageError
 
 if TYPE_CHECKING:
     import torch
 
-TYPES = ("float", "uint8_t", "int64")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class InputSpec:
     shape: tuple[int, ...]
-    type: str  # one of TYPES
+    type: str  # one of benchflags.INPUT_TYPES
 
     @property
     def is_image(self) -> bool:
@@ -37,58 +39,47 @@ class InputSpec:
         return len(self.shape) == 4 and self.type == "float"
 
 
+def _flag(parse: Callable[[str], _T], flag: str, text: str) -> _T:
+    try:
+        return parse(text)
+    except benchflags.FlagValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc}", hint=exc.hint) from exc
+
+
 def parse_inputs(dims: str, types: str, *, what: str = "--dims") -> tuple[InputSpec, ...]:
     """``"1,3,224,224;1,10"``, ``"float;int64"`` -> one ``InputSpec`` per tensor."""
-    dim_parts = [p.strip() for p in dims.split(";")]
-    type_parts = [p.strip() for p in types.split(";")]
-    if len(dim_parts) != len(type_parts):
+    shapes = _flag(benchflags.parse_dims, what, dims)
+    type_names = _flag(benchflags.parse_types, "--types", types)
+    if len(shapes) != len(type_names):
         raise UsageError(
-            f"{what} {dims!r} gives {len(dim_parts)} input(s) but --types {types!r} "
-            f"gives {len(type_parts)}",
+            f"{what} {dims!r} gives {len(shapes)} input(s) but --types {types!r} "
+            f"gives {len(type_names)}",
             hint="pass one type per input, separated by ';'",
         )
-    specs = []
-    for i, (d, t) in enumerate(zip(dim_parts, type_parts, strict=True)):
-        try:
-            shape = tuple(int(x) for x in d.split(","))
-        except ValueError as exc:
-            raise UsageError(
-                f"{what} {dims!r}: input {i} {d!r} is not a list of integers",
-                hint="write dims like 1,3,224,224 (';' between inputs)",
-            ) from exc
-        if not shape or any(s <= 0 for s in shape):
-            raise UsageError(
-                f"{what} {dims!r}: input {i} has a dimension that is not positive",
-                hint="every dimension must be a positive integer",
-            )
-        if t not in TYPES:
-            raise UsageError(
-                f"--types {types!r}: input {i} has unknown type {t!r}",
-                hint=f"use one of {', '.join(TYPES)}",
-            )
-        specs.append(InputSpec(shape, t))
-    return tuple(specs)
+    return tuple(InputSpec(shape, t) for shape, t in zip(shapes, type_names, strict=True))
 
 
 def format_dims(specs: tuple[InputSpec, ...]) -> str:
-    return ";".join(",".join(str(s) for s in spec.shape) for spec in specs)
+    return benchflags.format_dims([s.shape for s in specs])
 
 
 def format_types(specs: tuple[InputSpec, ...]) -> str:
-    return ";".join(spec.type for spec in specs)
+    return benchflags.INPUT_SEP.join(spec.type for spec in specs)
 
 
 def memory_formats(specs: tuple[InputSpec, ...], channels_last: bool) -> str:
     """The ``--input_memory_format`` value: channels_last only where it applies."""
-    return ";".join(
-        "channels_last" if channels_last and s.is_image else "contiguous_format" for s in specs
+    return benchflags.INPUT_SEP.join(
+        benchflags.CHANNELS_LAST if channels_last and s.is_image else benchflags.CONTIGUOUS
+        for s in specs
     )
 
 
 def _dtype(name: str) -> torch.dtype:
     import torch
 
-    return {"float": torch.float32, "uint8_t": torch.uint8, "int64": torch.int64}[name]
+    dtype: torch.dtype = getattr(torch, benchflags.TORCH_DTYPES[name])
+    return dtype
 
 
 def ones(specs: tuple[InputSpec, ...]) -> tuple[torch.Tensor, ...]:
