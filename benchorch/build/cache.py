@@ -6,8 +6,8 @@ flavour, flags, the source identity (revision and relevant-file digest), our
 compatibility headers' digest, plus the libtorch and compiler versions (host)
 or the NDK version (android), and the build host for remote builds.
 
-Layout under the cache folder (default ``user_cache_dir("benchorch")/builds``,
-else ``$BENCHORCH_CACHE/builds``, else ``--cache-dir``)::
+Layout under the cache folder (``--cache-dir``, else ``builds`` under
+``benchorch.paths.cache_root()``: ``$BENCHORCH_CACHE`` or the user cache dir)::
 
     <target>-<abi>-<flavour>-<key>/
         speed_benchmark_torch                    the binary

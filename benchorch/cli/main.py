@@ -22,6 +22,7 @@ from benchorch import __version__
 from benchorch.cli.exits import exit_code
 from benchorch.domain import Outcome
 from benchorch.errors import BenchorchError
+from benchorch.paths import default_results_db
 
 #: command name -> "module:attribute" of its click command, and its one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,12 +57,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Serve a virtual phone over the adbd protocol.",
     ),
 }
-
-
-def default_db_path() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("benchorch")) / "results.sqlite"
 
 
 class LazyGroup(click.Group):
@@ -120,7 +115,7 @@ def cli(ctx: click.Context, db: Path | None, verbose: int) -> None:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     ctx.ensure_object(dict)
-    ctx.obj["db"] = db if db is not None else default_db_path()
+    ctx.obj["db"] = db if db is not None else default_results_db()
     ctx.obj["verbose"] = verbose
 
 
@@ -131,7 +126,7 @@ def db_path(ctx: click.Context) -> Path:
     path = obj.get("db")
     if path is None:
         env = os.environ.get("BENCHORCH_DB")
-        path = Path(env) if env else default_db_path()
+        path = Path(env) if env else default_results_db()
     return Path(path)
 
 

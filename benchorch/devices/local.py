@@ -2,10 +2,11 @@
 
 It mirrors what a phone gives the sweep, with the host's own means:
 
-* ``workdir``: a per-user folder (``platformdirs.user_cache_dir`` +
-  ``/local-device``); ``push`` copies into it, deduplicated by sha256 (an
-  identical file is not copied: ``bytes_sent == 0``), written to a temporary
-  name, hashed while written, then renamed, so a reader never sees half a file.
+* ``workdir``: a per-user folder (``benchorch.paths.cache_root()`` +
+  ``/local-device``, so ``BENCHORCH_CACHE`` moves it); ``push`` copies into
+  it, deduplicated by sha256 (an identical file is not copied:
+  ``bytes_sent == 0``), written to a temporary name, hashed while written,
+  then renamed, so a reader never sees half a file.
 * ``run``: one process, argv as given (no shell), stdout and stderr apart, the
   real exit status (a signal N becomes ``128 + N``, as a phone's shell reports
   it). Each launch leads its own process group (``start_new_session``); on a
@@ -41,15 +42,14 @@ from benchorch.devices import androidfacts as af
 from benchorch.domain import CpuCluster, DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceError, DeviceStorageFull, PushFailed, UsageError
 from benchorch.files import atomic_open, sha256_file
+from benchorch.paths import cache_root
 
 SERIAL = "local"
 _CHUNK = 1 << 20
 
 
 def default_workdir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("benchorch")) / "local-device"
+    return cache_root() / "local-device"
 
 
 def _read(path: Path) -> str | None:

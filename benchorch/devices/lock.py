@@ -17,7 +17,7 @@ and ``../x`` or control characters can never leave the folder or clash with
 another serial); a very long serial is cut and suffixed with its sha256.
 
 Folder: ``lock_dir``, else ``$BENCHORCH_LOCK_DIR``, else
-``platformdirs.user_cache_dir("benchorch")/locks``.
+``benchorch.paths.cache_root()/locks``.
 """
 
 from __future__ import annotations
