@@ -166,6 +166,13 @@ class Health(Record):
         return max(temps) if temps else None
 
 
+class LoadClock(StrEnum):
+    """The device clock a load launch (``--iter=0``) is timed by, with its resolution."""
+
+    DATE_NS = "date +%s%N (1 ns)"
+    UPTIME = "/proc/uptime (10 ms)"  # for a date that knows no %N (old toolbox)
+
+
 @dataclass(frozen=True)
 class DeviceInfo(Record):
     serial: str
@@ -184,6 +191,7 @@ class DeviceInfo(Record):
     thermal_zones: dict[str, float] = field(default_factory=dict)
     free_bytes: int | None = None  # under the benchorch work folder
     rooted: bool | None = None
+    load_clock: LoadClock | None = None  # None: not probed (this host: date +%s%N)
 
     @property
     def big_cpus(self) -> tuple[int, ...]:

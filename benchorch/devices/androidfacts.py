@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from benchorch.domain import CpuCluster, DeviceInfo, Health
+from benchorch.domain import CpuCluster, DeviceInfo, Health, LoadClock
 
 #: A section of a combined script's output starts with this line + the section name.
 MARKER = "@@benchorch@@"
@@ -350,6 +350,8 @@ INFO_SCRIPT = "; ".join(
         HEALTH_SCRIPT,
         _S("df"),
         "df -k /data/local/tmp 2>/dev/null || df /data/local/tmp 2>/dev/null",
+        _S("clock"),
+        "date +%s%N 2>/dev/null; cat /proc/uptime 2>/dev/null",
         _S("root"),
         "id",
         "command -v su >/dev/null 2>&1 && { timeout 5 su -c id </dev/null 2>/dev/null"
@@ -357,6 +359,20 @@ INFO_SCRIPT = "; ".join(
         "true",
     ]
 )
+
+
+def load_clock(text: str) -> LoadClock | None:
+    """The ``clock`` section (``date +%s%N``, then ``/proc/uptime``) → the clock to time loads.
+
+    A ``date`` without ``%N`` prints ``N`` or ``%N`` where the nanoseconds
+    belong (old toolbox); then ``/proc/uptime``'s hundredths of a second serve.
+    """
+    lines = text.splitlines()
+    if lines and re.fullmatch(r"\d{16,}", lines[0].strip()):
+        return LoadClock.DATE_NS
+    if any(re.fullmatch(r"[1-9]\d*\.\d\d\s+\S+", line.strip()) for line in lines):
+        return LoadClock.UPTIME
+    return None
 
 
 def device_info(serial: str, state: str, sections: Mapping[str, str]) -> DeviceInfo:
@@ -380,6 +396,7 @@ def device_info(serial: str, state: str, sections: Mapping[str, str]) -> DeviceI
         thermal_zones=parse_thermal(sections.get("thermal", "")),
         free_bytes=parse_df(sections.get("df", "")),
         rooted=rooted_from_id(sections.get("root", "")),
+        load_clock=load_clock(sections.get("clock", "")),
     )
 
 

@@ -104,6 +104,7 @@ PHONE_COLUMNS = (
     "sdk",
     "abis",
     "fingerprint",
+    "load_clock",
 )
 
 

@@ -169,7 +169,7 @@ class Executor:
                 f"{spec.file} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
             )
             self.progress(prog)
-            argv = launch_argv(binary_argv, spec, model_paths[spec.file])
+            argv = launch_argv(binary_argv, spec, model_paths[spec.file], info.load_clock)
             outcome = self._launch_with_retries(device, argv, spec.kind, policy, last_health)
             last_health = outcome.health_after
             store.record_launch(self._record(work, spec, policy.cpu_mask, outcome))

@@ -11,6 +11,10 @@ is measured on the device and not polluted by adb round-trips::
 
     sh -c 'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N);
            echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r' sh BINARY --model=...
+
+The device facts say once per phone which clock it has (``LoadClock``): a
+phone whose ``date`` knows no ``%N`` is timed by ``/proc/uptime`` (10 ms
+resolution) instead; the report shows the clock with the phone's facts.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchorch.devices.base import Device, FoldsHealth
-from benchorch.domain import DeviceInfo, ErrorKind, Health, ParseResult, ShellResult, Status
+from benchorch.domain import (
+    DeviceInfo,
+    ErrorKind,
+    Health,
+    LoadClock,
+    ParseResult,
+    ShellResult,
+    Status,
+)
 from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
 from benchorch.parse import parse_output
 from benchorch.sweep.plan import LaunchSpec
@@ -29,17 +41,29 @@ from benchorch.sweep.plan import LaunchSpec
 LOAD_WRAPPER = (
     'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r'
 )
+#: For a phone whose ``date`` knows no ``%N``: ``/proc/uptime`` in hundredths
+#: (``12345.67`` → ``1234567``; an uptime has no leading zero), scaled to ns.
+UPTIME_WRAPPER = (
+    'read a _ </proc/uptime; "$@"; r=$?; read b _ </proc/uptime; a=${a%.*}${a#*.};'
+    ' b=${b%.*}${b#*.}; echo "BENCHORCH_WALL_NS=$(((b-a)*10000000))" >&2; exit $r'
+)
+WRAPPERS = {LoadClock.DATE_NS: LOAD_WRAPPER, LoadClock.UPTIME: UPTIME_WRAPPER}
 _WALL_RE = re.compile(r"^BENCHORCH_WALL_NS=(\d+)\s*$", re.MULTILINE)
 
 
-def launch_argv(binary: Sequence[str], spec: LaunchSpec, model_path: str) -> tuple[str, ...]:
+def launch_argv(
+    binary: Sequence[str], spec: LaunchSpec, model_path: str, clock: LoadClock | None = None
+) -> tuple[str, ...]:
     """The command of one launch on the device: the binary and ``spec``'s flags.
 
-    A load launch (``--iter=0``) runs inside ``LOAD_WRAPPER`` so the device's
-    own clock times it.
+    A load launch (``--iter=0``) runs inside the wrapper of the device's
+    ``clock`` (``LOAD_WRAPPER`` when not probed) so the device's own clock
+    times it.
     """
     argv = (*binary, *spec.benchmark_args(model_path))
-    return ("sh", "-c", LOAD_WRAPPER, "sh", *argv) if spec.kind == "load" else argv
+    if spec.kind != "load":
+        return argv
+    return ("sh", "-c", WRAPPERS[clock or LoadClock.DATE_NS], "sh", *argv)
 
 
 @dataclass(frozen=True)
