@@ -23,9 +23,9 @@ from benchorch import stats
 from benchorch.report import charts, fmt
 from benchorch.report.frames import as_float, prepared
 from benchorch.stats import ConfigStats, Ratio
+from benchorch.variants.steps import step_rank
 
 FORMAT_ORDER = {"full_jit": 0, "lite": 1, "flatbuffer": 2}
-STEP_ORDER = {"fuse": 0, "fused": 0, "quantize": 1, "quantized": 1, "mobile": 2, "channels_last": 3}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def _recipe_order(variant: str, fmt: str) -> tuple[int, int, int, str]:
     format baseline, fused, quantized (fused+quantized after both), mobile,
     channels-last; unknown steps last."""
     steps = [s for s in variant.replace("-", "_").split("+") if s and s != "baseline"]
-    rank = max((STEP_ORDER.get(s, 9) for s in steps), default=-1)
+    ranks = (step_rank(s) for s in steps)
+    rank = max((9 if r is None else r for r in ranks), default=-1)
     return (FORMAT_ORDER.get(fmt, 9), rank, len(steps), variant)
 
 

@@ -20,6 +20,7 @@ from benchorch.domain import DeviceInfo, Flavour
 from benchorch.errors import UsageError
 from benchorch.files import sha256_file
 from benchorch.variants.manifest import Manifest
+from benchorch.variants.steps import DEFAULT_RECIPE
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,6 @@ class Binary:
     def bytecode_max(self) -> int | None:
         """The newest lite bytecode the binary loads; None: unknown."""
         return self.provenance.bytecode_max
-
-
-#: The recipe steps a sweep exports when none are given.
-DEFAULT_RECIPE = ("fuse", "quantize", "mobile", "channels_last", "lite", "flatbuffer")
 
 
 def variants_cache_key(

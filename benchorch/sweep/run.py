@@ -53,6 +53,7 @@ from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
 from benchorch.variants.manifest import Manifest
+from benchorch.variants.steps import recipe_formats
 
 log = logging.getLogger("benchorch.sweep")
 
@@ -327,8 +328,6 @@ def _variants(cfg: SweepConfig, binaries: list[tuple[str, Binary]]) -> Manifest:
         DeviceBinary(serial, Path(b.provenance.path).name, b.flavour) for serial, b in binaries
     ]
     if cfg.variants is None and cfg.model is not None and cfg.recipe:
-        from benchorch.variants.export import recipe_formats
-
         lines = recipe_mismatches(cfg.recipe, recipe_formats(tuple(cfg.recipe)), devices)
         if len(lines) == len(devices):
             raise NothingToRun(

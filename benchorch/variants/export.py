@@ -54,18 +54,9 @@ from benchorch.variants.manifest import (
     VariantFile,
     write_manifest,
 )
+from benchorch.variants.steps import FILE_FORMATS, parse_recipe, recipe_formats
 
 Progress = Callable[[str], None]
-FORMATS: tuple[tuple[str, ModelFormat, str], ...] = (
-    ("pt", ModelFormat.FULL_JIT, ".pt"),
-    ("lite", ModelFormat.LITE, ".ptl"),
-    ("flatbuffer", ModelFormat.FLATBUFFER, ".ff.ptl"),
-)
-
-
-def recipe_formats(steps: tuple[str, ...]) -> frozenset[ModelFormat]:
-    """The file formats an export with these recipe steps writes (``.pt`` always)."""
-    return frozenset(fmt for key, fmt, _ in FORMATS if key == "pt" or key in steps)
 
 
 @dataclass(frozen=True)
@@ -95,7 +86,7 @@ class _State:
 
 def _save_formats(state: _State, scripted: Any, plan_name: str) -> list[tuple[Path, ModelFormat]]:
     formats = recipe_formats(state.steps)
-    wanted = [f for f in FORMATS if f[1] in formats]
+    wanted = [f for f in FILE_FORMATS if f[1] in formats]
     saved: list[tuple[Path, ModelFormat]] = []
     for key, fmt, suffix in wanted:
         path = state.tmp / f"{plan_name}{suffix}"
@@ -197,8 +188,6 @@ def _reference(
 
 
 def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Manifest:
-    from benchorch.variants.recipe import parse_recipe
-
     say = progress or (lambda _msg: None)
     steps = parse_recipe(opts.recipe)
     if opts.bytecode_version is not None and opts.bytecode_version < 1:

@@ -1,8 +1,8 @@
 """Which variants the recipe makes from a model, and how each module is built.
 
-Steps (``--recipe``): ``fuse``, ``quantize``, ``mobile``, ``channels_last``,
-``lite``, ``flatbuffer``. The first four make variants; the last two pick file
-formats (full-JIT ``.pt`` is always written). Variant names join the steps'
+Steps (``--recipe``, listed in ``steps.py``): ``fuse``, ``quantize``, ``mobile``,
+``channels_last``, ``lite``, ``flatbuffer``. The first four make variants; the
+last two pick file formats (full-JIT ``.pt`` is always written). Variant names join the steps'
 adjectives in the recipe's order, so a report reads as the recipe's story:
 
 =======================================  ========================================
@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from benchorch.errors import UsageError
 from benchorch.variants import quant
 from benchorch.variants.fuse import FusionPlan, fuse, plan_fusion
 from benchorch.variants.inputs import InputSpec
@@ -39,22 +38,7 @@ if TYPE_CHECKING:
 
     from benchorch.variants.load import LoadedModel
 
-STEPS = ("fuse", "quantize", "mobile", "channels_last", "lite", "flatbuffer")
 XNNPACK_REASON = "Mobile optimization only available with XNNPACK (this torch is built without it)"
-
-
-def parse_recipe(text: str | None) -> tuple[str, ...]:
-    """``"fuse,quantize"`` -> the steps, validated; None or ``"all"`` -> every step."""
-    if text is None or text.strip() == "all":
-        return STEPS
-    steps = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown or not steps:
-        raise UsageError(
-            f"--recipe {text!r}: unknown step {unknown[0] if unknown else '(none given)'!r}",
-            hint=f"use a comma-separated subset of {','.join(STEPS)}",
-        )
-    return steps
 
 
 def xnnpack_available() -> bool:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from benchorch.sweep import run as sweep_run
-from benchorch.sweep.inputs import DEFAULT_RECIPE, variants_cache_key
+from benchorch.sweep.inputs import variants_cache_key
+from benchorch.variants.steps import DEFAULT_RECIPE
 from tests.support.adb_fixtures import VirtualPhone
 from tests.sweep.conftest import DIMS, SweepEnv, common_args, run_id_of
 
