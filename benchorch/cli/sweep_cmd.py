@@ -104,7 +104,11 @@ refused (the other devices' results are kept).
     default=None,
     help="Also time variants whose accuracy check failed.",
 )
-@click.option("--resume", metavar="RUN", help="Run only the launches RUN is missing.")
+@click.option(
+    "--resume",
+    metavar="RUN",
+    help="Run only the launches RUN is missing, with its stored settings (only --adb may change).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

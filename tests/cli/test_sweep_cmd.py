@@ -137,3 +137,44 @@ def test_the_store_is_closed_when_the_sweep_fails(tmp_path: Path) -> None:
         )
     assert info.traceback  # the frames (and their locals) are still referenced here
     assert db.exists() and not Path(f"{db}-wal").exists()
+
+
+@pytest.mark.torch
+def test_a_real_sweep_process_prints_its_json_summary_exits_0_and_closes_the_store(
+    tmp_path: Path, exported_variants: Any, host_binary_lite: Any
+) -> None:
+    """The real host-built speed_benchmark_torch on ``local``, in a real ``benchorch``
+    process: the JSON summary carries the exit code the process exits with, the store
+    is closed at the end (no -wal file left), and a resume of the finished run is 0."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "r.sqlite"
+    env = {
+        **os.environ,
+        "BENCHORCH_CACHE": str(tmp_path / "cache"),
+        "BENCHORCH_LOCK_DIR": str(tmp_path / "locks"),
+    }
+    base = [sys.executable, "-m", "benchorch", "--db", str(db), "sweep", "--json"]
+
+    def run(*args: str) -> Any:
+        return subprocess.run(
+            [*base, *args], capture_output=True, text=True, env=env, timeout=600, check=False
+        )
+
+    first = run(
+        "--device", "local", "--variants", str(exported_variants.root),
+        "--binary", str(host_binary_lite.path), "--launches", "1", "--iter", "2",
+        "--load-launches", "0", "--out", str(tmp_path / "reports"),
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert (summary["status"], summary["exit_code"]) == ("ok", 0)
+    assert summary["devices"]["local"]["failed"] == 0 and summary["devices"]["local"]["done"] > 0
+    assert db.exists() and not Path(f"{db}-wal").exists()
+
+    again = run("--resume", summary["run_id"])
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["exit_code"] == 0
