@@ -3,12 +3,13 @@
 One compiler call (about 15 s on two cores)::
 
     g++ -std=c++17 -O2 [-DBUILD_LITE_INTERPRETER=1]
-        -I<android_build> -I<prefix>/include -I<prefix>/include/torch/csrc/api/include
+        -I<compat> -I<prefix>/include -I<prefix>/include/torch/csrc/api/include
         ROOT/binaries/speed_benchmark_torch.cc -o OUT
         -L<libdir> [-Wl,-rpath,<libdir>] -ltorch -ltorch_cpu -lc10 -lgflags -lglog -pthread
 
-``android_build/`` holds our compatibility headers for the three headers an
-installed libtorch lacks (caffe2/core/timer.h, caffe2/utils/string_utils.h,
+``benchorch/build/compat/`` (package data, see ``android_build/README.md``)
+holds our compatibility headers for the three headers an installed libtorch
+lacks (caffe2/core/timer.h, caffe2/utils/string_utils.h,
 c10/mobile/CPUCachingAllocator.h). The full-JIT flavour must leave
 ``BUILD_LITE_INTERPRETER`` undefined (the source tests it with ``#ifdef``).
 
@@ -53,12 +54,13 @@ _SYSTEM_LIBDIRS = ("/usr/lib", "/usr/lib64", "/lib")
 
 
 def compat_headers_dir() -> Path:
-    """``android_build/`` at the top of the benchorch checkout."""
-    folder = Path(__file__).resolve().parents[2] / "android_build"
-    if not (folder / COMPAT_HEADERS[0]).is_file():
+    """``benchorch/build/compat/``: package data, so an installed benchorch has them too."""
+    folder = Path(__file__).resolve().parent / "compat"
+    missing = [rel for rel in COMPAT_HEADERS if not (folder / rel).is_file()]
+    if missing:
         raise BuildError(
-            f"benchorch's compatibility headers are missing from {folder}",
-            hint="run from a benchorch checkout (android_build/ beside benchorch/)",
+            f"benchorch's compatibility header {missing[0]} is missing from {folder}",
+            hint="reinstall benchorch (the headers are package data of benchorch.build)",
         )
     return folder
 
