@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchorch.build.host import build_host
+from benchorch.build import BuildRequest, build
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,12 +28,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="benchorch-bench-") as tmp:
         cache = Path(tmp)
         t0 = time.perf_counter()
-        built = build_host(root, flavour="lite", cache_dir=cache)
+        request = BuildRequest(target="host", flavour="lite", pytorch_root=root, cache_dir=cache)
+        built = build(request)
         build_s = time.perf_counter() - t0
         assert built.origin == "built"
 
         t0 = time.perf_counter()
-        hit = build_host(root, flavour="lite", cache_dir=cache)
+        hit = build(request)
         hit_s = time.perf_counter() - t0
         assert hit.origin == "cached" and hit.sha256 == built.sha256
 

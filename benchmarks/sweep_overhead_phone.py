@@ -47,14 +47,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def real_binary(tmp: Path) -> Path:
     """A copy of the real host build (lite), so registering it leaves the cache alone."""
-    from benchorch.build.host import build_host
+    from benchorch.build import BuildRequest, build
 
     src = Path(
         os.environ.get("BENCHORCH_PYTORCH_SRC") or ROOT / ".cache/pytorch-src/pytorch-1.13.1"
     )
     cache = Path(os.environ.get("BENCHORCH_TEST_CACHE") or ROOT / ".cache/test") / "builds"
     cache.mkdir(parents=True, exist_ok=True)
-    prov = build_host(src, flavour="lite", cache_dir=cache)
+    prov = build(BuildRequest(pytorch_root=src, flavour="lite", cache_dir=cache))
     dst = tmp / "bin" / "speed_benchmark_torch"
     dst.parent.mkdir()
     shutil.copy2(prov.path, dst)

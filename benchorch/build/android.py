@@ -12,34 +12,51 @@ The script reads its settings from the environment (FACTS.md). We set:
 ``ANDROID_STL_SHARED`` ``1`` with ``stl_shared``; then ``libc++_shared.so``
                    from the NDK is kept beside the binary (``extra_files``)
 ``MAX_JOBS``       with ``jobs``
-``BUILD_ROOT``     ``<cache entry>/build_root``: one build folder per cache
-                   key, so flavours and ABIs never share CMake state
+``BUILD_ROOT``     ``<scratch>/build_root`` (the cache entry's folder here,
+                   ``<work dir>/out/<entry>`` on a build host): one build
+                   folder per cache key, so flavours and ABIs never share
+                   CMake state
 ================== ==========================================================
 
 and pass ``-DBUILD_BINARY=ON`` as the script's argument (its extra arguments
 go to CMake last, overriding its own ``-DBUILD_BINARY=OFF``). The artifact is
 ``BUILD_ROOT/bin/speed_benchmark_torch`` (else ``BUILD_ROOT/install/bin/``);
-its ELF header must name the ABI asked for.
+its ELF header must name the ABI asked for. Every other variable the script
+reads comes from the build machine's environment; ``PASSTHROUGH_ENV`` ones
+are recorded and part of the cache key.
+
+The same flow runs here or on a build host (``transport.py``): there the tree
+is synced once (one tar stream, build folders and ``.git`` left out) and
+``--ndk`` names the NDK's path on that host.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
-import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from benchorch.abi import KNOWN_ABIS, check_abi
+from benchorch.abi import KNOWN_ABIS
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.host import check_flavour
 from benchorch.build.provenance import Provenance
-from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH, local_identity, require_files
+from benchorch.build.request import (
+    BuildRequest,
+    default_ndk,
+    environ,
+    fetch,
+    find_source,
+    on_host,
+    where,
+)
+from benchorch.build.source import BENCHMARK_CC, BUILD_ANDROID_SH
+from benchorch.build.transport import Transport
 from benchorch.errors import BuildError, BuildUsageError
 from benchorch.files import atomic_path
 
@@ -76,7 +93,7 @@ TRIPLES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Ndk:
-    path: Path
+    path: str  # on the build machine
     version: str  # Pkg.Revision, e.g. "25.2.9519653"
 
 
@@ -86,30 +103,30 @@ def parse_source_properties(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def check_ndk(ndk: str | os.PathLike[str] | None) -> Ndk:
-    """The NDK to use, or exit 2 saying what is wrong with it, before anything starts."""
+def check_ndk(ndk: str | os.PathLike[str] | None, transport: Transport) -> Ndk:
+    """The NDK on the build machine, or exit 2 saying what is wrong, before anything starts."""
     if not ndk:
         raise BuildUsageError(
             "ANDROID_NDK is not set: the android target needs the Android NDK",
-            hint="install the NDK and pass --ndk DIR or set ANDROID_NDK",
+            hint="install the NDK and pass --ndk DIR or set ANDROID_NDK"
+            + (" (its path on the build host)" if transport.label else ""),
         )
-    path = Path(ndk).expanduser()
-    props = path / "source.properties"
-    try:
-        version = parse_source_properties(props.read_text(errors="replace"))
-    except OSError:
-        version = None
+    path = transport.resolve(os.fspath(ndk))
+    props = f"{path}/source.properties"
+    raw = transport.read(props)
+    version = parse_source_properties(raw.decode(errors="replace")) if raw is not None else None
     if version is None:
         raise BuildUsageError(
-            f"ANDROID_NDK={path} is not an Android NDK ({props} with Pkg.Revision not found)",
+            f"ANDROID_NDK={where(transport)}{path} is not an Android NDK "
+            f"({props} with Pkg.Revision not found)",
             hint="point --ndk or ANDROID_NDK at the NDK's top folder",
         )
-    if not (path / TOOLCHAIN).is_file():
+    if not transport.exists(f"{path}/{TOOLCHAIN}"):
         raise BuildUsageError(
-            f"ANDROID_NDK={path} lacks {TOOLCHAIN}",
+            f"ANDROID_NDK={where(transport)}{path} lacks {TOOLCHAIN}",
             hint="install a complete NDK (r19 or later) and point ANDROID_NDK at it",
         )
-    return Ndk(path=path.resolve(), version=version)
+    return Ndk(path=path, version=version)
 
 
 def check_abi_name(abi: str) -> str:
@@ -119,7 +136,7 @@ def check_abi_name(abi: str) -> str:
 
 
 def script_env(
-    base: dict[str, str],
+    environ: Mapping[str, str],
     *,
     ndk: str,
     abi: str,
@@ -128,10 +145,12 @@ def script_env(
     stl_shared: bool,
     jobs: int | None,
     build_root: str,
-    python: str | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(full environment for the script, the part that defines the build)."""
-    env = {k: v for k, v in base.items() if k not in CONTROLLED_ENV}
+    """(variables to set for the script, the part that defines the build).
+
+    The script runs with ``CONTROLLED_ENV`` removed from the build machine's
+    environment ``environ`` and these set on top.
+    """
     ours = {
         "ANDROID_NDK": ndk,
         "ANDROID_ABI": abi,
@@ -144,50 +163,55 @@ def script_env(
         ours["ANDROID_STL_SHARED"] = "1"
     if jobs is not None:
         ours["MAX_JOBS"] = str(jobs)
-    env.update(ours)
-    if "PYTHON" not in env:  # the script otherwise needs a `python` on PATH
-        env["PYTHON"] = python or shutil.which("python3") or sys.executable
     recorded = dict(ours)
-    recorded.update({k: base[k] for k in PASSTHROUGH_ENV if base.get(k)})
-    return env, recorded
+    recorded.update({k: environ[k] for k in PASSTHROUGH_ENV if environ.get(k)})
+    settings = dict(ours)
+    if "PYTHON" not in environ:  # the script otherwise needs a `python` on PATH
+        settings["PYTHON"] = "python3"
+    return settings, recorded
 
 
-def find_artifact(build_root: Path) -> Path | None:
-    for rel in ("bin/speed_benchmark_torch", "install/bin/speed_benchmark_torch"):
-        if (build_root / rel).is_file():
-            return build_root / rel
-    return None
+ARTIFACTS = ("bin/speed_benchmark_torch", "install/bin/speed_benchmark_torch")
 
 
-def find_libcxx_shared(ndk: Path, abi: str) -> Path | None:
+def find_libcxx_shared(transport: Transport, ndk: str, abi: str) -> str | None:
     """``libc++_shared.so`` for ``abi`` in the NDK (r19+ sysroot, else the old layout)."""
     triple = TRIPLES.get(abi, abi)
-    for candidate in sorted(
-        ndk.glob(f"toolchains/llvm/prebuilt/*/sysroot/usr/lib/{triple}/libc++_shared.so")
-    ):
-        return candidate
-    old = ndk / "sources/cxx-stl/llvm-libc++/libs" / abi / "libc++_shared.so"
-    return old if old.is_file() else None
+    prebuilt = f"{ndk}/toolchains/llvm/prebuilt"
+    status, out = transport.run(
+        ["find", prebuilt, "-path", f"{prebuilt}/*/sysroot/usr/lib/{triple}/libc++_shared.so"]
+    )
+    found = sorted(line for line in out.splitlines() if line.strip()) if status == 0 else []
+    if found:
+        return found[0]
+    old = f"{ndk}/sources/cxx-stl/llvm-libc++/libs/{abi}/libc++_shared.so"
+    return old if transport.exists(old) else None
 
 
 _NDK_MESSAGES = ("ANDROID_NDK not set", "ANDROID_NDK not a directory")
 
 
 def run_script(
-    root: Path,
-    env: dict[str, str],
+    transport: Transport,
+    root: str,
+    settings: Mapping[str, str],
     log_path: Path,
     *,
     echo: TextIO | None = None,
     timeout: float | None = None,
 ) -> None:
     """Run ``root/scripts/build_android.sh -DBUILD_BINARY=ON``; map its failures."""
-    argv = ["bash", str(root / BUILD_ANDROID_SH), *CMAKE_ARGS]
-    status = buildlog.run_logged(
-        argv, log_path=log_path, env=env, cwd=root, echo=echo, timeout=timeout
+    status = transport.run_logged(
+        ["bash", f"{root}/{BUILD_ANDROID_SH}", *CMAKE_ARGS],
+        log_path=log_path,
+        cwd=root,
+        env=settings,
+        unset=CONTROLLED_ENV,
+        echo=echo,
+        timeout=timeout,
     )
     if status != 0:
-        raise script_failure(log_path, status, env.get("ANDROID_NDK", ""))
+        raise script_failure(log_path, status, settings.get("ANDROID_NDK", ""))
 
 
 def script_failure(log_path: Path, status: int, ndk: str) -> BuildUsageError | BuildError:
@@ -203,99 +227,90 @@ def script_failure(log_path: Path, status: int, ndk: str) -> BuildUsageError | B
 
 
 def build_android(
-    pytorch_root: Path | str,
-    *,
-    abi: str = "arm64-v8a",
-    flavour: str = "lite",
-    vulkan: bool = False,
-    stl_shared: bool = False,
-    jobs: int | None = None,
-    ndk: str | os.PathLike[str] | None = None,
-    cache_dir: Path | None = None,
-    rebuild: bool = False,
-    echo: TextIO | None = None,
-    timeout: float | None = None,
+    request: BuildRequest, transport: Transport, *, echo: TextIO | None = None
 ) -> Provenance:
     """Build (or take from the cache) ``speed_benchmark_torch`` for an Android ABI."""
-    check_flavour(flavour)
-    check_abi_name(abi)
-    root = Path(pytorch_root).expanduser().resolve()
-    require_files(root, BUILD_ANDROID_SH, BENCHMARK_CC)
-    found_ndk = check_ndk(ndk if ndk is not None else os.environ.get("ANDROID_NDK"))
-    source = local_identity(root)
-    passthrough = {k: os.environ[k] for k in PASSTHROUGH_ENV if os.environ.get(k)}
+    check_flavour(request.flavour)
+    abi = check_abi_name(request.abi or "arm64-v8a")
+    source = find_source(request, transport, BUILD_ANDROID_SH, BENCHMARK_CC)
+    ndk = check_ndk(default_ndk(request), transport)
+    env = environ(transport)
     entry = entry_for(
-        cache_dir,
+        request.cache_dir,
         target="android",
         abi=abi,
-        flavour=flavour,
-        identity={
-            "source_revision": source.revision,
-            "source_digest": source.files_digest,
-            "ndk": found_ndk.version,
-            "vulkan": vulkan,
-            "stl_shared": stl_shared,
-            "cmake_args": list(CMAKE_ARGS),
-            "env": passthrough,
-        },
+        flavour=request.flavour,
+        identity=on_host(
+            transport,
+            {
+                "source_revision": source.identity.revision,
+                "source_digest": source.identity.files_digest,
+                "ndk": ndk.version,
+                "vulkan": request.vulkan,
+                "stl_shared": request.stl_shared,
+                "cmake_args": list(CMAKE_ARGS),
+                "env": {k: env[k] for k in PASSTHROUGH_ENV if env.get(k)},
+            },
+        ),
     )
-    build_root = entry.folder / "build_root"
-    env, recorded = script_env(
-        dict(os.environ),
-        ndk=str(found_ndk.path),
+    build_root = f"{transport.scratch(entry)}/build_root"
+    settings, recorded = script_env(
+        env,
+        ndk=ndk.path,
         abi=abi,
-        flavour=flavour,
-        vulkan=vulkan,
-        stl_shared=stl_shared,
-        jobs=jobs,
-        build_root=str(build_root),
+        flavour=request.flavour,
+        vulkan=request.vulkan,
+        stl_shared=request.stl_shared,
+        jobs=request.jobs,
+        build_root=build_root,
     )
     with entry.locked():
-        if not rebuild:
+        if not request.rebuild:
             hit = entry.lookup()
             if hit is not None:
                 return hit
-        for stale in ("bin/speed_benchmark_torch", "install/bin/speed_benchmark_torch"):
-            (build_root / stale).unlink(missing_ok=True)
+        root = source.place(transport, None)
+        transport.run(["rm", "-f", *(f"{build_root}/{rel}" for rel in ARTIFACTS)])
         started = time.monotonic()
-        run_script(root, env, entry.log, echo=echo, timeout=timeout)
+        run_script(transport, root, settings, entry.log, echo=echo, timeout=request.timeout)
         seconds = time.monotonic() - started
-        artifact = find_artifact(build_root)
+        artifact = next(
+            (f"{build_root}/{rel}" for rel in ARTIFACTS if transport.exists(f"{build_root}/{rel}")),
+            None,
+        )
         if artifact is None:
             raise BuildError(
                 f"build_android.sh finished but produced no speed_benchmark_torch under "
-                f"{build_root}/bin or {build_root}/install/bin; full log: {entry.log}",
+                f"{where(transport)}{build_root}/bin or {build_root}/install/bin; "
+                f"full log: {entry.log}",
                 log_path=str(entry.log),
             )
-        found_abi = check_abi(artifact, abi)
+        binary = fetch(transport, artifact, entry, abi, "build_android.sh")
         extras: list[str] = []
-        if stl_shared:
-            libcxx = find_libcxx_shared(found_ndk.path, abi)
+        if request.stl_shared:
+            libcxx = find_libcxx_shared(transport, ndk.path, abi)
             if libcxx is None:
                 raise BuildError(
                     f"ANDROID_STL_SHARED build, but no libc++_shared.so for {abi} "
-                    f"in {found_ndk.path}",
+                    f"in {where(transport)}{ndk.path}",
                     hint="use a complete NDK or build without --stl-shared",
                 )
             kept = entry.folder / "libc++_shared.so"
             with atomic_path(kept, mode=0o755) as tmp:
-                shutil.copyfile(libcxx, tmp)
+                transport.get(libcxx, tmp)
             extras.append(str(kept))
-        with atomic_path(entry.binary, executable=True) as tmp:
-            shutil.copyfile(artifact, tmp)
-        prov = Provenance.built(
-            entry.binary,
+        return Provenance.built(
+            binary,
             target="android",
-            abi=found_abi,
-            flavour=flavour,
-            source_revision=source.revision,
-            ndk_version=found_ndk.version,
+            abi=abi,
+            flavour=request.flavour,
+            source_revision=source.identity.revision,
+            ndk_version=ndk.version,
             build_flags=tuple(CMAKE_ARGS),
             build_env=recorded,
-            build_host=socket.gethostname(),
+            build_host=transport.label or socket.gethostname(),
             seconds=seconds,
-            vulkan=vulkan,
+            vulkan=request.vulkan,
             extra_files=tuple(extras),
-            pytorch_version=source.pytorch_version,
+            pytorch_version=source.identity.pytorch_version,
         )
-        return prov

@@ -13,6 +13,14 @@ lacks (caffe2/core/timer.h, caffe2/utils/string_utils.h,
 c10/mobile/CPUCachingAllocator.h). The full-JIT flavour must leave
 ``BUILD_LITE_INTERPRETER`` undefined (the source tests it with ``#ifdef``).
 
+The same flow runs here or on a build host (``transport.py``): there only the
+``.cc`` and our headers are sent (SFTP), the compiler (``$CXX`` or ``g++``)
+and libtorch are the host's own, and the binary comes back by SFTP. The cache
+key holds everything that decides the bytes, read on the build machine: the
+source, headers, flags, ``HOST_ENV_KEYS`` from its environment, libtorch's
+prefix, version and stamp (size, mtime of libtorch_cpu.so), the compiler's
+version, and the build host's name.
+
 The binary's runtime is the libtorch it links, so ``pytorch_version`` (and the
 bytecode range) come from libtorch's ``torch/version.h``; the source tree's
 identity goes into ``source_revision``.
@@ -22,24 +30,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import re
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from benchorch.abi import check_abi, host_abi
+from benchorch.abi import abi_for_machine
 from benchorch.build import buildlog
 from benchorch.build.cache import entry_for
 from benchorch.build.provenance import FLAVOURS, Provenance
-from benchorch.build.source import BENCHMARK_CC, local_identity, require_files
+from benchorch.build.request import BuildRequest, environ, fetch, find_source, on_host, where
+from benchorch.build.source import BENCHMARK_CC
+from benchorch.build.transport import Transport
 from benchorch.errors import BuildError, BuildUsageError
-from benchorch.files import atomic_path
 
 LIBS: tuple[str, ...] = ("-ltorch", "-ltorch_cpu", "-lc10", "-lgflags", "-lglog", "-pthread")
 BASE_FLAGS: tuple[str, ...] = ("-std=c++17", "-O2")
@@ -80,13 +86,6 @@ class LibTorch:
     version: str | None
 
 
-def _multiarch() -> str:
-    machine = platform.machine()
-    return {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(
-        machine, f"{machine}-linux-gnu"
-    )
-
-
 def find_libtorch(
     prefix: str | None,
     *,
@@ -103,7 +102,7 @@ def find_libtorch(
     """
     base = (prefix or "/usr").rstrip("/") or "/"
     include = f"{base}/include"
-    arch = multiarch or _multiarch()
+    arch = multiarch or f"{os.uname().machine}-linux-gnu"
     libdirs = [f"{base}/lib", f"{base}/lib/{arch}", f"{base}/lib64"]
     lib_dir = next((d for d in libdirs if exists(f"{d}/libtorch_cpu.so")), None)
     if not exists(f"{include}/torch/script.h") or lib_dir is None:
@@ -151,27 +150,18 @@ def compile_argv(compiler: str, source: str, out: str, flags: list[str]) -> list
     return [compiler, *flags[:split], source, "-o", out, *flags[split:]]
 
 
-def find_compiler() -> tuple[str, str]:
-    """(path, version) of ``$CXX`` or ``g++``; exit 3 when there is none."""
-    name = os.environ.get("CXX") or "g++"
-    path = shutil.which(name)
-    if path is None:
+def compiler_version(transport: Transport, compiler: str) -> str:
+    """``g++ 12.2.0``: the compiler's name and version, or exit 3 when it is not there."""
+    status, out = transport.run([compiler, "-dumpfullversion", "-dumpversion"], timeout=30)
+    place = f" on {transport.label}" if transport.label else ""
+    if status == 127:
         raise BuildError(
-            f"no C++ compiler: {name} not found on PATH",
+            f"no C++ compiler{place}: {compiler} not found on PATH",
             hint="install g++ (apt-get install g++) or set CXX",
         )
-    try:
-        out = subprocess.run(
-            [path, "-dumpfullversion", "-dumpversion"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        version = out.stdout.strip() or "unknown"
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BuildError(f"cannot run the compiler {path}: {exc}") from exc
-    return path, f"{Path(path).name} {version}"
+    if status != 0:
+        raise BuildError(f"cannot run the compiler {compiler}{place}: exit {status}")
+    return f"{Path(compiler).name} {out.strip() or 'unknown'}"
 
 
 def check_flavour(flavour: str) -> str:
@@ -180,82 +170,91 @@ def check_flavour(flavour: str) -> str:
     return flavour
 
 
+def lib_stamp(transport: Transport, torch_lib: LibTorch) -> list[int]:
+    """Size and mtime of libtorch_cpu.so: a reinstalled libtorch changes the key."""
+    path = f"{torch_lib.lib_dir}/libtorch_cpu.so"
+    status, out = transport.run(["stat", "-L", "-c", "%s %Y", path])
+    fields = out.split()
+    if status != 0 or len(fields) != 2 or not all(f.isdigit() for f in fields):
+        return []
+    return [int(fields[0]), int(fields[1])]
+
+
 def build_host(
-    pytorch_root: Path | str,
-    *,
-    flavour: str,
-    libtorch: str | None = None,
-    cache_dir: Path | None = None,
-    rebuild: bool = False,
-    echo: TextIO | None = None,
-    timeout: float | None = None,
+    request: BuildRequest, transport: Transport, *, echo: TextIO | None = None
 ) -> Provenance:
-    """Build (or take from the cache) a host ``speed_benchmark_torch``."""
-    check_flavour(flavour)
-    root = Path(pytorch_root).expanduser().resolve()
-    require_files(root, BENCHMARK_CC)
-    torch_lib = find_libtorch(libtorch)
-    compiler, compiler_version = find_compiler()
+    """Build (or take from the cache) ``speed_benchmark_torch`` for the build machine."""
+    check_flavour(request.flavour)
+    source = find_source(request, transport, BENCHMARK_CC)
+    status, uname = transport.run(["uname", "-m"])
+    if status != 0:
+        machine_name = transport.label or "this machine"
+        raise BuildError(f"cannot read the architecture of {machine_name} (uname -m exit {status})")
+    machine = uname.strip()
+    abi = abi_for_machine(machine)
+    torch_lib = find_libtorch(
+        request.libtorch,
+        exists=transport.exists,
+        read=transport.read,
+        multiarch=f"{machine}-linux-gnu",
+        where=where(transport),
+    )
+    env = environ(transport)
+    compiler = env.get("CXX") or "g++"
+    version = compiler_version(transport, compiler)
     headers = compat_headers_dir()
-    source = local_identity(root)
-    abi = host_abi()
-    flags = compile_flags(flavour, str(headers), torch_lib)
-    env_used = {k: os.environ[k] for k in HOST_ENV_KEYS if k in os.environ}
+    digest = compat_headers_digest(headers)
+    headers_there = transport.place(headers, COMPAT_HEADERS, f"compat/{digest[:16]}")
+    flags = compile_flags(request.flavour, headers_there, torch_lib)
+    env_used = {k: env[k] for k in HOST_ENV_KEYS if k in env}
     entry = entry_for(
-        cache_dir,
+        request.cache_dir,
         target="host",
         abi=abi,
-        flavour=flavour,
-        identity={
-            "source_revision": source.revision,
-            "source_digest": source.files_digest,
-            "headers": compat_headers_digest(headers),
-            "flags": flags,
-            "env": env_used,
-            "libtorch": [torch_lib.prefix, torch_lib.version, _lib_stamp(torch_lib)],
-            "compiler": compiler_version,
-        },
+        flavour=request.flavour,
+        identity=on_host(
+            transport,
+            {
+                "source_revision": source.identity.revision,
+                "source_digest": source.identity.files_digest,
+                "headers": digest,
+                "flags": flags,
+                "env": env_used,
+                "libtorch": [torch_lib.prefix, torch_lib.version, lib_stamp(transport, torch_lib)],
+                "compiler": version,
+            },
+        ),
     )
     with entry.locked():
-        if not rebuild:
+        if not request.rebuild:
             hit = entry.lookup()
             if hit is not None:
                 return hit
-        with atomic_path(entry.binary, executable=True) as tmp:
-            tmp.unlink()
-            argv = compile_argv(compiler, str(root / BENCHMARK_CC), str(tmp), flags)
-            started = time.monotonic()
-            status = buildlog.run_logged(argv, log_path=entry.log, echo=echo, timeout=timeout)
-            seconds = time.monotonic() - started
-            if status != 0:
-                raise buildlog.failure(
-                    "host build of speed_benchmark_torch", entry.log, f"exit {status}"
-                )
-            if not tmp.is_file():
-                raise BuildError(
-                    f"the host build produced no binary at {tmp}; full log: {entry.log}"
-                )
-            found_abi = check_abi(tmp, abi)
-        prov = Provenance.built(
-            entry.binary,
+        root = source.place(transport, (BENCHMARK_CC,))
+        out_dir = f"{transport.scratch(entry)}/bin"
+        out = f"{out_dir}/speed_benchmark_torch"
+        transport.run(["mkdir", "-p", out_dir])
+        transport.run(["rm", "-f", out])
+        argv = compile_argv(compiler, f"{root}/{BENCHMARK_CC}", out, flags)
+        started = time.monotonic()
+        status = transport.run_logged(argv, log_path=entry.log, echo=echo, timeout=request.timeout)
+        seconds = time.monotonic() - started
+        step = "host build of speed_benchmark_torch"
+        if transport.label:
+            step += f" on {transport.label}"
+        if status != 0:
+            raise buildlog.failure(step, entry.log, f"exit {status}")
+        binary = fetch(transport, out, entry, abi, step)
+        return Provenance.built(
+            binary,
             target="host",
-            abi=found_abi,
-            flavour=flavour,
-            source_revision=source.revision,
+            abi=abi,
+            flavour=request.flavour,
+            source_revision=source.identity.revision,
             ndk_version=None,
-            build_flags=(compiler_version, *flags),
+            build_flags=(version, *flags),
             build_env=env_used,
-            build_host=socket.gethostname(),
+            build_host=transport.label or socket.gethostname(),
             seconds=seconds,
             pytorch_version=torch_lib.version,
         )
-        return prov
-
-
-def _lib_stamp(torch_lib: LibTorch) -> list[int]:
-    """Size and mtime of libtorch_cpu.so: a reinstalled libtorch changes the key."""
-    try:
-        st = os.stat(f"{torch_lib.lib_dir}/libtorch_cpu.so")
-    except OSError:
-        return []
-    return [st.st_size, int(st.st_mtime)]

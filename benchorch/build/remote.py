@@ -8,7 +8,7 @@ that differs from the recorded one is always refused.
 
 Commands: every argument goes through ``shlex.quote``; a command runs as::
 
-    echo benchorch-pid:$$; cd DIR && exec env K=V... ARGV...
+    echo benchorch-pid:$$; cd DIR && exec env -u NAME... K=V... ARGV...
 
 OpenSSH starts each non-pty session in a new session (``setsid``), so the
 shell's ``$$`` is also the process group of everything the command starts.
@@ -285,12 +285,19 @@ class RemoteHost:
 
     @staticmethod
     def command_line(
-        argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
     ) -> str:
-        """The shell text for ``argv``: every piece quoted."""
+        """The shell text for ``argv``: every piece quoted; ``unset`` leave the environment."""
         parts = ["exec"]
-        if env:
-            parts += ["env", *(shlex.quote(f"{k}={v}") for k, v in env.items())]
+        if env or unset:
+            parts.append("env")
+            for name in unset:
+                parts += ["-u", shlex.quote(name)]
+            parts += [shlex.quote(f"{k}={v}") for k, v in (env or {}).items()]
         parts += [shlex.quote(a) for a in argv]
         text = " ".join(parts)
         if cwd is not None:
@@ -303,6 +310,7 @@ class RemoteHost:
         *,
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
         timeout: float | None = None,
         log_file: IO[bytes] | None = None,
         echo: TextIO | None = None,
@@ -316,7 +324,7 @@ class RemoteHost:
         try:
             channel = self._transport().open_session()
             channel.set_combine_stderr(True)
-            channel.exec_command(self.command_line(argv, cwd=cwd, env=env))
+            channel.exec_command(self.command_line(argv, cwd=cwd, env=env, unset=unset))
         except (OSError, paramiko.SSHException) as exc:
             raise self._error(f"cannot start {argv[0]}", exc) from exc
         channel.settimeout(0.25)

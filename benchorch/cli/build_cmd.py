@@ -8,14 +8,16 @@ cache folder, and a failure names it.
 from __future__ import annotations
 
 import json
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import click
 
-from benchorch.abi import KNOWN_ABIS
+from benchorch.abi import KNOWN_ABIS, host_abi
 from benchorch.build.provenance import Provenance
+from benchorch.build.request import BuildRequest
 from benchorch.errors import BuildUsageError
 
 BUILD_EPILOG = """\b
@@ -129,75 +131,27 @@ def build(
         ctx = click.get_current_context()
         explicit = ctx.get_parameter_source("target") is not click.core.ParameterSource.DEFAULT
         prov = register_binary(binary, flavour, abi=abi, target=target if explicit else None)
-    elif build_host is not None:
-        from benchorch.build.remote_build import SshOptions, build_remote
-
-        if pytorch_root is None and remote_root is None:
-            raise BuildUsageError("--build-host needs --pytorch-root or --remote-root")
-        prov = build_remote(
-            SshOptions.parse(
-                build_host,
-                known_hosts=known_hosts,
-                trust_new_host_key=trust_new_host_key,
-                identity=identity,
-                work_dir=remote_work,
-            ),
-            target=target,
-            pytorch_root=pytorch_root,
-            remote_root=remote_root,
-            flavour=flavour or "lite",
-            abi=abi,
-            libtorch=libtorch,
-            ndk=ndk,
-            vulkan=vulkan,
-            stl_shared=stl_shared,
-            jobs=jobs,
-            cache_dir=cache_dir,
-            rebuild=rebuild,
-            echo=echo,
-            timeout=timeout,
-        )
     else:
-        if pytorch_root is None:
-            raise BuildUsageError(
-                "benchorch build needs --pytorch-root DIR (or --binary PATH)",
-                hint="pass the PyTorch source tree to build from",
-            )
-        if target == "host":
-            from benchorch.abi import host_abi
-            from benchorch.build.host import build_host as do_host
-
-            if abi is not None and abi != host_abi():
-                raise BuildUsageError(
-                    f"--target host builds for this machine ({host_abi()}), not {abi}",
-                    hint="drop --abi or use --target android",
-                )
-
-            prov = do_host(
-                pytorch_root,
+        prov = _build(
+            BuildRequest(
+                target=target,
                 flavour=flavour or "lite",
+                pytorch_root=pytorch_root,
+                remote_root=remote_root if build_host is not None else None,
+                abi=abi,
                 libtorch=libtorch,
-                cache_dir=cache_dir,
-                rebuild=rebuild,
-                echo=echo,
-                timeout=timeout,
-            )
-        else:
-            from benchorch.build.android import build_android
-
-            prov = build_android(
-                pytorch_root,
-                abi=abi or "arm64-v8a",
-                flavour=flavour or "lite",
+                ndk=ndk,
                 vulkan=vulkan,
                 stl_shared=stl_shared,
                 jobs=jobs,
-                ndk=ndk if ndk is not None else os.environ.get("ANDROID_NDK"),
                 cache_dir=cache_dir,
                 rebuild=rebuild,
-                echo=echo,
                 timeout=timeout,
-            )
+            ),
+            build_host,
+            SshChoices(remote_work, known_hosts, trust_new_host_key, identity),
+            echo,
+        )
     if as_json:
         click.echo(json.dumps(prov.to_dict(), indent=2, sort_keys=True))
         return
@@ -207,3 +161,45 @@ def build(
     click.echo(
         f"speed_benchmark_torch ({prov.flavour}, {prov.abi}, {prov.origin}{took}): {prov.path}"
     )
+
+
+@dataclass(frozen=True)
+class SshChoices:
+    work_dir: str | None
+    known_hosts: Path | None
+    trust_new_host_key: bool
+    identity: Path | None
+
+
+def _build(
+    request: BuildRequest, build_host: str | None, ssh: SshChoices, echo: TextIO | None
+) -> Provenance:
+    """The build here, or over SSH on ``build_host``."""
+    from benchorch.build.flow import build
+
+    if build_host is None:
+        if request.pytorch_root is None:
+            raise BuildUsageError(
+                "benchorch build needs --pytorch-root DIR (or --binary PATH)",
+                hint="pass the PyTorch source tree to build from",
+            )
+        if request.target == "host" and request.abi not in (None, host_abi()):
+            raise BuildUsageError(
+                f"--target host builds for this machine ({host_abi()}), not {request.abi}",
+                hint="drop --abi or use --target android",
+            )
+        return build(request, echo=echo)
+    from benchorch.build.remote import SshOptions
+    from benchorch.build.transport import ssh_transport
+
+    if request.pytorch_root is None and request.remote_root is None:
+        raise BuildUsageError("--build-host needs --pytorch-root or --remote-root")
+    opts = SshOptions.parse(
+        build_host,
+        known_hosts=ssh.known_hosts,
+        trust_new_host_key=ssh.trust_new_host_key,
+        identity=ssh.identity,
+        work_dir=ssh.work_dir,
+    )
+    with ssh_transport(opts) as transport:
+        return build(request, transport, echo=echo)

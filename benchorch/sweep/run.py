@@ -144,14 +144,12 @@ def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, Binary]) -> Bin
     host = host_abi()
     abi = host if info.serial == "local" or not info.abis else info.abis[0]
     if abi not in cache:
+        from benchorch.build import BuildRequest, build
+
         if abi == host:
-            from benchorch.build.host import build_host
-
-            prov = build_host(root, flavour="lite")
+            prov = build(BuildRequest(target="host", pytorch_root=root))
         else:
-            from benchorch.build.android import build_android
-
-            prov = build_android(root, abi=abi, flavour="lite")
+            prov = build(BuildRequest(target="android", pytorch_root=root, abi=abi))
         cache[abi] = Binary.from_provenance(prov)
     return cache[abi]
 

@@ -15,16 +15,22 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from benchorch.build.android import build_android, run_script
+from benchorch.build import BuildRequest, LocalTransport, Provenance, build
+from benchorch.build.android import run_script
 from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.errors import AbiMismatch, BuildError, BuildUsageError
 from tests.build.elfbytes import elf_header
 from tests.build.standins import STANDIN_CMAKE
+
+
+def build_android(root: Path, **request: Any) -> Provenance:
+    return build(BuildRequest(target="android", pytorch_root=root, **request))
 
 
 @pytest.fixture
@@ -64,10 +70,9 @@ def calls(record: Path) -> list[dict]:
 
 
 def test_real_script_without_ndk_ends_in_our_error(pytorch_source: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ANDROID_NDK"}
-    env["PYTHON"] = sys.executable
+    settings = {"PYTHON": sys.executable}  # ANDROID_NDK is among the variables run_script unsets
     with pytest.raises(BuildUsageError, match="ANDROID_NDK not set") as info:
-        run_script(pytorch_source, env, tmp_path / "build.log")
+        run_script(LocalTransport(), str(pytorch_source), settings, tmp_path / "build.log")
     assert exit_code(info.value) == ExitCode.USAGE
     assert "ANDROID_NDK not set" in (tmp_path / "build.log").read_text()  # the script's own words
 

@@ -11,12 +11,13 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from benchorch.abi import host_abi
-from benchorch.build.host import build_host
+from benchorch.build import BuildRequest, build
 from benchorch.build.provenance import Provenance, read_sidecar, register_binary
 from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
@@ -26,6 +27,12 @@ from benchorch.files import sha256_file
 from benchorch.parse import parse_output
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
+
+
+def build_host(root: Path, **request: Any) -> Provenance:
+    return build(BuildRequest(target="host", pytorch_root=root, **request))
+
+
 FINISHED = re.compile(
     r"Main run finished\. Microseconds per iter: ([0-9.e+]+)\. Iters per second: ([0-9.e+]+)"
 )

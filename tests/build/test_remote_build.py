@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from benchorch.abi import host_abi
-from benchorch.build.remote_build import SshOptions, build_remote
+from benchorch.build import BuildRequest, Provenance, build, ssh_transport
+from benchorch.build.remote import SshOptions
 from benchorch.cli.main import cli
 from benchorch.errors import BuildUsageError, HostKeyError, RemoteError
 from benchorch.files import sha256_file
@@ -49,6 +51,13 @@ def remote_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("remote-cache")
 
 
+def build_remote(
+    opts: SshOptions, *, remote_env: dict[str, str] | None = None, **request: Any
+) -> Provenance:
+    with ssh_transport(opts, remote_env) as transport:
+        return build(BuildRequest(**request), transport)
+
+
 def options(sshd: Sshd, tmp: Path, **kw: object) -> SshOptions:
     known = sshd.known_hosts(tmp / "known_hosts")
     return SshOptions.parse(
@@ -71,7 +80,8 @@ def test_remote_host_build_fetches_the_binary(
     assert prov.abi == host_abi() and prov.flavour == "lite" and prov.pytorch_version
     binary = Path(prov.path)
     assert binary.is_file() and os.access(binary, os.X_OK)
-    remote_copy = tmp_path / "remote-work" / "out" / binary.parent.name / "speed_benchmark_torch"
+    remote_copy = tmp_path / "remote-work" / "out" / binary.parent.name / "bin"
+    remote_copy /= "speed_benchmark_torch"
     assert sha256_file(remote_copy) == prov.sha256 == sha256_file(binary)
     # the fetched binary runs here (same machine): a missing model is its own error
     out = subprocess.run(
@@ -205,3 +215,55 @@ def test_host_key_error_is_infra(sshd: Sshd, tmp_path: Path) -> None:
     opts = SshOptions.parse(sshd.spec, known_hosts=tmp_path / "none", identity=sshd.client_key)
     with pytest.raises(HostKeyError):
         build_remote(opts, target="host", remote_root="/nonexistent", cache_dir=tmp_path / "c")
+
+
+def _own_libtorch(tmp: Path) -> Path:
+    """Debian's libtorch "installed" at a prefix of its own: links to its headers and libraries."""
+    from benchorch.build.host import find_libtorch
+
+    system = find_libtorch(None)
+    prefix = tmp / "libtorch"
+    (prefix / "lib").mkdir(parents=True)
+    (prefix / "include").symlink_to(system.include_dirs[0])
+    for lib in Path(system.lib_dir).iterdir():
+        if lib.name.startswith(("libtorch", "libc10")):
+            (prefix / "lib" / lib.name).symlink_to(lib)
+    return prefix
+
+
+def test_a_reinstalled_libtorch_is_rebuilt_remotely_too(
+    sshd: Sshd, mini_tree: Path, tmp_path: Path
+) -> None:
+    """The remote host build's cache key holds libtorch's stamp (size, mtime), as the local one.
+
+    "Reinstalling" replaces the prefix's libtorch_cpu.so (a link) by a linker
+    script naming the same library: another file at that path, still linkable.
+    """
+    prefix = _own_libtorch(tmp_path)
+
+    def build() -> Provenance:
+        return build_remote(
+            options(sshd, tmp_path),
+            target="host",
+            pytorch_root=mini_tree,
+            libtorch=str(prefix),
+            flavour="lite",
+            cache_dir=tmp_path / "c",
+        )
+
+    first = build()
+    assert first.origin == "built" and build().origin == "cached"
+    cpu = prefix / "lib" / "libtorch_cpu.so"
+    real = cpu.resolve()
+    cpu.unlink()
+    cpu.write_text(f"INPUT({real})\n")
+    again = build()
+    assert again.origin == "built", "a reinstalled libtorch was served from the cache"
+    assert Path(again.path).parent != Path(first.path).parent
+    out = subprocess.run(
+        [again.path, "--model=/nonexistent.ptl", "--no_inputs=true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "nonexistent.ptl" in out.stderr + out.stdout  # it links and starts

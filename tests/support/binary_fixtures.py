@@ -51,9 +51,9 @@ def binary_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _build(flavour: str, cache: Path) -> Provenance:
-    from benchorch.build.host import build_host
+    from benchorch.build import BuildRequest, build
 
-    return build_host(pytorch_src(), flavour=flavour, cache_dir=cache)
+    return build(BuildRequest(pytorch_root=pytorch_src(), flavour=flavour, cache_dir=cache))
 
 
 @pytest.fixture(scope="session")
