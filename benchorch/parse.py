@@ -39,10 +39,15 @@ Decision, in this order:
    ``X * Y`` (in us x 1/s) within a factor of 2 of 1e6 (the two are the
    same quantity printed twice, so a placeholder or a unit mix-up shows
    here), every sample finite and >= 0, and
-   ``exit_code`` 0 or unknown (``None``): ``ok``. A zero-iteration run
-   (``--iter=0``, the sweep's load launch) prints ``inf`` per iter
-   (micros / 0) and ``0`` iters per second: that is ``ok`` with ``us_per_iter=None``,
-   ``iters_per_sec=0.0`` and no samples.
+   ``exit_code`` 0 or unknown (``None``): ``ok``.
+   A *load launch* (``--iter=0``, ``LOAD_ITERS``: the model is loaded and
+   nothing is timed; the sweep times it on the device's clock) divides by zero:
+   it prints ``inf`` per iter (micros / 0) and ``0`` iters per second, or
+   ``nan`` for both when the timer read 0. Told it is one (``load=True``), the
+   parser takes any finished line of a clean run as ``ok`` with
+   ``us_per_iter=None``, ``iters_per_sec`` 0.0 when printed as 0 (else None)
+   and no samples. Not told (``benchorch parse`` of a file), the ``inf``/``0``
+   form with no samples is recognised as one.
 3. Found but the numbers are placeholders or garbage: ``unparseable`` with
    ``error_kind=unparseable``.
 4. Otherwise (no finished line, or a non-zero exit after it) the run failed: the
@@ -69,7 +74,10 @@ from dataclasses import dataclass
 
 from benchorch.domain import ErrorKind, ParseResult, Status
 
-__all__ = ["parse_output"]
+__all__ = ["LOAD_ITERS", "parse_output"]
+
+#: A load launch's ``--iter``: the binary loads the model and times nothing.
+LOAD_ITERS = 0
 
 # A C++ ``operator<<`` / printf number, or inf/nan which must be caught as garbage.
 _NUMBER = re.compile(
@@ -346,12 +354,15 @@ def _garbage(note: str, samples: tuple[float, ...] = ()) -> ParseResult:
     )
 
 
-def parse_output(stdout: str, stderr: str = "", exit_code: int | None = None) -> ParseResult:
+def parse_output(
+    stdout: str, stderr: str = "", exit_code: int | None = None, *, load: bool = False
+) -> ParseResult:
     """Parse one launch's output; see the module docstring for the rules.
 
     ``exit_code`` is the process's status when known (``None`` for a captured
     file): negative for a signal (Python's convention), > 128 for a signal seen
-    through a shell (adb). Never raises on any input.
+    through a shell (adb). ``load``: the launch ran with ``--iter=0``
+    (``LOAD_ITERS``). Never raises on any input.
     """
     lines = _clean_lines(stdout, stderr)
     finished, previous = _find_finished(lines)
@@ -366,10 +377,11 @@ def parse_output(stdout: str, stderr: str = "", exit_code: int | None = None) ->
     per = _number(finished.per_iter)
     ips = _number(finished.ips)
     shown = lines[finished.index]
+    if load:  # --iter=0: micros / 0 and 0 / micros. The model loaded; nothing was timed.
+        return ParseResult(Status.OK, us_per_iter=None, iters_per_sec=0.0 if ips == 0 else None)
     if per is None or ips is None:
         return _garbage(f"no number where one belongs: {shown}", samples)
-    if ips == 0 and per == math.inf and not samples:
-        # --iter=0: micros / 0 and 0 / micros. The model loaded; nothing was timed.
+    if ips == 0 and per == math.inf and not samples:  # the same, unannounced
         return ParseResult(Status.OK, us_per_iter=None, iters_per_sec=0.0)
     if not (math.isfinite(per) and math.isfinite(ips) and per > 0 and ips > 0):
         return _garbage(f"non-finite or non-positive number: {shown}", samples)

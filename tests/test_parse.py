@@ -168,6 +168,23 @@ def test_load_only_run_is_ok_without_a_time() -> None:
     assert result.ok and result.us_per_iter is None and result.iters_per_sec == 0.0
 
 
+def test_a_load_launch_is_ok_whatever_its_divisions_by_zero_print() -> None:
+    real = load("load_only_iter0")
+    told = parse_output(real.stdout, real.stderr, real.exit_code, load=True)
+    assert told == real.parse()  # the real binary's --iter=0: inf and 0
+    zero_timer = real.stdout.replace("inf", "nan").replace("second: 0", "second: nan")
+    assert "nan" in zero_timer and "inf" not in zero_timer
+    result = parse_output(zero_timer, "", 0, load=True)
+    assert result.ok and result.us_per_iter is None and result.iters_per_sec is None
+    # a latency launch printing that is garbage, and a load launch that failed still failed
+    assert parse_output(zero_timer, "", 0).status is Status.UNPARSEABLE
+    assert parse_output(real.stdout, real.stderr, 134, load=True).status is Status.FAILED
+    crashed = load("crash_signal_segv")
+    assert parse_output(crashed.stdout, crashed.stderr, crashed.exit_code, load=True) == (
+        crashed.parse()
+    )
+
+
 def test_stdout_and_stderr_may_be_merged() -> None:
     for name in ALL:
         cap = load(name)

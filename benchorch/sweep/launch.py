@@ -144,18 +144,10 @@ def classify(shell: ShellResult, kind: str) -> tuple[ParseResult, float | None]:
         return _failed(ErrorKind.TIMEOUT, "killed on the device after the launch timeout"), None
     if not shell.complete:
         return _failed(ErrorKind.DEVICE_LOST, "the device dropped before the launch ended"), None
-    parsed = parse_output(shell.stdout, stderr, shell.exit_code)
-    if kind == "load" and parsed.status is not Status.OK and _finished(shell.stdout):
-        # --iter=0 prints a finished line with nan/inf numbers: success for a load.
-        if shell.exit_code == 0:
-            parsed = ParseResult(status=Status.OK)
+    parsed = parse_output(shell.stdout, stderr, shell.exit_code, load=kind == "load")
     if kind == "load" and parsed.ok and load_s is None:
         parsed = _failed(ErrorKind.UNPARSEABLE, "the device clock gave no load time")
     return parsed, load_s
-
-
-def _finished(stdout: str) -> bool:
-    return "Main run finished" in stdout
 
 
 def _failed(kind: ErrorKind, message: str) -> ParseResult:

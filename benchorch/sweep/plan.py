@@ -41,6 +41,7 @@ from typing import Literal
 from benchorch import benchflags
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
+from benchorch.parse import LOAD_ITERS
 from benchorch.sweep.inputs import Binary
 from benchorch.sweep.settings import Order, SweepConfig
 from benchorch.variants.manifest import Manifest
@@ -282,7 +283,7 @@ def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConf
                 threads=c.threads,
                 kind=c.kind,
                 launch_index=index,
-                iters=0 if load else config.iters,
+                iters=LOAD_ITERS if load else config.iters,
                 warmup=0 if load else config.warmup,
                 config_key=c.key,
                 launch_key=f"{c.key}#{index}",
