@@ -185,13 +185,18 @@ def build_host(
 ) -> Provenance:
     """Build (or take from the cache) ``speed_benchmark_torch`` for the build machine."""
     check_flavour(request.flavour)
-    source = find_source(request, transport, BENCHMARK_CC)
+    machine_name = transport.label or "this machine"
     status, uname = transport.run(["uname", "-m"])
     if status != 0:
-        machine_name = transport.label or "this machine"
         raise BuildError(f"cannot read the architecture of {machine_name} (uname -m exit {status})")
     machine = uname.strip()
     abi = abi_for_machine(machine)
+    if request.abi is not None and request.abi != abi:
+        raise BuildUsageError(
+            f"--target host builds for {machine_name} ({abi}), not {request.abi}",
+            hint="drop --abi or use --target android",
+        )
+    source = find_source(request, transport, BENCHMARK_CC)
     torch_lib = find_libtorch(
         request.libtorch,
         exists=transport.exists,

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import click
 
-from benchorch.abi import KNOWN_ABIS, host_abi
+from benchorch.abi import KNOWN_ABIS
 from benchorch.build.provenance import Provenance
 from benchorch.build.request import BuildRequest
 from benchorch.errors import BuildUsageError
@@ -182,11 +182,6 @@ def _build(
             raise BuildUsageError(
                 "benchorch build needs --pytorch-root DIR (or --binary PATH)",
                 hint="pass the PyTorch source tree to build from",
-            )
-        if request.target == "host" and request.abi not in (None, host_abi()):
-            raise BuildUsageError(
-                f"--target host builds for this machine ({host_abi()}), not {request.abi}",
-                hint="drop --abi or use --target android",
             )
         return build(request, echo=echo)
     from benchorch.build.remote import SshOptions

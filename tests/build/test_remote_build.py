@@ -267,3 +267,20 @@ def test_a_reinstalled_libtorch_is_rebuilt_remotely_too(
         timeout=60,
     )
     assert "nonexistent.ptl" in out.stderr + out.stdout  # it links and starts
+
+
+def test_host_target_for_another_abi_is_refused_on_the_build_host_too(
+    sshd: Sshd, mini_tree: Path, tmp_path: Path
+) -> None:
+    """--abi with --target host is checked against the build host's machine (it was ignored)."""
+    with pytest.raises(BuildUsageError) as info:
+        build_remote(
+            options(sshd, tmp_path),
+            target="host",
+            abi="armeabi-v7a",
+            pytorch_root=mini_tree,
+            cache_dir=tmp_path / "c",
+        )
+    text = str(info.value)
+    assert "armeabi-v7a" in text and host_abi() in text and sshd.spec.split(":")[0] in text
+    assert not (tmp_path / "c").exists()  # refused before any cache entry or build
