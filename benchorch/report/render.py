@@ -8,6 +8,7 @@ behind a cell (``data-v``), which sorting uses and tests compare with the store.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
@@ -19,7 +20,9 @@ from benchorch.report.model import RunReport
 from benchorch.report.trend_model import TrendReport
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """The one environment (templates compiled once per process, cached by jinja2)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("benchorch.report", "templates"),
         autoescape=True,
