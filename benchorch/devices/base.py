@@ -19,12 +19,32 @@ Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
+
+
+class DeviceLog(logging.LoggerAdapter[logging.Logger]):
+    """Log lines tagged with one device's serial (mobly's ``AndroidDevice.log``
+    pattern): ``SERIAL: message``, instead of the serial formatted in at each call.
+    The serial is also on the record (``record.serial``) for handlers that want it."""
+
+    def process(
+        self, msg: str, kwargs: MutableMapping[str, object]
+    ) -> tuple[str, MutableMapping[str, object]]:
+        serial = (self.extra or {}).get("serial", "?")
+        kwargs.setdefault("extra", {"serial": serial})
+        return f"{serial}: {msg}", kwargs
+
+
+def device_log(name: str, serial: str) -> DeviceLog:
+    """The logger ``name`` with every line tagged by ``serial``."""
+    return DeviceLog(logging.getLogger(name), {"serial": serial})
+
 
 #: Where benchorch keeps its files on an Android device.
 REMOTE_ROOT = "/data/local/tmp/benchorch"

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from benchorch.devices import list_devices, open_device
 from benchorch.devices.adb import AdbDevice
 from benchorch.devices.adbhost import ServerAddr
+from benchorch.devices.adbshell import AdbShell
 from benchorch.devices.androidfacts import cpu_mask
 from benchorch.devices.base import REMOTE_ROOT, Device
 from benchorch.errors import AbiMismatch, BatteryTooLow, DeviceNotFound, UsageError
@@ -253,7 +254,7 @@ def test_kill_reaches_a_process_that_outlives_its_stream(
     assert dev.run(["sh", "-c", line], timeout=20).ok
     pid = int((phone.root / "detached.pid").read_text())
     assert _alive(dev, pid)
-    dev._kill(pid)
+    dev.conn.kill(pid)
     deadline = time.monotonic() + 10
     while _alive(dev, pid) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -266,13 +267,13 @@ def test_timeout_calls_the_kill_with_the_commands_pid(
     phone = virtual_phone(profile="pixel8")
     dev = device(adb_server, phone)
     killed: list[int] = []
-    real_kill = AdbDevice._kill
+    real_kill = AdbShell.kill
 
-    def spy(self: AdbDevice, pid: int) -> None:
+    def spy(self: AdbShell, pid: int) -> None:
         killed.append(pid)
         real_kill(self, pid)
 
-    monkeypatch.setattr(AdbDevice, "_kill", spy)
+    monkeypatch.setattr(AdbShell, "kill", spy)
     res = dev.run(["sh", "-c", "echo $$ > /data/local/tmp/p.pid; exec sleep 120"], timeout=1.0)
     assert res.timed_out
     assert killed == [int((phone.root / "p.pid").read_text())]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import benchorch.devices.adb as adb_mod
+import benchorch.devices.adbpush as adb_mod
 from benchorch.devices.adb import AdbDevice
 from benchorch.devices.adbhost import ServerAddr
 from benchorch.errors import PushFailed

@@ -69,7 +69,7 @@ def phone_device(adb_server: Any, tmp_path_factory: pytest.TempPathFactory) -> A
     try:
         dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
         # Positive control: an unquoted script line does make the canary we look for.
-        dev._shell(f"touch {CANARY}", timeout=20)
+        dev.conn.shell(f"touch {CANARY}", timeout=20)
         assert _canaries(root), "the canary check would not see an executed command"
         for p in _canaries(root):
             p.unlink()

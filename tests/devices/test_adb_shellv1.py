@@ -83,7 +83,7 @@ def test_old_phone_refuses_shell_v2_and_the_device_layer_uses_v1(
 ) -> None:
     phone, dev = old_phone
     assert "device" == phone.adb.state(phone.serial)
-    assert not dev._has_shell_v2()
+    assert not dev.conn.has_shell_v2()
     res = dev.run(["sh", "-c", "echo out; echo err >&2; printf tail; exit 7"], timeout=20)
     assert (res.exit_code, res.stdout, res.stderr) == (7, "out\ntail", "err\n")
     assert res.complete and not res.timed_out and not res.ok
@@ -133,7 +133,7 @@ def test_old_phone_drop_mid_shell_is_never_a_success(adb_server: Any, virtual_ph
         profile="nexus5_android6", faults={"drop_after_shell_seconds": 0.5, "drop_times": 1}
     )
     dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
-    assert not dev._has_shell_v2()
+    assert not dev.conn.has_shell_v2()
     try:
         res = dev.run(["sh", "-c", "echo begin; sleep 3; echo end"], timeout=30)
     except DeviceDropped as exc:
