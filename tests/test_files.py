@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import resource
+import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +93,48 @@ def test_provenance_sidecar_is_written_through_the_helper(tmp_path: Path, umask:
     sidecar = prov.write()
     assert mode(sidecar) == 0o666 & ~umask  # was 0666 & ~umask too, via write_text
     assert sorted(p.name for p in tmp_path.iterdir()) == [binary.name, sidecar.name]
+
+
+@contextlib.contextmanager
+def disk_refuses_past(nbytes: int) -> Iterator[None]:
+    """The kernel refuses writes past ``nbytes`` in any file (RLIMIT_FSIZE): a real EFBIG."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+
+
+def test_a_write_the_disk_refuses_keeps_the_old_file(tmp_path: Path) -> None:
+    target = atomic_write(tmp_path / "report.html", b"old\n")
+    with disk_refuses_past(1000), pytest.raises(OSError):
+        atomic_write(target, b"x" * 5000)
+    assert target.read_bytes() == b"old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_an_export_the_disk_refuses_keeps_the_previous_export_whole(tmp_path: Path) -> None:
+    """``benchorch store export -o FILE`` wrote in place: a full disk left half a CSV."""
+    from benchorch.errors import OutputNotWritable
+    from benchorch.store import Store
+    from benchorch.store.export import export_run
+    from tests.store.factory import launch
+
+    store = Store(tmp_path / "results.sqlite")
+    try:
+        run = store.create_run("benchorch sweep", {}, run_id="20261204-160000-aaaa")
+        for i in range(3):
+            store.record_launch(launch(run, i))
+        out = tmp_path / "launches.csv"
+        export_run(store, run, "csv", out)
+        before = out.read_bytes()
+        store.record_launch(launch(run, 3))
+        with disk_refuses_past(len(before) // 2), pytest.raises(OutputNotWritable):
+            export_run(store, run, "csv", out)
+    finally:
+        store.close()
+    assert out.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".launches")]

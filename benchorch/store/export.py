@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from benchorch.errors import OutputNotWritable, UsageError
+from benchorch.files import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +54,7 @@ def export_run(store: Store, run: str, fmt: ExportFormat, sink: Path | BinaryIO)
     data = launches_bytes(df, fmt)
     if isinstance(sink, Path):
         try:
-            sink.write_bytes(data)
+            atomic_write(sink, data)  # a failed export never leaves half a file
         except OSError as exc:
             raise OutputNotWritable(
                 f"cannot write {sink} ({exc.strerror})", hint="choose a writable -o path"
