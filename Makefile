@@ -9,7 +9,8 @@ setup:
 	@tools/setup.sh
 
 # A quick look at the recipe's story on this host's CPU: baseline, fused and int8,
-# as full-JIT and FlatBuffer files, 3 launches each, one load-time launch each.
+# as full-JIT and FlatBuffer files, 3 launches each, one load-time launch each, timed
+# with the real speed_benchmark_torch (built for this host on first use, then cached).
 DEMO_ARGS ?= --model demo:conv_bn_relu --dims 1,3,112,112 --recipe fuse,quantize,flatbuffer \
 	--launches 3 --iter 10 --warmup 2 --load-launches 1 --out reports
 

@@ -2,8 +2,10 @@
 
 Measures, side by side in one run:
 
-* ``sweep``: the wall time of ``benchorch sweep --device local`` doing 20 latency
-  launches of the host runner (whole CLI process: start-up, planning, health
+* ``sweep``: the wall time of ``benchorch sweep --device local --runner python``
+  doing 20 latency launches of the host runner (the figure's history is the
+  host runner's; ``local_runner.py`` compares it with the real binary), the
+  whole CLI process: start-up, planning, health
   snapshots, store commits, report rendering);
 * ``bare``: the wall time of the very same 20 runner command lines (read back
   from the store's ``argv`` column) started one after another from a ``sh`` loop.
@@ -49,8 +51,8 @@ def main() -> None:
         db = tmp / f"r{r}.sqlite"
         cmd = [
             sys.executable, "-m", "benchorch", "--db", str(db), "sweep", "--device", "local",
-            "--variants", str(manifest.root), "--launches", "10", "--iter", "20",
-            "--warmup", "2", "--load-launches", "0", "--cooldown-temp", "1000",
+            "--runner", "python", "--variants", str(manifest.root), "--launches", "10",
+            "--iter", "20", "--warmup", "2", "--load-launches", "0", "--cooldown-temp", "1000",
             "--out", str(tmp / "reports"), "--quiet",
         ]  # fmt: skip
         t0 = time.perf_counter()

@@ -1,8 +1,14 @@
 """``python -m benchorch.hostrunner``: speed_benchmark_torch's flags and output, in Python.
 
-The local device runs launches with this program so that the parse path is
-the one phones use. It follows PyTorch 1.13.1 ``binaries/speed_benchmark_torch.cc``
-and ``c10/util/flags_use_no_gflags.cpp`` (the Android build's flag parser):
+A labelled stand-in: ``--device local`` times the real binary, built for this
+host (``sweep.inputs.local_binary``), and falls back to this program only with
+``--runner python`` or, with a warning, where no libtorch or PyTorch source is
+(its runs are stored with binary origin ``hostrunner`` and the report says so).
+It speaks the binary's flags and output so the parse path is the one phones use,
+following PyTorch 1.13.1 ``binaries/speed_benchmark_torch.cc`` and
+``c10/util/flags_use_no_gflags.cpp`` (the Android build's flag parser); its own
+checks name this program (``[enforce fail at benchorch.hostrunner]``), not a
+C++ file and line:
 
 Flags: ``--name=value`` or ``--name value``; booleans need an explicit value
 (``true``/``True``/``TRUE``/``1`` or the ``false`` forms; a bare ``--report_pep``
@@ -78,7 +84,9 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "caffe2_log_level": ("int", 0, "The minimum log level that caffe2 will output."),
 }
 
-SOURCE = "speed_benchmark_torch.cc"
+#: where the host runner's own checks say they failed: this program, not a C++ file
+#: and line it does not have (the words after it follow the binary's, for the parser)
+WHERE = "benchorch.hostrunner"
 
 
 class FlagError(Exception):
@@ -180,8 +188,8 @@ def fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def _enforce(line: int, condition: str, msg: str) -> CppError:
-    return CppError(f"[enforce fail at {SOURCE}:{line}] {condition}. {msg}")
+def _enforce(condition: str, msg: str) -> CppError:
+    return CppError(f"[enforce fail at {WHERE}] {condition}. {msg}")
 
 
 def make_inputs(flags: dict[str, Any]) -> list[Any]:
@@ -198,14 +206,12 @@ def make_inputs(flags: dict[str, Any]) -> list[Any]:
     fmt_list = split(flags["input_memory_format"])
     if len(dims_list) != len(type_list):
         raise _enforce(
-            108,
             "input_dims_list.size() == input_type_list.size()",
             f"{len(dims_list)} vs {len(type_list)}. "
             "Input dims and type should have the same number of items.",
         )
     if len(dims_list) != len(fmt_list):
         raise _enforce(
-            112,
             "input_dims_list.size() == input_memory_format_list.size()",
             f"{len(dims_list)} vs {len(fmt_list)}. "
             "Input dims and format should have the same number of items.",
@@ -219,15 +225,15 @@ def make_inputs(flags: dict[str, Any]) -> list[Any]:
                 raise CppError("stoi", "std::invalid_argument")
             dims.append(value)
         if type_name not in benchflags.TORCH_DTYPES:
-            raise _enforce(133, "", f"Unsupported input type: {type_name}")
+            raise _enforce("", f"Unsupported input type: {type_name}")
         if mem == benchflags.CHANNELS_LAST:
             if len(dims) != 4:
-                raise _enforce(139, "", "channels_last memory format only available on 4D tensors!")
+                raise _enforce("", "channels_last memory format only available on 4D tensors!")
             memory_format = torch.channels_last
         elif mem == benchflags.CONTIGUOUS:
             memory_format = torch.contiguous_format
         else:
-            raise _enforce(146, "", f"Unsupported input memory format: {mem}")
+            raise _enforce("", f"Unsupported input memory format: {mem}")
         try:
             tensor = torch.ones(dims, dtype=getattr(torch, benchflags.TORCH_DTYPES[type_name]))
         except RuntimeError as exc:
@@ -298,7 +304,6 @@ def benchmark(flags: dict[str, Any]) -> None:
             print("Running warmup runs.")
             if flags["warmup"] < 0:
                 raise _enforce(
-                    299,
                     "FLAGS_warmup >= 0",
                     f"Number of warm up runs should be non negative, provided {flags['warmup']}.",
                 )
@@ -309,7 +314,6 @@ def benchmark(flags: dict[str, Any]) -> None:
             n = flags["iter"]
             if n < 0:
                 raise _enforce(
-                    309,
                     "FLAGS_iter >= 0",
                     f"Number of main runs should be non negative, provided {n}.",
                 )

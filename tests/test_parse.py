@@ -79,6 +79,11 @@ EXPECTED: dict[str, tuple[Status, ErrorKind | None, str | None]] = {
     "hostrunner_unknown_flag": (Status.FAILED, ErrorKind.BAD_ARGUMENTS, "--bogus=1"),
     "hostrunner_model_not_found": (Status.FAILED, ErrorKind.MODEL_NOT_FOUND, "missing.ptl"),
     "hostrunner_crash_wrong_rank": (Status.FAILED, ErrorKind.CRASH, "input of size: [1, 3]"),
+    "hostrunner_bad_args_dims_types_mismatch": (
+        Status.FAILED,
+        ErrorKind.BAD_ARGUMENTS,
+        "[enforce fail at benchorch.hostrunner]",
+    ),
     "hostrunner_bytecode_version": (Status.FAILED, ErrorKind.BYTECODE_VERSION, "version is 99"),
     "hostrunner_missing_ops": (Status.FAILED, ErrorKind.MISSING_OPS, "[aten::rulu]"),
     "handmade_milliseconds_old_build": (Status.OK, None, None),

@@ -67,6 +67,12 @@ refused (the other devices' results are kept).
     help="A PyTorch source tree to build speed_benchmark_torch from (cached).",
 )
 @click.option(
+    "--runner",
+    type=click.Choice(["auto", "binary", "python"]),
+    help="--device local: the real speed_benchmark_torch built for this host (binary), the "
+    "Python host runner (python), or the binary when it can be built (auto, the default).",
+)
+@click.option(
     "--dims", multiple=True, help="Input dims, ',' inside a tensor, ';' between (repeatable)."
 )
 @click.option(

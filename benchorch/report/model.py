@@ -77,6 +77,20 @@ class RunReport:
     headline: Headline
 
 
+def runner_fact(binaries: pd.DataFrame | None) -> str:
+    """Which program produced the run's numbers, from the binaries' provenance
+    origin: the real ``speed_benchmark_torch`` or the Python host runner."""
+    if binaries is None or binaries.empty or "origin" not in binaries.columns:
+        return ""
+    names = []
+    for origin in sorted({fmt.cell(o) for o in binaries["origin"].dropna()}):
+        if origin == "hostrunner":
+            names.append("Python host runner (benchorch.hostrunner), not speed_benchmark_torch")
+        elif origin:
+            names.append(f"speed_benchmark_torch ({origin})")
+    return "; ".join(names)
+
+
 def _facts_rows(
     df: pd.DataFrame | None, columns: Sequence[str]
 ) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -140,6 +154,7 @@ def build_run_report(
         ("host", fmt.cell(run.get("host"))),
         ("benchorch", fmt.cell(run.get("benchorch_version"))),
         ("launches", f"{len(launches)} ({n_failed} failed)"),
+        ("runner", runner_fact(binaries)),
     )
     torch_versions: set[str] = set()
     if binaries is not None and "pytorch_version" in binaries.columns:

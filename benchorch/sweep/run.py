@@ -48,7 +48,7 @@ from benchorch.sweep.executor import (
     overall_status,
     remaining,
 )
-from benchorch.sweep.inputs import Binary, check_abi, hostrunner_binary, resolve_variants
+from benchorch.sweep.inputs import Binary, check_abi, local_binary, resolve_variants
 from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
@@ -127,9 +127,9 @@ def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) ->
     if cfg.build_from is not None:
         return _built_binary(Path(cfg.build_from), info, cache)
     if info.serial == "local":
-        if "hostrunner" not in cache:
-            cache["hostrunner"] = hostrunner_binary()
-        return cache["hostrunner"]
+        if "local" not in cache:
+            cache["local"] = local_binary(cfg.runner)
+        return cache["local"]
     raise UsageError(
         f"{info.serial}: no benchmark binary for this phone",
         hint="pass --binary PATH (a speed_benchmark_torch for its ABI) or --build-from PYTORCH_DIR",

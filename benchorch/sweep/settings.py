@@ -21,6 +21,7 @@ that names the key, the file and the fix.
     # the benchmark binary: a file (with its .provenance.json), or a PyTorch tree
     binary = "android_build/arm64-v8a/speed_benchmark_torch"
     # build_from = "~/src/pytorch"
+    # runner = "auto"                    # --device local: auto | binary | python (the host runner)
 
     # the matrix; each entry of dims/types/memory_formats is ';'-joined per input.
     # Empty or absent: the variant's own (from the manifest).
@@ -83,6 +84,8 @@ __all__ = [
 ]
 
 PIN_CHOICES = ("big", "all", "none")
+#: ``--runner``: what ``--device local`` times (``sweep.inputs.local_binary``)
+RUNNER_CHOICES = ("auto", "binary", "python")
 
 
 class Order(StrEnum):
@@ -107,6 +110,7 @@ class SweepConfig:
     bytecode_version: int | None = None
     binary: Path | None = None
     build_from: Path | None = None
+    runner: str = "auto"  # --device local: auto | binary (speed_benchmark_torch) | python
     dims: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     memory_formats: tuple[str, ...] = ()
@@ -203,6 +207,16 @@ def _parse_pin(text: str, *, what: str = "--pin") -> str:
             hint="use big, all, none or a hex CPU mask such as 0xf0",
         )
     return hex(mask)
+
+
+def _parse_runner(text: str, *, what: str = "--runner") -> str:
+    value = text.strip().lower()
+    if value not in RUNNER_CHOICES:
+        raise ConfigError(
+            f"{what} {text!r}: not a runner",
+            hint="use auto, binary (the real speed_benchmark_torch) or python (the host runner)",
+        )
+    return value
 
 
 def _parse_host_port(text: str, *, what: str = "--adb-server") -> str:
@@ -329,6 +343,7 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "bytecode_version": ("bytecode_version", _scalar((int,), "an integer", _int_at_least(3))),
     "binary": ("binary", _PATH),
     "build_from": ("build_from", _PATH),
+    "runner": ("runner", _str_with(_parse_runner)),
     "dims": ("dims", _listof(_str_with(parse_dims))),
     "types": ("types", _listof(_str_with(parse_types))),
     "memory_formats": ("memory_formats", _listof(_str_with(parse_memory_format))),

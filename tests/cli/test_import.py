@@ -71,7 +71,8 @@ def test_a_testapp_log_shows_the_iphone_beside_a_local_run(
     )
     db = tmp_path / "r.sqlite"
     swept = _bench(
-        db, "sweep", "--device", "local", "--variants", str(manifest.root), "--launches", "2",
+        db, "sweep", "--device", "local", "--runner", "python",  # no build in this test's cache
+        "--variants", str(manifest.root), "--launches", "2",
         "--iter", "3", "--warmup", "1", "--load-launches", "0", "--out", str(tmp_path / "reports"),
         "--quiet",
     )  # fmt: skip

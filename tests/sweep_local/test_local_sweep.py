@@ -1,7 +1,9 @@
-"""`benchorch sweep --device local`: the real host runner, a real store, the real report.
+"""`benchorch sweep --device local`: the real binary, a real store, the real report.
 
-Every launch here is a real process of ``python -m benchorch.hostrunner`` on a
-model exported by the real exporter; nothing is stubbed.
+Every launch here is a real process of ``speed_benchmark_torch`` built for this
+host from the real PyTorch source against Debian's libtorch (``--runner python``:
+of ``python -m benchorch.hostrunner``), on a model exported by the real
+exporter; nothing is stubbed.
 """
 
 from __future__ import annotations
@@ -43,9 +45,24 @@ def small_variants(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     )
 
 
+@pytest.fixture(scope="module")
+def local_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sweeps' cache, with the local build of speed_benchmark_torch made once
+    (in ``$BENCHORCH_TEST_CACHE`` when set, so later sessions reuse it), before any
+    sweep, so none of them prints the first-use build line."""
+    shared = os.environ.get("BENCHORCH_TEST_CACHE")
+    root = Path(shared) / "local-sweeps" if shared else tmp_path_factory.mktemp("local-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHORCH_CACHE", str(root))
+        from benchorch.sweep.inputs import local_binary
+
+        assert local_binary("binary").provenance.origin in ("built", "cached")
+    return root
+
+
 @pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BENCHORCH_CACHE", str(tmp_path / "cache"))
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_cache: Path) -> Path:
+    monkeypatch.setenv("BENCHORCH_CACHE", str(local_cache))
     monkeypatch.setenv("BENCHORCH_LOCK_DIR", str(tmp_path / "locks"))
     return tmp_path
 
@@ -70,6 +87,12 @@ def test_local_sweep_stores_every_launch_and_the_report_shows_the_store(
         (run_id,) = store.runs()["run_id"].tolist()
         df = store.launches(run_id)
         expected = stats.summarize(df)
+        binaries = store.binaries(run_id)
+    # the real binary timed them (a cached host build), not the Python host runner
+    assert set(binaries["origin"]) <= {"built", "cached"} and len(binaries) == 1
+    for argv in df["argv"]:  # a load launch runs it inside the sh wrapper that times it
+        assert [Path(a).name for a in argv if "speed_benchmark_torch" in a]
+        assert "benchorch.hostrunner" not in argv
     files = {f.name for f in small_variants.files}
     latency = df[df["kind"] == "latency"]
     # every file x 2 launches, plus one load launch per file, all ok
@@ -85,6 +108,7 @@ def test_local_sweep_stores_every_launch_and_the_report_shows_the_store(
         assert f"--model={row['variant_file']}" not in row["argv"]  # device path, not host path
 
     doc = parse(report_path.read_text())
+    assert "runner: speed_benchmark_torch" in _facts(doc)
     rows = {tr.attrs["data-config"]: tr for tr in doc.iter("tr") if "data-config" in tr.attrs}
     assert set(rows) == {k for k in expected if k.endswith("|latency")}
     for key, tr in rows.items():
@@ -201,3 +225,64 @@ def test_bytecode_version_reaches_the_export(env: Path) -> None:
         variants = store.variants(run_id)
     lite = variants[variants["format"] == "lite"]
     assert len(lite) >= 1 and set(lite["bytecode_version"]) == {7}
+
+
+def _facts(doc: Any) -> str:
+    """The run facts as "name: value" pairs (the first <dl class="facts">)."""
+    (facts,) = [dl for dl in doc.iter("dl") if dl.attrs.get("class") == "facts"]
+    items = [el for el in facts.children if el.tag in ("dt", "dd")]
+    return " ".join(
+        f"{dt.all_text()}: {dd.all_text()}" for dt, dd in zip(items[::2], items[1::2], strict=True)
+    )
+
+
+def _runner_of(db: Path) -> tuple[set[str], list[str]]:
+    with Store(db) as store:
+        (run_id,) = store.runs()["run_id"].tolist()
+        origins = set(store.binaries(run_id)["origin"])
+        argv0 = [" ".join(a[:3]) for a in store.launches(run_id)["argv"]]
+    return origins, argv0
+
+
+def test_runner_python_times_the_labelled_host_runner(small_variants: Manifest, env: Path) -> None:
+    db = env / "py.sqlite"
+    result = _sweep(
+        db, "--variants", str(small_variants.root), "--runner", "python", "--launches", "1",
+        "--iter", "2", "--load-launches", "0", "--out", str(env / "reports"), "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    origins, argv0 = _runner_of(db)
+    assert origins == {"hostrunner"}
+    assert all("-m benchorch.hostrunner" in a for a in argv0)
+    report = Path(result.stdout.strip().splitlines()[-1])
+    assert "runner: Python host runner" in _facts(parse(report.read_text()))
+
+
+def test_no_pytorch_source_falls_back_to_the_host_runner_with_a_warning(
+    small_variants: Manifest, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = env / "not-a-pytorch-tree"
+    empty.mkdir()
+    monkeypatch.setenv("BENCHORCH_PYTORCH_SRC", str(empty))
+    db = env / "fb.sqlite"
+    result = _sweep(
+        db, "--variants", str(small_variants.root), "--launches", "1", "--iter", "2",
+        "--load-launches", "0", "--out", str(env / "reports"), "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (warning,) = [ln for ln in result.stderr.splitlines() if "warning" in ln]
+    assert "Python host runner" in warning and "BENCHORCH_PYTORCH_SRC" in warning
+    origins, _ = _runner_of(db)
+    assert origins == {"hostrunner"}
+
+
+def test_runner_binary_without_a_source_is_a_one_line_usage_error(
+    small_variants: Manifest, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCHORCH_PYTORCH_SRC", str(env / "missing"))
+    db = env / "nb.sqlite"
+    result = _sweep(db, "--variants", str(small_variants.root), "--runner", "binary", "--quiet")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "BENCHORCH_PYTORCH_SRC" in lines[0], result.stderr
+    assert _count(db) == 0
