@@ -1,4 +1,4 @@
-"""The launch command and CPU pinning: pure functions of the plan and the device facts."""
+"""The launch command: a pure function of the plan."""
 
 from __future__ import annotations
 
@@ -6,48 +6,11 @@ import shlex
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from benchorch.domain import CpuCluster, DeviceInfo, Flavour, ModelFormat
-from benchorch.sweep.executor import cpu_mask_for
+from benchorch.domain import Flavour, ModelFormat
 from benchorch.sweep.launch import LOAD_WRAPPER, launch_argv
 from benchorch.sweep.plan import PlanVariant, make_plan
 from benchorch.sweep.settings import SweepConfig
 from tests.support.binaries import binary
-
-PIXEL8 = DeviceInfo(
-    serial="p8",
-    state="device",
-    clusters=(
-        CpuCluster("little", (0, 1, 2, 3), 1704000),
-        CpuCluster("mid", (4, 5, 6, 7), 2367000),
-        CpuCluster("big", (8,), 2915000),
-    ),
-)
-TWO_CLUSTERS = DeviceInfo(
-    serial="a54",
-    state="device",
-    clusters=(
-        CpuCluster("little", (0, 1, 2, 3), 2002000),
-        CpuCluster("big", (4, 5, 6, 7), 2400000),
-    ),
-)
-ONE_CLUSTER = DeviceInfo(serial="emu", state="device", clusters=(CpuCluster("all", (0, 1), None),))
-
-
-@pytest.mark.parametrize(
-    ("info", "pin", "mask"),
-    [
-        (PIXEL8, "big", 0x100),
-        (TWO_CLUSTERS, "big", 0xF0),
-        (ONE_CLUSTER, "big", None),  # nothing to choose between: no pinning
-        (PIXEL8, "all", 0x1FF),
-        (TWO_CLUSTERS, "none", None),
-        (TWO_CLUSTERS, "0x30", 0x30),
-    ],
-)
-def test_cpu_mask_for(info: DeviceInfo, pin: str, mask: int | None) -> None:
-    assert cpu_mask_for(info, pin) == mask
 
 
 def _plan() -> list:  # type: ignore[type-arg]

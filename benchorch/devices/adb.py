@@ -41,8 +41,9 @@ from benchorch.devices.adbhost import ServerAddr
 from benchorch.devices.adbpush import AdbPusher
 from benchorch.devices.adbshell import AdbShell, command
 from benchorch.devices.base import REMOTE_ROOT, HealthFoldedRun
+from benchorch.devices.battery import require_battery
 from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
-from benchorch.errors import BatteryTooLow, DeviceUnreachable
+from benchorch.errors import DeviceUnreachable
 
 
 class AdbDevice:
@@ -155,14 +156,10 @@ class AdbDevice:
         return af.health(self._script(af.HEALTH_SCRIPT, "health snapshot"), time.time())
 
     def ensure_battery(self, min_level: int) -> Health:
-        """Refuse to start below ``min_level`` percent (unknown level passes)."""
+        """A fresh health snapshot, or ``BatteryTooLow`` when the battery gate
+        (``battery.require_battery``) refuses the phone."""
         snap = self.health()
-        if snap.battery_level is not None and snap.battery_level < min_level:
-            raise BatteryTooLow(
-                f"battery at {snap.battery_level}% is below the minimum {min_level}%",
-                serial=self._serial,
-                hint="charge the phone or lower the battery threshold",
-            )
+        require_battery(self._serial, snap.battery_level, snap.charging, min_level)
         return snap
 
     def check_binary_abi(self, elf_path: Path) -> str:

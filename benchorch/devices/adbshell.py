@@ -35,9 +35,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from benchorch.devices import adbhost, shellv1
-from benchorch.devices import androidfacts as af
 from benchorch.devices.adbhost import HostFail, HostSocket, ServerAddr, StreamLost
 from benchorch.devices.base import device_log
+from benchorch.devices.cpumask import mask_hex
 from benchorch.domain import ShellResult
 from benchorch.errors import (
     AdbServerUnreachable,
@@ -78,7 +78,7 @@ def command(
                 raise UsageError(f"bad environment variable name {key!r}")
         parts += ["env", *(f"{k}={v}" for k, v in env.items())]
     if cpu_mask is not None:
-        parts += ["taskset", af.mask_hex(cpu_mask)]
+        parts += ["taskset", mask_hex(cpu_mask)]
     text = ("exec " if exec_ else "") + quote_argv([*parts, *argv])
     if cwd is not None:
         text = f"cd {shlex.quote(cwd)} && {text}"

@@ -21,7 +21,7 @@ Units, as the kernel and the framework print them:
 Clusters: cores grouped by their maximum frequency, fastest first. One distinct
 frequency gives a single ``all`` cluster; two give ``big`` and ``little``; three
 or more give ``big`` (the fastest group), ``little`` (the slowest) and ``mid``
-(everything between, merged). A ``taskset`` mask has bit *i* set for CPU *i*.
+(everything between, merged); ``cpumask.py`` turns them into ``taskset`` masks.
 """
 
 from __future__ import annotations
@@ -259,27 +259,6 @@ def clusters_from_cores(cores: Iterable[CpuCore]) -> tuple[CpuCluster, ...]:
         return (big, little)
     mid_cpus = sorted(c for f in freqs[1:-1] for c in by_freq[f])
     return (big, CpuCluster("mid", tuple(mid_cpus), freqs[1]), little)
-
-
-def cpu_mask(cpus: Iterable[int]) -> int:
-    """Bit i set for CPU i: the mask ``taskset`` takes."""
-    mask = 0
-    for cpu in cpus:
-        if cpu < 0:
-            raise ValueError(f"negative CPU number {cpu}")
-        mask |= 1 << cpu
-    return mask
-
-
-def mask_hex(mask: int) -> str:
-    """``taskset``'s hexadecimal mask argument (no ``0x``)."""
-    if mask <= 0:
-        raise ValueError(f"a CPU mask must select at least one CPU, got {mask}")
-    return format(mask, "x")
-
-
-def mask_cpus(mask: int) -> tuple[int, ...]:
-    return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
 
 
 # --- storage ---------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from benchorch.abi import abi_for_machine
 from benchorch.devices import androidfacts as af
+from benchorch.devices.cpumask import mask_cpus, mask_hex
 from benchorch.domain import CpuCluster, DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceError, DeviceStorageFull, PushFailed, UsageError
 from benchorch.files import atomic_open, sha256_file
@@ -217,7 +218,7 @@ class LocalDevice:
     def _pinned(
         self, command: list[str], cpu_mask: int
     ) -> tuple[list[str], Callable[[], None] | None]:
-        cpus = af.mask_cpus(cpu_mask) if cpu_mask > 0 else ()
+        cpus = mask_cpus(cpu_mask) if cpu_mask > 0 else ()
         allowed = os.sched_getaffinity(0)
         if not cpus or not set(cpus) <= allowed:
             raise DeviceError(
@@ -228,7 +229,7 @@ class LocalDevice:
             )
         taskset = shutil.which("taskset")
         if taskset:
-            return [taskset, af.mask_hex(cpu_mask), *command], None
+            return [taskset, mask_hex(cpu_mask), *command], None
 
         def pin() -> None:  # pragma: no cover - runs in the child, only without taskset
             os.sched_setaffinity(0, cpus)

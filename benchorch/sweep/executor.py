@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchorch.devices.base import Device
+from benchorch.devices.battery import require_battery
+from benchorch.devices.cpumask import pin_mask
 from benchorch.domain import DeviceInfo, ErrorKind, Health
 from benchorch.errors import (
     BatteryTooLow,
@@ -148,17 +150,11 @@ class Executor:
     def _run_device(self, work: DeviceWork, prog: DeviceProgress, store: Store) -> None:
         s = self.settings
         device, info, launches = work.device, work.info, work.launches
-        if s.min_battery is not None and info.battery_level is not None:
-            if info.battery_level < s.min_battery and not info.charging:
-                raise BatteryTooLow(
-                    f"battery at {info.battery_level}% is under the {s.min_battery}% threshold",
-                    serial=device.serial,
-                    hint="charge the phone or lower --min-battery",
-                )
+        require_battery(device.serial, info.battery_level, info.charging, s.min_battery)
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
         binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
-        policy = dataclasses.replace(s.launch, cpu_mask=cpu_mask_for(info, s.pin))
+        policy = dataclasses.replace(s.launch, cpu_mask=pin_mask(info, s.pin))
         prog.status = "running"
         last_health: Health | None = facts_reading(info)  # the first launch's cooldown gate
         for spec in launches:
@@ -338,26 +334,6 @@ def _wait_all(events: Sequence[threading.Event]) -> None:
     for event in events:
         while not event.wait(0.2):
             pass
-
-
-def cpu_mask_for(info: DeviceInfo, pin: str) -> int | None:
-    """The ``taskset`` mask for ``pin``: ``big`` (the big cluster, from the per-core
-    max frequencies; ``None`` on a device with one cluster), ``all`` (every core
-    listed), ``none``, or an explicit hex mask such as ``0xf0``."""
-    if pin == "none":
-        return None
-    if pin.startswith("0x"):
-        return int(pin, 16)
-    if pin == "big":
-        if len(info.clusters) < 2:
-            return None
-        cpus: tuple[int, ...] = info.big_cpus
-    else:
-        cpus = tuple(c for cluster in info.clusters for c in cluster.cpus)
-    mask = 0
-    for cpu in cpus:
-        mask |= 1 << cpu
-    return mask or None
 
 
 def remaining(plan: Plan, serial: str, done_keys: set[str]) -> list[LaunchSpec]:

@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchorch import benchflags
+from benchorch.devices.cpumask import PIN_CHOICES, parse_pin
 from benchorch.errors import ConfigError
 
 __all__ = [
@@ -83,7 +84,6 @@ __all__ = [
     "refuse_with_resume",
 ]
 
-PIN_CHOICES = ("big", "all", "none")
 #: ``--runner``: what ``--device local`` times (``sweep.inputs.local_binary``)
 RUNNER_CHOICES = ("auto", "binary", "python")
 
@@ -194,19 +194,12 @@ def parse_threads(text: str | int, *, what: str = "--threads") -> tuple[int, ...
 
 
 def _parse_pin(text: str, *, what: str = "--pin") -> str:
-    value = text.strip().lower()
-    if value in PIN_CHOICES:
-        return value
     try:
-        mask = int(value, 16) if value.startswith("0x") else -1
-    except ValueError:
-        mask = -1
-    if mask <= 0:
+        return parse_pin(text)
+    except ValueError as exc:
         raise ConfigError(
-            f"{what} {text!r}: not a pinning choice",
-            hint="use big, all, none or a hex CPU mask such as 0xf0",
-        )
-    return hex(mask)
+            f"{what} {exc}", hint=f"use {', '.join(PIN_CHOICES)} or a hex CPU mask such as 0xf0"
+        ) from exc
 
 
 def _parse_runner(text: str, *, what: str = "--runner") -> str:

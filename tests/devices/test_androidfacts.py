@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from benchorch.devices import androidfacts as af
+from benchorch.devices.cpumask import cpu_mask, mask_hex
 
 PIXEL6_GETPROP = """\
 [dalvik.vm.heapsize]: [512m]
@@ -219,8 +218,8 @@ def test_pixel6_three_clusters_and_big_mask() -> None:
         ("mid", (4, 5), 2253000),
         ("little", (0, 1, 2, 3), 1803000),
     ]
-    assert af.mask_hex(af.cpu_mask(clusters[0].cpus)) == "c0"
-    assert af.mask_hex(af.cpu_mask(clusters[2].cpus)) == "f"
+    assert mask_hex(cpu_mask(clusters[0].cpus)) == "c0"
+    assert mask_hex(cpu_mask(clusters[2].cpus)) == "f"
 
 
 def test_two_clusters_six_little_two_big() -> None:
@@ -251,18 +250,6 @@ def test_cpu_list_syntax() -> None:
     assert af.parse_cpu_list("0-3,6,7\n") == (0, 1, 2, 3, 6, 7)
     assert af.parse_cpu_list("0\n") == (0,)
     assert af.parse_cpu_list("") == ()
-
-
-@given(st.sets(st.integers(min_value=0, max_value=63), min_size=1))
-def test_mask_round_trip(cpus: set[int]) -> None:
-    mask = af.cpu_mask(cpus)
-    assert af.mask_cpus(mask) == tuple(sorted(cpus))
-    assert int(af.mask_hex(mask), 16) == mask
-
-
-def test_mask_rejects_empty() -> None:
-    with pytest.raises(ValueError, match="at least one CPU"):
-        af.mask_hex(0)
 
 
 def test_df_variants() -> None:
