@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from benchorch.cli.main import cli
 from benchorch.parse import parse_output
 
-FIXTURES = Path(__file__).parent / "fixtures" / "outputs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "outputs"
 KEYS = {"status", "us_per_iter", "iters_per_sec", "samples_us", "error_kind", "message"}
 
 
