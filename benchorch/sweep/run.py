@@ -340,8 +340,8 @@ def _variants(cfg: SweepConfig, binaries: list[tuple[str, Binary]]) -> Manifest:
     manifest = resolve_variants(
         variants_dir=Path(cfg.variants) if cfg.variants else None,
         model=cfg.model,
-        dims=";".join(cfg.dims) if cfg.dims and len(cfg.dims) == 1 else None,
-        types=";".join(cfg.types) if cfg.types and len(cfg.types) == 1 else None,
+        dims=cfg.dims[0] if len(cfg.dims) == 1 else None,  # one value: the export's inputs
+        types=cfg.types[0] if len(cfg.types) == 1 else None,
         recipe=tuple(cfg.recipe) if cfg.recipe else None,
         cache_dir=cache_root(),
         bytecode_version=cfg.bytecode_version,

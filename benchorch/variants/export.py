@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchorch import benchflags
 from benchorch.domain import ModelFormat
 from benchorch.errors import ModelError, OutputNotWritable, UsageError
 from benchorch.files import sha256_file
@@ -249,9 +250,11 @@ def _export(
         )
     types = opts.types
     if types is None:
-        n = len(dims.split(";"))
+        n = benchflags.input_count(dims)
         default = loaded.default_types
-        types = default if default and len(default.split(";")) == n else ";".join(["float"] * n)
+        if not default or benchflags.input_count(default) != n:
+            default = benchflags.INPUT_SEP.join(["float"] * n)
+        types = default
     specs = parse_inputs(dims, types)
     inputs = check_inputs(specs)
     reference = _reference(loaded, opts.model, specs, inputs)
