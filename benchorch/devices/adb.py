@@ -3,7 +3,10 @@
 The facade the sweep talks to (the ``Device`` protocol); the work is in
 ``adbshell`` (transport and shell, hand-written host protocol) and ``adbpush``
 (verified pushes over sync), each saying in its docstring why it does not use
-adbutils. adbutils serves ``reconnect``'s ``connect`` / ``disconnect``.
+adbutils. adbutils serves ``reconnect``'s ``connect`` / ``disconnect``. The
+phone's properties come with the facts script's one round trip (``getprop``
+prints them all) rather than adbutils' ``prop``/``getprop`` (one shell per
+property); the sweep needs no port forwards.
 
 Round trips (each one service on a fresh server socket, addressed by
 ``transport_id`` so the server skips the serial lookup and version check):

@@ -44,6 +44,7 @@ from benchorch.sweep.executor import (
     DeviceProgress,
     DeviceWork,
     Executor,
+    ProgressFn,
     SweepSettings,
     overall_status,
     remaining,
@@ -293,9 +294,8 @@ def _sweep(
             store_path=db,
             settings=settings,
             variant_files=variant_files,
-            progress=display.update,
+            progress=_warming(display.update),
         )
-        prewarm_report()  # off the critical path: the host mostly waits while a phone runs
         with display:
             result = executor.run(work)
     for serial, note in empty.items():
@@ -396,10 +396,24 @@ def _check_writable(out_dir: Path) -> None:
         ) from exc
 
 
+def _warming(update: ProgressFn) -> ProgressFn:
+    """``update``, starting ``prewarm_report`` when the first device starts its launches
+    (not earlier: the pushes and hash checks before them would share the GIL with it)."""
+    started = threading.Event()
+
+    def progress(prog: DeviceProgress) -> None:
+        if prog.status == "running" and not started.is_set():
+            started.set()
+            prewarm_report()
+        update(prog)
+
+    return progress
+
+
 def prewarm_report() -> threading.Thread:
     """Import the report's libraries (pandas, jinja2) and compile its template in a
     background thread while the launches run, so the report after the last launch
-    costs only its own reading and rendering (about a second less on this host).
+    costs only its own reading and rendering (``benchmarks/sweep_start_finish.py``).
 
     A failure here is only logged: ``_report`` imports again and says why.
     """
