@@ -3,8 +3,12 @@
 A build's key is ``sha256(canonical JSON of its identity)[:20]`` where the
 identity holds everything that decides the bytes produced: target, ABI,
 flavour, flags, the source identity (revision and relevant-file digest), our
-compatibility headers' digest, plus the libtorch and compiler versions (host)
-or the NDK version (android), and the build host for remote builds.
+compatibility headers' digest, the build machine's environment variables
+that change a build, plus libtorch's prefix, version and stamp (size and
+mtime of libtorch_cpu.so) and the compiler's version (host) or the NDK
+version (android), and the build host for remote builds. The same identity
+is computed on either machine (``host.py``/``android.py`` run once over a
+transport), so a reinstalled libtorch is rebuilt on a build host too.
 
 Layout under the cache folder (``--cache-dir``, else ``builds`` under
 ``benchorch.paths.cache_root()``: ``$BENCHORCH_CACHE`` or the user cache dir)::
