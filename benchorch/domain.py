@@ -208,10 +208,12 @@ class ModelFormat(StrEnum):
     FULL_JIT = "full_jit"  # torch.jit.save .pt
     LITE = "lite"  # _save_for_lite_interpreter .ptl (zip/pickle)
     FLATBUFFER = "flatbuffer"  # _save_for_lite_interpreter(_use_flatbuffer=True)
+    EXECUTORCH = "executorch"  # an ExecuTorch program .pte (run by an ExecuTorch runner)
 
 
 class Flavour(StrEnum):
-    """What a speed_benchmark_torch binary can load."""
+    """What a benchmark binary can load (speed_benchmark_torch's two builds, or ExecuTorch)."""
 
     LITE = "lite"  # BUILD_LITE_INTERPRETER=1: .ptl and FlatBuffer only
     FULL_JIT = "full_jit"  # BUILD_LITE_INTERPRETER=0: .pt, .ptl, FlatBuffer
+    EXECUTORCH = "executorch"  # an ExecuTorch runner (executor_runner's flags): .pte only

@@ -27,12 +27,13 @@ fi
 # PyTorch's real source (binaries/speed_benchmark_torch.cc, scripts/build_android.sh)
 tools/fetch-pytorch-src.sh "$ROOT/.cache/pytorch-src"
 
-# The main environment: benchorch, its dev tools and torch 2.13 (CPU wheel; never CUDA).
+# The main environment: benchorch, its dev tools, torch 2.13 (CPU wheel; never CUDA) and
+# the executorch extra (executorch 1.5.1 and torchao: no torch of their own).
 if [ ! -x .venv/bin/benchorch ] || [ pyproject.toml -nt .venv/.stamp ]; then
   [ -d .venv ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[torch,dev]"
+  .venv/bin/python -m pip install -q -e ".[torch,executorch,dev]"
   touch .venv/.stamp
 fi
 

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 @click.option(
     "--recipe",
     default=None,
-    help="Steps to apply: fuse,quantize,mobile,channels_last,lite,flatbuffer (default: all).",
+    help="Steps to apply: fuse,quantize,mobile,channels_last,lite,flatbuffer (default: all of"
+    " these); ExecuTorch .pte steps, only when named: executorch,executorch_xnnpack,"
+    "executorch_int8 (needs benchorch[executorch]).",
 )
 @click.option(
     "--bytecode-version",

@@ -37,6 +37,7 @@ _FORMAT_NAMES = {
     ModelFormat.FULL_JIT: "full-JIT .pt",
     ModelFormat.LITE: ".ptl",
     ModelFormat.FLATBUFFER: "FlatBuffer",
+    ModelFormat.EXECUTORCH: "ExecuTorch .pte",
 }
 
 
@@ -54,7 +55,9 @@ class DeviceBinary:
 
     @property
     def label(self) -> str:
-        kind = "lite-interpreter" if self.flavour is Flavour.LITE else "full-JIT"
+        kind = {Flavour.LITE: "lite-interpreter", Flavour.EXECUTORCH: "ExecuTorch runner"}.get(
+            self.flavour, "full-JIT"
+        )
         return f"{self.binary} ({kind} build) on {self.serial}"
 
 
@@ -127,6 +130,7 @@ def device_note(plan: Plan) -> str:
 
 _LABELS = {
     SkipKind.FULL_JIT_ON_LITE: "full-JIT .pt files on a lite-interpreter binary",
+    SkipKind.RUNTIME: "files for the other runtime (.pte vs TorchScript)",
     SkipKind.BYTECODE_NEWER: "bytecode newer than the binary accepts",
     SkipKind.BYTECODE_OLDER: "bytecode older than the binary accepts",
     SkipKind.CHECK_FAILED: "files whose accuracy check failed",

@@ -64,7 +64,8 @@ LaunchKind = Literal["latency", "load"]
 #: build has no TorchScript front end, so it cannot read a full-JIT ``.pt``).
 LOADS: dict[Flavour, frozenset[ModelFormat]] = {
     Flavour.LITE: frozenset({ModelFormat.LITE, ModelFormat.FLATBUFFER}),
-    Flavour.FULL_JIT: frozenset(ModelFormat),
+    Flavour.FULL_JIT: frozenset({ModelFormat.FULL_JIT, ModelFormat.LITE, ModelFormat.FLATBUFFER}),
+    Flavour.EXECUTORCH: frozenset({ModelFormat.EXECUTORCH}),
 }
 
 
@@ -72,6 +73,7 @@ class SkipKind(StrEnum):
     """Why the planner removed a candidate; the reason text says it for one file."""
 
     FULL_JIT_ON_LITE = "full_jit_on_lite"
+    RUNTIME = "runtime"  # a .pte for speed_benchmark_torch, or TorchScript for ExecuTorch
     BYTECODE_NEWER = "bytecode_newer"
     BYTECODE_OLDER = "bytecode_older"
     CHECK_FAILED = "check_failed"
@@ -190,6 +192,16 @@ class _Config:
 def _variant_problem(
     v: PlanVariant, binary: Binary, include_failed: bool
 ) -> tuple[SkipKind, str] | None:
+    if binary.flavour is Flavour.EXECUTORCH and v.format is not ModelFormat.EXECUTORCH:
+        return SkipKind.RUNTIME, (
+            f"{v.file} is a TorchScript file and the ExecuTorch runner runs only .pte"
+            " programs: time it with speed_benchmark_torch"
+        )
+    if v.format is ModelFormat.EXECUTORCH and binary.flavour is not Flavour.EXECUTORCH:
+        return SkipKind.RUNTIME, (
+            f"{v.file} is an ExecuTorch program and speed_benchmark_torch runs only"
+            " TorchScript files: time it with an ExecuTorch runner"
+        )
     if v.format not in LOADS[binary.flavour]:
         return SkipKind.FULL_JIT_ON_LITE, (
             f"{v.file} is a full-JIT TorchScript file and the binary is a lite-interpreter build,"

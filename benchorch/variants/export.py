@@ -12,7 +12,9 @@ Order of work:
    when asked, save as ``.pt``, ``.ptl`` and FlatBuffer ``.ff.ptl``, lower lite
    files with ``_backport_for_mobile`` for ``--bytecode-version``, load each
    file back, run it and compare (``check.py``).
-4. For 4-D float inputs, the baseline and the deepest quantised stack are
+4. The ExecuTorch steps, when named, lower the eager model to ``.pte``
+   programs (``et_variants.py``), each checked through ``executorch.runtime``.
+5. For 4-D float inputs, the baseline and the deepest quantised stack are
    listed again as ``<variant>+channels_last_input`` (hard links to the same
    files, so the same sha256, to be run with
    ``--input_memory_format=channels_last``, checked with NHWC inputs).
@@ -55,7 +57,7 @@ from benchorch.variants.manifest import (
     VariantFile,
     write_manifest,
 )
-from benchorch.variants.steps import FILE_FORMATS, parse_recipe, recipe_formats
+from benchorch.variants.steps import ET_STEPS, FILE_FORMATS, parse_recipe, recipe_formats
 
 Progress = Callable[[str], None]
 
@@ -191,6 +193,16 @@ def _reference(
 def export_variants(opts: ExportOptions, progress: Progress | None = None) -> Manifest:
     say = progress or (lambda _msg: None)
     steps = parse_recipe(opts.recipe)
+    if any(s in ET_STEPS for s in steps):
+        from benchorch.variants.et_export import INSTALL, missing_extra
+
+        missing = missing_extra()
+        if missing is not None:
+            raise UsageError(
+                f"--recipe {opts.recipe}: the ExecuTorch steps need the executorch extra"
+                f" ({missing} is not installed)",
+                hint=INSTALL,
+            )
     if opts.bytecode_version is not None and opts.bytecode_version < 1:
         raise UsageError(
             f"--bytecode-version {opts.bytecode_version} is not a bytecode version",
@@ -235,7 +247,7 @@ def _export(
         random_calibration,
     )
     from benchorch.variants.load import load_model
-    from benchorch.variants.recipe import RecipeBuilder, xnnpack_available
+    from benchorch.variants.recipe import RecipeBuilder, et_plans, xnnpack_available
 
     if opts.bytecode_version is not None:
         with output.captured_fd2(stderr):
@@ -317,6 +329,17 @@ def _export(
             for f in by_variant.get(name, []):
                 with output.captured_fd2(stderr):
                     state.files.append(_nhwc_entry(state, f))
+
+    et_planned, et_skipped = et_plans(steps, loaded.eager, [s.type for s in specs])
+    state.skipped.extend(et_skipped)
+    if et_planned:
+        from benchorch.variants.et_variants import EtContext, export_all
+
+        ctx = EtContext(tmp, specs, inputs, reference, calibration, state.torch_version)
+        with output.captured_fd2(stderr):
+            made, failed = export_all(ctx, loaded.eager, et_planned, say)
+        state.files.extend(made)
+        state.skipped.extend(failed)
 
     return Manifest(
         model=opts.model,

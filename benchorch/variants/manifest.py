@@ -56,6 +56,27 @@ class CheckResult(Record):
 
 
 @dataclass(frozen=True)
+class Delegation(Record):
+    """How much of an ExecuTorch program a delegate runs (``get_delegation_info``).
+
+    ``backend`` is None for a portable program (every node on CPU kernels);
+    ``cpu_ops`` names the operator types left on CPU kernels.
+    """
+
+    backend: str | None
+    delegated_subgraphs: int
+    delegated_nodes: int
+    cpu_nodes: int
+    cpu_ops: tuple[str, ...] = ()
+
+    @property
+    def coverage(self) -> float | None:
+        """The share of nodes a delegate runs (None when the graph had no nodes)."""
+        total = self.delegated_nodes + self.cpu_nodes
+        return self.delegated_nodes / total if total else None
+
+
+@dataclass(frozen=True)
 class VariantFile(Record):
     """One exported file and how to benchmark it (``;``-joined per input)."""
 
@@ -73,7 +94,9 @@ class VariantFile(Record):
     memory_format: str
     check: CheckResult
     torch_version: str
-    export: str  # "script" | "trace" | "file"
+    export: str  # "script" | "trace" | "file" | "torch.export"
+    delegation: Delegation | None = None  # ExecuTorch files only
+    runtime_version: str | None = None  # the ExecuTorch version that wrote a .pte
 
     def abspath(self, root: Path | str) -> Path:
         return Path(root) / self.path
@@ -205,6 +228,19 @@ def _file_from_dict(d: Mapping[str, Any]) -> VariantFile:
         error=None if c.get("error") is None else str(c["error"]),
     )
     bv = d.get("bytecode_version")
+    dg = d.get("delegation")
+    delegation = (
+        None
+        if dg is None
+        else Delegation(
+            backend=None if dg.get("backend") is None else str(dg["backend"]),
+            delegated_subgraphs=int(dg["delegated_subgraphs"]),
+            delegated_nodes=int(dg["delegated_nodes"]),
+            cpu_nodes=int(dg["cpu_nodes"]),
+            cpu_ops=tuple(str(o) for o in dg.get("cpu_ops", [])),
+        )
+    )
+    rv = d.get("runtime_version")
     return VariantFile(
         name=str(d["name"]),
         variant=str(d["variant"]),
@@ -221,6 +257,8 @@ def _file_from_dict(d: Mapping[str, Any]) -> VariantFile:
         check=check,
         torch_version=str(d["torch_version"]),
         export=str(d.get("export", "script")),
+        delegation=delegation,
+        runtime_version=None if rv is None else str(rv),
     )
 
 

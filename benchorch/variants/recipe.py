@@ -2,8 +2,10 @@
 
 Steps (``--recipe``, listed in ``steps.py``): ``fuse``, ``quantize``, ``mobile``,
 ``channels_last``, ``lite``, ``flatbuffer``. The first four make variants; the
-last two pick file formats (full-JIT ``.pt`` is always written). Variant names join the steps'
-adjectives in the recipe's order, so a report reads as the recipe's story:
+last two pick file formats (full-JIT ``.pt`` is always written); the ExecuTorch
+steps, only when named, lower to ``.pte`` (``et_plans``, ``et_export.py``).
+Variant names join the steps' adjectives in the recipe's order, so a report
+reads as the recipe's story:
 
 =======================================  ========================================
 ``baseline``                             the model, scripted (traced if needed)
@@ -32,6 +34,7 @@ from benchorch.variants import quant
 from benchorch.variants.fuse import FusionPlan, fuse, plan_fusion
 from benchorch.variants.inputs import InputSpec
 from benchorch.variants.manifest import SkippedVariant
+from benchorch.variants.steps import ET_STEPS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,6 +42,57 @@ if TYPE_CHECKING:
     from benchorch.variants.load import LoadedModel
 
 XNNPACK_REASON = "Mobile optimization only available with XNNPACK (this torch is built without it)"
+
+
+@dataclass(frozen=True)
+class EtPlan:
+    """One ExecuTorch variant: its name, recipe steps, tolerance kind and lowering mode."""
+
+    name: str
+    steps: tuple[str, ...]
+    kind: str  # "float" | "int8"
+    mode: str  # et_export.PORTABLE | XNNPACK | STATIC_INT8 | DYNAMIC_INT8
+
+
+def et_plans(
+    steps: tuple[str, ...], eager: nn.Module | None, input_types: list[str]
+) -> tuple[list[EtPlan], list[SkippedVariant]]:
+    """The ``.pte`` variants the named ExecuTorch steps (``steps.ET_STEPS``) make of this model."""
+    from benchorch.variants import et_export as et
+
+    wanted = [s for s in ET_STEPS if s in steps]
+    plans: list[EtPlan] = []
+    skipped: list[SkippedVariant] = []
+    if not wanted:
+        return plans, skipped
+    if eager is None:
+        reason = "torch.export needs the eager model; a TorchScript file cannot be lowered"
+        return plans, [SkippedVariant(s.replace("_", "+"), reason) for s in wanted]
+    if "executorch" in steps:
+        plans.append(EtPlan("executorch", ("executorch",), "float", et.PORTABLE))
+    if "executorch_xnnpack" in steps:
+        plans.append(EtPlan("executorch+xnnpack", ("executorch", "xnnpack"), "float", et.XNNPACK))
+    if "executorch_int8" in steps:
+        int8 = ("executorch", "xnnpack", "int8")
+        static_reason = quant.static_reason(eager, input_types)
+        if static_reason is None:
+            plans.append(EtPlan("executorch+xnnpack+int8", int8, "int8", et.STATIC_INT8))
+        else:
+            why = static_reason.replace("dynamic_quantized", "executorch+xnnpack+dynamic_int8")
+            skipped.append(SkippedVariant("executorch+xnnpack+int8", why))
+        dyn_reason = quant.dynamic_reason(eager)
+        if dyn_reason is None:
+            plans.append(
+                EtPlan(
+                    "executorch+xnnpack+dynamic_int8",
+                    ("executorch", "xnnpack", "dynamic_int8"),
+                    "int8",
+                    et.DYNAMIC_INT8,
+                )
+            )
+        else:
+            skipped.append(SkippedVariant("executorch+xnnpack+dynamic_int8", dyn_reason))
+    return plans, skipped
 
 
 def xnnpack_available() -> bool:

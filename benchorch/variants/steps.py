@@ -1,5 +1,10 @@
 """The recipe's steps, in their order: the one owner (torch-free).
 
+The ExecuTorch steps (``ET_STEPS``: ``executorch`` portable,
+``executorch_xnnpack``, ``executorch_int8``) write ``.pte`` programs; they
+need the ``executorch`` extra and run only when named: the default recipe (and
+``all``) stays the lite one, ``all,executorch_xnnpack`` adds to it.
+
 A recipe (``--recipe``, sweep.toml's ``recipe``) is a subset of ``STEPS``.
 The first four make variants (``VARIANT_STEPS``) and a variant's name joins
 their adjectives in this order (``fused+quantized+mobile``); the last two pick
@@ -17,6 +22,7 @@ from benchorch.errors import UsageError
 __all__ = [
     "ADJECTIVES",
     "DEFAULT_RECIPE",
+    "ET_STEPS",
     "FILE_FORMATS",
     "FORMAT_STEPS",
     "STEPS",
@@ -39,6 +45,8 @@ FORMAT_STEPS: tuple[str, ...] = ("lite", "flatbuffer")
 STEPS: tuple[str, ...] = VARIANT_STEPS + FORMAT_STEPS
 #: What an export without ``--recipe`` runs: every step.
 DEFAULT_RECIPE: tuple[str, ...] = STEPS
+#: ExecuTorch steps, made only when named (``--recipe ...,executorch_xnnpack``).
+ET_STEPS: tuple[str, ...] = ("executorch", "executorch_xnnpack", "executorch_int8")
 
 #: (the step that asks for it, or "pt" for the always-written one; format; file suffix).
 FILE_FORMATS: tuple[tuple[str, ModelFormat, str], ...] = (
@@ -53,18 +61,23 @@ def parse_recipe(text: str | None) -> tuple[str, ...]:
     if text is None or text.strip() == "all":
         return DEFAULT_RECIPE
     steps = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in steps if s not in STEPS]
+    if "all" in steps:
+        steps = tuple(dict.fromkeys(s for s in (*DEFAULT_RECIPE, *steps) if s != "all"))
+    unknown = [s for s in steps if s not in STEPS + ET_STEPS]
     if unknown or not steps:
         raise UsageError(
             f"--recipe {text!r}: unknown step {unknown[0] if unknown else '(none given)'!r}",
-            hint=f"use a comma-separated subset of {','.join(STEPS)}",
+            hint=f"use a comma-separated subset of {','.join(STEPS + ET_STEPS)} (or all)",
         )
     return steps
 
 
 def recipe_formats(steps: tuple[str, ...]) -> frozenset[ModelFormat]:
     """The file formats an export with these recipe steps writes (``.pt`` always)."""
-    return frozenset(fmt for key, fmt, _ in FILE_FORMATS if key == "pt" or key in steps)
+    made = {fmt for key, fmt, _ in FILE_FORMATS if key == "pt" or key in steps}
+    if any(s in ET_STEPS for s in steps):
+        made.add(ModelFormat.EXECUTORCH)
+    return frozenset(made)
 
 
 def step_rank(word: str) -> int | None:

@@ -66,4 +66,36 @@ def test_recipe_mismatch_names_each_device_and_binary() -> None:
     both = frozenset({ModelFormat.FULL_JIT, ModelFormat.LITE})
     assert not recipe_mismatches(("fuse", "lite"), both, devices)
     assert loadable([Flavour.LITE]) == {ModelFormat.LITE, ModelFormat.FLATBUFFER}
-    assert loadable([Flavour.LITE, Flavour.FULL_JIT]) == set(ModelFormat)
+    # speed_benchmark_torch loads every TorchScript format and no ExecuTorch program
+    assert loadable([Flavour.LITE, Flavour.FULL_JIT]) == set(ModelFormat) - {ModelFormat.EXECUTORCH}
+
+
+def test_an_executorch_program_is_planned_away_from_speed_benchmark_torch() -> None:
+    cfg = SweepConfig(devices=("a",), launches=1)
+    pte = PlanVariant(
+        "executorch+xnnpack",
+        "executorch+xnnpack.pte",
+        ModelFormat.EXECUTORCH,
+        "1" * 64,
+        None,
+        "1,3,8,8",
+        "float",
+        "contiguous_format",
+        True,
+    )
+    for flavour in (Flavour.LITE, Flavour.FULL_JIT):
+        plan = make_plan([pte], binary(flavour, 4, 8), cfg)
+        assert not plan.launches
+        assert [s.kind for s in plan.skipped] == [SkipKind.RUNTIME]
+        assert "ExecuTorch program" in plan.skipped[0].reason
+    text = str(nothing_to_run({"a": plan}, from_recipe=True, candidates=1))
+    assert "files for the other runtime (.pte vs TorchScript) (1: executorch+xnnpack.pte)" in text
+    assert "time it with an ExecuTorch runner" in text
+
+
+def test_a_torchscript_file_is_planned_away_from_the_executorch_runner() -> None:
+    cfg = SweepConfig(devices=("a",), launches=1)
+    plan = make_plan([_pt("baseline")], binary(Flavour.EXECUTORCH, None, None), cfg)
+    assert not plan.launches
+    assert [s.kind for s in plan.skipped] == [SkipKind.RUNTIME]
+    assert "time it with speed_benchmark_torch" in plan.skipped[0].reason

@@ -24,7 +24,11 @@ def test_parse_recipe() -> None:
 def test_a_recipe_picks_its_formats_and_pt_is_always_written() -> None:
     assert steps.recipe_formats(("fuse", "quantize")) == {ModelFormat.FULL_JIT}
     assert steps.recipe_formats(("lite",)) == {ModelFormat.FULL_JIT, ModelFormat.LITE}
-    assert steps.recipe_formats(steps.DEFAULT_RECIPE) == set(ModelFormat)
+    # the default recipe writes every TorchScript format; a .pte only when an ExecuTorch step
+    # is named
+    pte = {ModelFormat.EXECUTORCH}
+    assert steps.recipe_formats(steps.DEFAULT_RECIPE) == set(ModelFormat) - pte
+    assert steps.recipe_formats(("executorch_xnnpack",)) == {ModelFormat.FULL_JIT, *pte}
 
 
 def test_steps_and_their_adjectives_rank_in_recipe_order() -> None:
