@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Compare two runs: faster, slower or the same.",
     ),
     "trend": ("benchorch.cli.report_cmd:trend", "Render the history report across runs."),
+    "nightly": (
+        "benchorch.cli.nightly_cmd:nightly",
+        "Run tonight's benchmarks once per night; show a night's status.",
+    ),
     "virtual-phone": (
         "benchorch.cli.vphone_cmd:virtual_phone",
         "Serve a virtual phone over the adbd protocol.",

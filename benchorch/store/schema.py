@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 #: The newest revision this benchorch ships (``migrations/versions/000N_*.py``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: PostgreSQL advisory lock key that serialises upgrades ("benchorc" in ASCII).
 _PG_LOCK_KEY = 0x62656E63686F7263
 

@@ -16,6 +16,8 @@ Tables (all append-only, except ``runs.status``/``finished_at`` which
   manifest entry of each variant name a run used (steps, check), in the order
   recorded (``id``).
 * ``skips``: what the plan left out and why.
+* ``nights``: one per night and configuration of ``benchorch nightly`` (the
+  claim; ``status``, ``holder``, ``run_id`` and ``detail`` are updated).
 * ``launches``: one per launch; ``samples`` is the bytes of little-endian
   float64 (8 per iteration, microseconds), health and argv are JSON text.
 
@@ -170,6 +172,22 @@ launches = sa.Table(
     sa.Index("launches_time", "started_at"),
 )
 
+#: One row per night and configuration: the claim that makes a nightly idempotent
+#: (its primary key is the claim), the run it became, and what the night recorded
+#: (``detail`` JSON: revisions, phones left out and why, planned launches per phone).
+nights = sa.Table(
+    "nights",
+    metadata,
+    sa.Column("night", sa.Text, primary_key=True),
+    sa.Column("config_hash", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("claimed_at", Seconds, nullable=False),
+    sa.Column("updated_at", Seconds, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
 #: Every table, parents before children (the order a copy inserts in).
 TABLES: tuple[sa.Table, ...] = (
     runs,
@@ -180,4 +198,5 @@ TABLES: tuple[sa.Table, ...] = (
     run_variants,
     skips,
     launches,
+    nights,
 )

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,20 @@ class SweepSummary:
         return out
 
 
+@dataclass(frozen=True)
+class SweepHooks:
+    """What a caller driving sweeps (the nightly) may add to one.
+
+    ``on_run(run_id, planned)``: called once the run exists, with the launches
+    planned per device (the whole plan, also on ``--resume``);
+    ``stop_at``: unix time after which no launch starts (the ones running end
+    and are stored; the rest are not run, and the run ends ``partial``).
+    """
+
+    on_run: Callable[[str, Mapping[str, int]], None] | None = None
+    stop_at: float | None = None
+
+
 def _resumed(
     store: Store, resume_run: str, flags: dict[str, Any], flag_names: dict[str, str]
 ) -> tuple[SweepConfig, dict[str, Any], str]:
@@ -165,6 +180,7 @@ def run_sweep(
     resume_run: str | None,
     command: str,
     quiet: bool,
+    hooks: SweepHooks | None = None,
 ) -> SweepSummary:
     """``flags``: the command line's settings by ``SweepConfig`` field
     (``flag_names``: how each is spelled there, for messages).
@@ -177,7 +193,9 @@ def run_sweep(
         cfg = merge(file_values, given(flags), flag_names=flag_names)
         _check_writable(Path(cfg.out or "reports"))
         with Store(db) as store:
-            return _sweep(store, db, cfg, cfg.to_dict(), "running", None, command, quiet)
+            return _sweep(
+                store, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
+            )
     refuse_with_resume(flags, flag_names, config_file)
     if not db.exists():
         raise RunNotFound(
@@ -187,7 +205,17 @@ def run_sweep(
     with Store(db) as store:
         cfg, stored_settings, prior_status = _resumed(store, resume_run, flags, flag_names)
         _check_writable(Path(cfg.out or "reports"))
-        return _sweep(store, db, cfg, stored_settings, prior_status, resume_run, command, quiet)
+        return _sweep(
+            store,
+            db,
+            cfg,
+            stored_settings,
+            prior_status,
+            resume_run,
+            command,
+            quiet,
+            hooks or _NO_HOOKS,
+        )
 
 
 def _sweep(
@@ -199,6 +227,7 @@ def _sweep(
     resume_run: str | None,
     command: str,
     quiet: bool,
+    hooks: SweepHooks,
 ) -> SweepSummary:
     """The sweep on an open store, its settings validated (steps 2-5 above)."""
     out_dir = Path(cfg.out or "reports")
@@ -239,6 +268,8 @@ def _sweep(
                 "devices": serials,
             },
         )
+        if hooks.on_run is not None:
+            hooks.on_run(run_id, {serial: len(p.launches) for serial, p in plans.items()})
         done = store.done_launch_keys(run_id) if resume_run else set()
         work: list[DeviceWork] = []
         empty: dict[str, str] = {}  # serial -> why its plan is empty while others' are not
@@ -296,8 +327,13 @@ def _sweep(
             variant_files=variant_files,
             progress=_warming(display.update),
         )
-        with display:
-            result = executor.run(work)
+        timer = _stop_timer(executor, hooks.stop_at)
+        try:
+            with display:
+                result = executor.run(work)
+        finally:
+            if timer is not None:
+                timer.cancel()
     for serial, note in empty.items():
         result.devices[serial] = DeviceProgress(serial, 0, status=DEVICE_NOTHING, message=note)
     status = Outcome(overall_status(result))
@@ -315,6 +351,19 @@ def _sweep(
     }
     summary.report_path, summary.report_error = _report(store, run_id, out_dir)
     return summary
+
+
+_NO_HOOKS = SweepHooks()
+
+
+def _stop_timer(executor: Executor, stop_at: float | None) -> threading.Timer | None:
+    """A timer that stops the executor at ``stop_at`` (no new launch starts)."""
+    if stop_at is None:
+        return None
+    timer = threading.Timer(max(0.0, stop_at - time.time()), executor.stop.set)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _variants(cfg: SweepConfig, binaries: list[tuple[str, Binary]]) -> Manifest:

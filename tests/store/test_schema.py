@@ -29,7 +29,7 @@ def test_new_file_has_current_schema_wal_and_foreign_keys(tmp_path: Path) -> Non
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
         conn.rollback()
     raw = _raw(path)
-    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
@@ -57,7 +57,7 @@ def _future_file(path: Path, revision: str) -> None:
     raw.close()
 
 
-@pytest.mark.parametrize("revision", ["0004", "1f2e3d4c5b6a"])
+@pytest.mark.parametrize("revision", ["0005", "1f2e3d4c5b6a"])
 def test_file_from_a_newer_benchorch_is_refused(tmp_path: Path, revision: str) -> None:
     path = tmp_path / "new.sqlite"
     _future_file(path, revision)
@@ -103,7 +103,7 @@ def test_two_threads_creating_at_once_both_succeed(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     raw = _raw(path)
-    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
     raw.close()
 
 
