@@ -38,7 +38,7 @@ log = logging.getLogger("benchorch.build")
 
 ORIGINS = ("built", "cached", "registered", "hostrunner")
 TARGETS = ("android", "host")
-FLAVOURS = ("lite", "full_jit")
+FLAVOURS = ("lite", "full_jit")  # speed_benchmark_torch's; an ExecuTorch runner's is "executorch"
 SIDECAR_SUFFIX = ".provenance.json"
 
 _BYTECODE: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
@@ -109,6 +109,9 @@ class Provenance:
     bytecode_max: int | None = None
     vulkan: bool = False
     extra_files: tuple[str, ...] = ()
+    # an ExecuTorch runner's runtime (flavour "executorch"): version, backends, kernels,
+    # PAL, logging, event tracer, as far as they can be read; empty for speed_benchmark_torch
+    executorch: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def built(
@@ -166,6 +169,7 @@ class Provenance:
             "bytecode_max": self.bytecode_max,
             "vulkan": self.vulkan,
             "extra_files": list(self.extra_files),
+            "executorch": dict(self.executorch),
         }
 
     @classmethod
@@ -174,6 +178,7 @@ class Provenance:
         known["build_flags"] = tuple(known.get("build_flags") or ())
         known["extra_files"] = tuple(known.get("extra_files") or ())
         known["build_env"] = dict(known.get("build_env") or {})
+        known["executorch"] = dict(known.get("executorch") or {})
         return cls(**known)
 
     @property

@@ -8,6 +8,7 @@ cache folder, and a failure names it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ Examples:
   ANDROID_NDK=~/ndk/r26 benchorch build --target android --pytorch-root ~/src/pytorch --lite
   benchorch build --target android --pytorch-root ~/src/pytorch --build-host ci@buildbox
   benchorch build --binary ./speed_benchmark_torch --json
+  benchorch build --runtime executorch --target host
+  benchorch build --runtime executorch --target android --executorch-root ~/src/executorch
+  benchorch build --runtime executorch --binary ./executor_runner
 
 \b
 Exit codes: 0 built or cached; 2 a wrong root, NDK or flag; 3 the build, the
@@ -35,6 +39,19 @@ compiler or the SSH host failed (the log's path is printed).
 
 @click.command("build", epilog=BUILD_EPILOG)
 @click.option("--target", type=click.Choice(["host", "android"]), default="host", show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["pytorch", "executorch"]),
+    default="pytorch",
+    show_default=True,
+    help="pytorch: speed_benchmark_torch; executorch: an ExecuTorch runner"
+    " (host: benchorch's own, against the executorch wheel; android: upstream executor_runner).",
+)
+@click.option(
+    "--executorch-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--runtime executorch --target android: the ExecuTorch checkout to build in.",
+)
 @click.option(
     "--pytorch-root",
     type=click.Path(path_type=Path, file_okay=False),
@@ -100,6 +117,8 @@ compiler or the SSH host failed (the log's path is printed).
 @click.option("--json", "as_json", is_flag=True, help="Print the provenance record as JSON.")
 def build(
     target: str,
+    runtime: str,
+    executorch_root: Path | None,
     pytorch_root: Path | None,
     binary: Path | None,
     lite: bool | None,
@@ -125,7 +144,11 @@ def build(
     flavour = None if lite is None else ("lite" if lite else "full_jit")
     echo = None if quiet else sys.stderr
     prov: Provenance
-    if binary is not None:
+    if runtime == "executorch":
+        prov = _executorch_build(
+            target, executorch_root, binary, abi, ndk, jobs, cache_dir, rebuild, timeout, echo
+        )
+    elif binary is not None:
         from benchorch.build.provenance import register_binary
 
         ctx = click.get_current_context()
@@ -158,8 +181,48 @@ def build(
     took = (
         f" in {prov.build_seconds:.1f} s" if prov.origin == "built" and prov.build_seconds else ""
     )
-    click.echo(
-        f"speed_benchmark_torch ({prov.flavour}, {prov.abi}, {prov.origin}{took}): {prov.path}"
+    name = "ExecuTorch runner" if prov.flavour == "executorch" else "speed_benchmark_torch"
+    click.echo(f"{name} ({prov.flavour}, {prov.abi}, {prov.origin}{took}): {prov.path}")
+
+
+def _executorch_build(
+    target: str,
+    root: Path | None,
+    binary: Path | None,
+    abi: str | None,
+    ndk: str | None,
+    jobs: int | None,
+    cache_dir: Path | None,
+    rebuild: bool,
+    timeout: float | None,
+    echo: TextIO | None,
+) -> Provenance:
+    """``--runtime executorch``: register a runner, or build ours (host) or upstream's."""
+    if binary is not None:
+        from benchorch.etrunner.register import register_runner
+
+        return register_runner(binary, abi=abi)
+    if target == "host":
+        from benchorch.etrunner.host import build_host_runner
+
+        if root is not None:
+            raise BuildUsageError(
+                "--executorch-root is for --target android; the host runner is built against"
+                " the executorch wheel",
+                hint="drop --executorch-root",
+            )
+        return build_host_runner(cache_dir=cache_dir, rebuild=rebuild, echo=echo, timeout=timeout)
+    from benchorch.etrunner.android import build_android_runner
+
+    return build_android_runner(
+        root,
+        abi=abi or "arm64-v8a",
+        ndk=ndk if ndk is not None else os.environ.get("ANDROID_NDK"),
+        jobs=jobs,
+        cache_dir=cache_dir,
+        rebuild=rebuild,
+        echo=echo,
+        timeout=timeout,
     )
 
 

@@ -1,0 +1,1 @@
+"""The ExecuTorch runner: our own host build, upstream executor_runner builds, registering one."""
