@@ -89,13 +89,14 @@ class ParseResult(Record):
     samples_us: tuple[float, ...] = ()
     error_kind: ErrorKind | None = None
     message: str | None = None
+    load_ms: float | None = None  # an ExecuTorch runner's "Model loaded in" (ms)
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
 
     def to_json_obj(self) -> dict[str, Any]:
-        return {
+        obj: dict[str, Any] = {
             "status": self.status.value,
             "us_per_iter": self.us_per_iter,
             "iters_per_sec": self.iters_per_sec,
@@ -103,6 +104,9 @@ class ParseResult(Record):
             "error_kind": self.error_kind.value if self.error_kind else None,
             "message": self.message,
         }
+        if self.load_ms is not None:  # only an ExecuTorch runner prints it
+            obj["load_ms"] = self.load_ms
+        return obj
 
 
 # --- devices -------------------------------------------------------------------

@@ -31,6 +31,8 @@ def summary(result: ParseResult) -> str:
             f"samples: {len(samples)} (min {min(samples):g} us,"
             f" median {statistics.median(samples):g} us, max {max(samples):g} us)"
         )
+    if result.load_ms is not None:
+        lines.append(f"load: {result.load_ms:g} ms")
     if result.error_kind is not None:
         lines.append(f"error: {result.error_kind.value}")
     if result.message:
@@ -56,13 +58,30 @@ def read_source(source: str) -> str:
 @click.command("parse")
 @click.argument("source", metavar="FILE|-")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def parse(source: str, as_json: bool) -> Outcome:
-    """Parse captured speed_benchmark_torch output (FILE, or - for stdin).
+@click.option(
+    "--runtime",
+    type=click.Choice(["pytorch", "executorch"]),
+    default="pytorch",
+    show_default=True,
+    help="Whose output: speed_benchmark_torch, or an ExecuTorch runner (executor_runner's"
+    " lines, from stderr or logcat).",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="--runtime executorch: drop the first N 'Iteration' lines (the runner has no"
+    " warm-up flag).",
+)
+def parse(source: str, as_json: bool, runtime: str, warmup: int) -> Outcome:
+    """Parse captured speed_benchmark_torch or ExecuTorch runner output (FILE, or - for stdin).
 
     \b
     The output may hold stdout and stderr together, with any noise around it
     (prompts, logcat prefixes, warnings). --json prints exactly the keys
-    status, us_per_iter, iters_per_sec, samples_us, error_kind, message.
+    status, us_per_iter, iters_per_sec, samples_us, error_kind, message
+    (plus load_ms for an ExecuTorch runner that printed 'Model loaded in').
 
     \b
     Example:
@@ -70,7 +89,18 @@ def parse(source: str, as_json: bool) -> Outcome:
           --input_dims=1,3,224,224 --input_type=float --report_pep=true 2>&1 \\
         | benchorch parse --json -
     """
-    result = parse_output(read_source(source))
+    text = read_source(source)
+    if runtime == "executorch":
+        from benchorch.etparse import parse_et_output
+
+        result = parse_et_output(text, warmup=warmup)
+    else:
+        if warmup:
+            raise UsageError(
+                "--warmup is for --runtime executorch",
+                hint="speed_benchmark_torch's output already leaves out its warm-up runs",
+            )
+        result = parse_output(text)
     if as_json:
         click.echo(json.dumps(result.to_json_obj()))
     else:
