@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from benchorch.cli.exits import exit_code
+from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
 
@@ -108,3 +108,96 @@ def status(ctx: click.Context, night: str, config_file: Path | None, as_json: bo
             for line in s.lines():
                 click.echo(line)
     return Outcome.OK
+
+
+REPORT_EPILOG = """\b
+Examples:
+  benchorch nightly report --config nightly.toml
+  benchorch nightly report --night 2026-12-04 --baseline window:14 --format md,json --out reports
+  benchorch nightly compare 2026-12-03 2026-12-04
+
+\b
+Each configuration is compared with the last complete night AND a window of
+complete nights (--baseline previous: the configured window, default 7;
+window:N: N nights); a regression needs both, and is confirmed by an A/B
+re-run before it is called one. Markdown goes to stdout (and is appended to
+$GITHUB_STEP_SUMMARY when set); --out gets the Markdown, JSON and HTML.
+
+\b
+Exit codes: 0 nothing confirmed and coverage met; 1 a confirmed regression or
+a newly failing configuration; 2 usage; 3 coverage under min_coverage or
+infrastructure. A webhook that fails is logged and changes nothing.
+"""
+
+
+@nightly.command("report", epilog=REPORT_EPILOG)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("nightly.toml"),
+    show_default=True,
+    help="The nightly.toml the night ran with.",
+)
+@click.option("--night", default="latest", show_default=True, help="YYYY-MM-DD or latest.")
+@click.option("--baseline", default="previous", show_default=True, help="previous or window:N.")
+@click.option(
+    "--format", "formats", default="html,md,json", show_default=True, help="Files to write."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for the report files.",
+)
+@click.pass_context
+def report(
+    ctx: click.Context,
+    config_file: Path,
+    night: str,
+    baseline: str,
+    formats: str,
+    out: Path,
+) -> Outcome:
+    """The night's headline (regressions, coverage, phones) then its run report."""
+    from benchorch.nightly.report import report_night
+
+    files = report_night(
+        db=db_path(ctx),
+        config_file=config_file,
+        night=night,
+        baseline=baseline,
+        formats=formats,
+        out=out,
+    )
+    click.echo(files.markdown, nl=False)
+    for path in files.written:
+        click.echo(f"wrote {path}", err=True)
+    if files.issue is not None:
+        click.echo(f"wrote GitHub issue body {files.issue}", err=True)
+    if files.webhook_sent is False:
+        click.echo("webhook failed (logged); the verdict is unchanged", err=True)
+    return files.report.outcome
+
+
+@nightly.command("compare")
+@click.argument("night_a")
+@click.argument("night_b")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("nightly.toml"),
+    show_default=True,
+    help="The nightly.toml both nights ran with.",
+)
+@click.pass_context
+def compare(ctx: click.Context, night_a: str, night_b: str, config_file: Path) -> Outcome:
+    """NIGHT_B against NIGHT_A (dates or latest), configuration by configuration."""
+    from benchorch.nightly.report import compare_nights
+    from benchorch.report.text import format_text
+
+    cmp = compare_nights(db=db_path(ctx), config_file=config_file, night_a=night_a, night_b=night_b)
+    click.echo(format_text(cmp))
+    return comparison_outcome(cmp)

@@ -1,0 +1,156 @@
+"""The nightly report's headline, first: confirmed regressions, improvements,
+coverage (phones and launches, planned vs ran), phones left out or missing,
+sparklines of each affected configuration across the recent nights; then the
+unconfirmed suspects, apart. Markdown (stdout, ``$GITHUB_STEP_SUMMARY``),
+the webhook's one-paragraph text, and JSON.
+
+Every value a user or a phone controls (serials, labels, reasons) is escaped
+for Markdown tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchorch.domain import Outcome
+from benchorch.nightly.status import NightStatus
+from benchorch.nightly.verdicts import ConfigVerdict, NightVerdicts
+
+__all__ = ["NightReport", "markdown", "sparkline", "webhook_text"]
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class NightReport:
+    status: NightStatus
+    verdicts: NightVerdicts
+    previous_revisions: dict[str, Any]
+    outcome: Outcome
+    config_path: str
+
+    @property
+    def something_to_say(self) -> bool:
+        v = self.verdicts
+        return bool(
+            v.regressions
+            or v.improvements
+            or v.newly_failing
+            or v.suspects
+            or not self.status.coverage_met
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "status": self.status.to_dict(),
+            "verdicts": self.verdicts.to_dict(),
+            "previous_revisions": self.previous_revisions,
+        }
+
+
+def sparkline(values: Sequence[float]) -> str:
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = hi - lo
+    if span <= 0:
+        return _BARS[3] * len(vals)
+    return "".join(_BARS[min(7, int((v - lo) / span * 7.999))] for v in vals)
+
+
+def _md(text: Any) -> str:
+    out = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    for ch in "`*_<>[]":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _pct(ratio: float) -> str:
+    return "n/a" if not math.isfinite(ratio) else f"{(ratio - 1) * 100:+.1f}%"
+
+
+def _table(rows: Sequence[ConfigVerdict]) -> list[str]:
+    out = [
+        "| configuration | vs previous night | vs window | nights | why |",
+        "|---|---|---|---|---|",
+    ]
+    for v in rows:
+        out.append(
+            f"| {_md(v.label)} | {_pct(v.ratio_previous)} | {_pct(v.ratio_window)} "
+            f"| {sparkline(v.spark)} | {_md(v.reason)} |"
+        )
+    return out
+
+
+def verdict_line(report: NightReport) -> str:
+    v, s = report.verdicts, report.status
+    parts = [
+        f"{len(v.regressions)} confirmed regression(s)",
+        f"{len(v.newly_failing)} newly failing",
+        f"{len(v.improvements)} improvement(s)",
+        f"{len(v.suspects)} unconfirmed suspect(s)",
+        f"coverage {s.phones_complete}/{len(s.phones)} phones, {s.ran}/{s.planned} launches"
+        + ("" if s.coverage_met else " (BELOW MINIMUM)"),
+    ]
+    return "; ".join(parts)
+
+
+def markdown(report: NightReport) -> str:
+    v, s = report.verdicts, report.status
+    rev = s.revisions
+    lines = [
+        f"# benchorch nightly {s.night}: {report.outcome.value.upper()}",
+        "",
+        f"**{verdict_line(report)}**",
+        "",
+        f"PyTorch {_md(rev.get('pytorch', '?'))} (previous night: "
+        f"{_md(report.previous_revisions.get('pytorch', '-'))}), benchorch "
+        f"{_md(rev.get('benchorch', '?'))}; run `{s.run_id}`; compared with "
+        f"{_md(v.previous.night) if v.previous else 'no earlier night'} and a window of "
+        f"{len(v.window)} night(s).",
+        "",
+    ]
+    if v.regressions:
+        lines += ["## Confirmed regressions", "", *_table(v.regressions), ""]
+    if v.newly_failing:
+        lines += ["## Newly failing", "", *_table(v.newly_failing), ""]
+    if v.improvements:
+        lines += ["## Improvements", "", *_table(v.improvements), ""]
+    lines += [
+        "## Coverage",
+        "",
+        f"{s.phones_complete} of {len(s.phones)} phones complete, {s.ran} of {s.planned}"
+        f" launches ran (minimum {s.min_coverage:.0%}).",
+        "",
+    ]
+    short = [p for p in s.phones if p.planned is None or p.not_run]
+    if short:
+        lines += ["| phone | planned | ran | not run | why |", "|---|---|---|---|---|"]
+        for p in short:
+            planned = "-" if p.planned is None else str(p.planned)
+            not_run = "all" if p.not_run is None else str(p.not_run)
+            ran = p.done + p.failed
+            lines.append(f"| {_md(p.serial)} | {planned} | {ran} | {not_run} | {_md(p.reason)} |")
+        lines.append("")
+    if v.suspects:
+        lines += ["## Unconfirmed suspects (not regressions)", "", *_table(v.suspects), ""]
+    if v.confirm_launches or v.confirm_note:
+        lines += [f"Confirmation: {v.confirm_launches} extra launches. {_md(v.confirm_note)}", ""]
+    for note in v.notes:
+        lines.append(f"_{_md(note)}_")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def webhook_text(report: NightReport) -> str:
+    s, v = report.status, report.verdicts
+    text = f"benchorch nightly {s.night}: {report.outcome.value}: {verdict_line(report)}"
+    for r in [*v.regressions, *v.newly_failing]:
+        text += f"\n- {r.kind}: {r.label} ({_pct(r.ratio_previous)})"
+    for p in s.phones:
+        if p.planned is None:
+            text += f"\n- left out: {p.serial} ({p.reason})"
+    return text

@@ -1,0 +1,278 @@
+"""A night's verdicts: each configuration against the last complete night AND a
+rolling window of nights, screened, then confirmed before anyone is accused.
+
+* **Screen** (``stats.confirm``'s drift-free score ``z``): a configuration is a
+  suspect only when it scores ``z >= z_min`` against the previous complete
+  night **and** against the window (the window's launches pooled): one bad
+  baseline night can neither invent a regression (the window disagrees) nor
+  hide one (the previous night alone does not decide). Faster in both: an
+  improvement candidate.
+* **Confirm**: the suspects go to the sweep's confirm step
+  (``benchorch.sweep.confirm.confirm_run``: the baseline night's exact binary
+  and variant file, by content hash, A/B interleaved with tonight's on the same
+  phone, judged by ``stats.judge_confirmation``). Only a suspect the
+  confirmation calls ``slower`` is a confirmed regression; the rest are listed
+  apart as unconfirmed suspects. When this benchorch has no confirm step, no
+  suspect is confirmed and the report says why.
+* **Newly failing**: a configuration whose launches all failed tonight but
+  not on the previous night (``ComparisonRow.broke``).
+
+The night's binary and variant files may change from night to night (that is
+what is measured): they are the treatment (``vary``), not a reason to refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchorch import stats
+from benchorch.stats.confirm import DEFAULT_Z, screen_scores
+from benchorch.store import Store
+from benchorch.store.nights import NightRow
+
+log = logging.getLogger("benchorch.nightly")
+
+__all__ = ["ConfigVerdict", "NightVerdicts", "judge_night"]
+
+#: the night's binary and variant files are the treatment, not a mismatch
+VARY = ("binary_sha256", "variant_sha256", "device_fingerprint")
+#: nights of history in a sparkline
+SPARK_NIGHTS = 10
+
+
+@dataclass(frozen=True)
+class ConfigVerdict:
+    label: str
+    kind: str  # regression | improvement | suspect | newly failing
+    ratio_previous: float
+    ratio_window: float
+    z_previous: float
+    z_window: float
+    confirmed: bool
+    reason: str
+    serial: str
+    spark: tuple[float, ...] = ()  # median us per night, oldest first (this night last)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["spark"] = list(self.spark)
+        return out
+
+
+@dataclass(frozen=True)
+class NightVerdicts:
+    night: str
+    run_id: str
+    previous: NightRow | None
+    window: tuple[NightRow, ...]
+    regressions: tuple[ConfigVerdict, ...] = ()
+    improvements: tuple[ConfigVerdict, ...] = ()
+    suspects: tuple[ConfigVerdict, ...] = ()  # not confirmed
+    newly_failing: tuple[ConfigVerdict, ...] = ()
+    confirm_launches: int = 0
+    confirm_note: str = ""
+    compared: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "night": self.night,
+            "run_id": self.run_id,
+            "previous_night": self.previous.night if self.previous else None,
+            "window_nights": [r.night for r in self.window],
+            "compared": self.compared,
+            "regressions": [v.to_dict() for v in self.regressions],
+            "improvements": [v.to_dict() for v in self.improvements],
+            "unconfirmed_suspects": [v.to_dict() for v in self.suspects],
+            "newly_failing": [v.to_dict() for v in self.newly_failing],
+            "confirm_launches": self.confirm_launches,
+            "confirm_note": self.confirm_note,
+            "notes": list(self.notes),
+        }
+
+
+def _frames(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
+    frames = [store.launches(r, include_output=False) for r in run_ids]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _sparks(store: Store, nights: Sequence[NightRow], tonight: pd.DataFrame) -> dict[str, tuple]:
+    """cand config key -> median launch value per night (oldest first)."""
+    runs = [r.run_id for r in nights if r.run_id]
+    hist = _frames(store, runs)
+    if hist.empty or tonight.empty:
+        return {}
+    hist = stats.with_series_key(stats.launch_values(stats.with_config_key(hist)))
+    hist = hist[(hist["status"] == "ok") & (hist["kind"] != "load")]
+    med = hist.groupby(["series_key", "run_id"])["value_us"].median()
+    keyed = stats.with_series_key(stats.with_config_key(tonight))
+    to_series = dict(zip(keyed["config_key"], keyed["series_key"], strict=False))
+    out: dict[str, tuple] = {}
+    for ckey, skey in to_series.items():
+        out[str(ckey)] = tuple(
+            float(med.get((skey, rid), float("nan"))) for rid in runs if (skey, rid) in med
+        )
+    return out
+
+
+def _ratio(row: stats.ComparisonRow | None) -> float:
+    return float(row.ratio) if row is not None else float("nan")
+
+
+def judge_night(
+    store: Store,
+    night: NightRow,
+    previous: NightRow | None,
+    window: Sequence[NightRow],
+    *,
+    confirm: bool,
+    db: Any,
+    z_min: float = DEFAULT_Z,
+) -> NightVerdicts:
+    """The verdicts of ``night`` (see the module); ``db``: where the confirm
+    step stores its A/B launches."""
+    assert night.run_id is not None
+    base = NightVerdicts(night.night, night.run_id, previous, tuple(window))
+    if previous is None or previous.run_id is None:
+        return _with(base, notes=("no earlier complete night: nothing to compare with yet",))
+    cand = store.launches(night.run_id, include_output=False)
+    prev = store.launches(previous.run_id, include_output=False)
+    win = _frames(store, [r.run_id for r in window if r.run_id])
+    cmp_prev = stats.compare_frames(
+        prev, cand, base_id=previous.run_id, cand_id=night.run_id, vary=VARY
+    )
+    cmp_win = stats.compare_frames(win, cand, base_id="window", cand_id=night.run_id, vary=VARY)
+    z_prev, z_win = screen_scores(cmp_prev), screen_scores(cmp_win)
+    by_win = {r.label: r for r in cmp_win.rows}
+    history = [*window, night] if window else [previous, night]
+    sparks = _sparks(store, history[-SPARK_NIGHTS:], cand)
+    slower: list[tuple[stats.ComparisonRow, float, float]] = []
+    faster: list[tuple[stats.ComparisonRow, float, float]] = []
+    failing: list[ConfigVerdict] = []
+    for row in cmp_prev.rows:
+        zp = z_prev.get(row.label, float("nan"))
+        zw = z_win.get(row.label, float("nan"))
+        if row.broke:
+            failing.append(
+                _verdict(
+                    row, by_win.get(row.label), "newly failing", zp, zw, True, row.reason, sparks
+                )
+            )
+        elif zp >= z_min and zw >= z_min:
+            slower.append((row, zp, zw))
+        elif zp <= -z_min and zw <= -z_min:
+            faster.append((row, zp, zw))
+    confirmed, launches, note = _confirm(db, night, previous, slower, faster, confirm)
+    regs, imps, sus = [], [], []
+    for row, zp, zw in [*slower, *faster]:
+        got = confirmed.get(row.label)
+        kind_ok = row in [s[0] for s in slower]
+        if got is not None and got.verdict is stats.Verdict.SLOWER and kind_ok:
+            regs.append(
+                _verdict(got, by_win.get(row.label), "regression", zp, zw, True, got.reason, sparks)
+            )
+        elif got is not None and got.verdict is stats.Verdict.FASTER and not kind_ok:
+            imps.append(
+                _verdict(
+                    got, by_win.get(row.label), "improvement", zp, zw, True, got.reason, sparks
+                )
+            )
+        else:
+            why = (
+                got.reason
+                if got is not None
+                else (
+                    note or "not confirmed: the confirm step did not measure it again (its budget)"
+                )
+            )
+            sus.append(
+                _verdict(
+                    row,
+                    by_win.get(row.label),
+                    "slower?" if kind_ok else "faster?",
+                    zp,
+                    zw,
+                    False,
+                    why,
+                    sparks,
+                )
+            )
+    return _with(
+        base,
+        regressions=tuple(regs),
+        improvements=tuple(imps),
+        suspects=tuple(sus),
+        newly_failing=tuple(failing),
+        confirm_launches=launches,
+        confirm_note=note,
+        compared=sum(1 for r in cmp_prev.rows if r.verdict is not stats.Verdict.NOT_COMPARABLE),
+    )
+
+
+def _with(v: NightVerdicts, **changes: Any) -> NightVerdicts:
+    import dataclasses
+
+    return dataclasses.replace(v, **changes)
+
+
+def _verdict(
+    row: stats.ComparisonRow,
+    win: stats.ComparisonRow | None,
+    kind: str,
+    zp: float,
+    zw: float,
+    confirmed: bool,
+    reason: str,
+    sparks: dict[str, tuple],
+) -> ConfigVerdict:
+    serial = str(row.pair[0]) if row.pair else ""
+    return ConfigVerdict(
+        label=row.label,
+        kind=kind,
+        ratio_previous=float(row.ratio),
+        ratio_window=_ratio(win),
+        z_previous=float(zp) if np.isfinite(zp) else float("nan"),
+        z_window=float(zw) if np.isfinite(zw) else float("nan"),
+        confirmed=confirmed,
+        reason=reason,
+        serial=serial,
+        spark=sparks.get(str(row.cand_key), ()),
+    )
+
+
+def _confirm(
+    db: Any,
+    night: NightRow,
+    previous: NightRow,
+    slower: Sequence[tuple[stats.ComparisonRow, float, float]],
+    faster: Sequence[tuple[stats.ComparisonRow, float, float]],
+    enabled: bool,
+) -> tuple[dict[str, stats.ComparisonRow], int, str]:
+    """The confirm step's verdicts by label, its extra launches, and a note."""
+    if not slower and not faster:
+        return {}, 0, ""
+    if not enabled:
+        return {}, 0, "not confirmed: confirm = false in [nightly]"
+    try:
+        from benchorch.sweep import confirm as sweep_confirm  # type: ignore[attr-defined]
+    except ImportError:
+        return (
+            {},
+            0,
+            (
+                "not confirmed: this benchorch has no A/B confirm step yet "
+                "(benchorch.sweep.confirm); a suspect is never called a regression unconfirmed"
+            ),
+        )
+    done = sweep_confirm.confirm_run(
+        db=db, cand_run=night.run_id, baseline=previous.run_id, vary=VARY
+    )
+    rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
+    return rows, int(done.launches), ""
