@@ -78,6 +78,11 @@ def main() -> None:
     ap.add_argument("--iter", type=int, default=50, help="the sweep's default")
     ap.add_argument("--warmup", type=int, default=5, help="the sweep's default")
     ap.add_argument("--dims", default="1,3,224,224", help="the recipe's default input")
+    ap.add_argument(
+        "--before-tree",
+        type=Path,
+        help="an older benchorch source tree whose sweep also runs each round, side by side",
+    )
     args = ap.parse_args()
     from benchorch.devices.base import REMOTE_ROOT
     from benchorch.variants.export import ExportOptions, export_variants
@@ -111,6 +116,8 @@ def main() -> None:
         start_t: list[float] = []  # process start -> first launch starts
         end_t: list[float] = []  # last launch ends -> process exit (report)
         n = 0
+        paired: list[float] = []  # per round: (sweep - its fixed part - bare) / launches
+        before_paired: list[float] = []  # the same for --before-tree's sweep
         script = tmp / "bare.sh"
         for r in range(args.rounds):
             db = tmp / f"r{r}.sqlite"
@@ -148,7 +155,22 @@ def main() -> None:
             script.write_text(bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT))
             if len(bare_t) <= r:
                 bare()
-            print(f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s")
+            line = f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s"
+            paired.append((sweep_t[-1] - start_t[-1] - end_t[-1] - bare_t[-1]) / n)
+            if args.before_tree is not None:
+                old_db = tmp / f"before-{r}.sqlite"
+                old_cmd = [a if a != str(db) else str(old_db) for a in cmd]
+                old_env = dict(env, PYTHONPATH=str(args.before_tree.resolve()))
+                w0, t0 = time.time(), time.perf_counter()
+                subprocess.run(old_cmd, check=True, env=old_env, stdout=subprocess.DEVNULL, cwd=tmp)
+                took, w1 = time.perf_counter() - t0, time.time()
+                with sqlite3.connect(old_db) as conn:
+                    first, last = conn.execute(
+                        "SELECT min(started_at), max(finished_at) FROM launches"
+                    ).fetchone()
+                before_paired.append((took - (first - w0) - (w1 - last) - bare_t[-1]) / n)
+                line += f"   before-tree sweep {took:6.2f} s"
+            print(line)
 
         s, b = statistics.median(sweep_t), statistics.median(bare_t)
         fixed = statistics.median(start_t) + statistics.median(end_t)
@@ -166,6 +188,12 @@ def main() -> None:
         print(
             f"added per launch      : {(s - fixed - b) / n * 1e3:6.1f} ms (beyond the fixed part)"
         )
+        print(f"  paired per round    : {statistics.median(paired) * 1e3:6.1f} ms (median)")
+        if before_paired:
+            print(
+                f"  before-tree, paired : {statistics.median(before_paired) * 1e3:6.1f} ms"
+                " per launch (median)"
+            )
         print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
         verdict = "OK" if ratio <= 1.10 else "MISSED"
         print(f"ratio sweep/bare      : {ratio:.3f}  (target <= 1.10: {verdict})")
