@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "benchorch.cli.nightly_cmd:nightly",
         "Run tonight's benchmarks once per night; show a night's status.",
     ),
+    "lab": ("benchorch.cli.lab_cmd:lab", "The shared lab: phones, reservations, workers."),
     "virtual-phone": (
         "benchorch.cli.vphone_cmd:virtual_phone",
         "Serve a virtual phone over the adbd protocol.",

@@ -1,0 +1,282 @@
+"""``benchorch lab ...``: the shared lab's schema, phones, reservations and workers.
+
+Each subcommand reads lab.toml (``--config``, else ``BENCHORCH_LAB``). Nothing
+here knows the job engine: ``benchorch.lab.queue`` does.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import time
+from pathlib import Path
+
+import click
+
+from benchorch.errors import ConfigError, InfraError, UsageError
+from benchorch.lab import state
+from benchorch.lab.config import LabConfig, load_lab_config, parse_duration
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="lab.toml (default: BENCHORCH_LAB).",
+)
+
+
+def _holder() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _open(config_path: Path | None) -> tuple[LabConfig, state.Conn]:
+    config = load_lab_config(config_path)
+    conn = state.connect(config.database_url)
+    if not state.tables_exist(conn):
+        conn.close()
+        raise UsageError(
+            "the lab database has no benchorch tables", hint="run `benchorch lab init` first"
+        )
+    state.sync_devices(conn, config)
+    return config, conn
+
+
+@click.group()
+def lab() -> None:
+    """The shared lab: phones on many hosts, one use of a phone at a time.
+
+    \b
+    Examples:
+      benchorch lab init --config lab.toml
+      benchorch lab devices --json
+      benchorch lab reserve R58M123ABC --ttl 2h --note "perf bisect"
+      benchorch lab release R58M123ABC
+      benchorch lab worker --host lab-a
+    """
+
+
+@lab.command()
+@CONFIG
+def init(config_path: Path | None) -> None:
+    """Create procrastinate's and benchorch's lab tables (idempotent).
+
+    \b
+    Example: benchorch lab init --config lab.toml
+    """
+    from benchorch.lab import queue
+
+    config = load_lab_config(config_path)
+    with state.connect(config.database_url) as conn, state.init_lock(conn):
+        created = queue.init_schema(config.database_url)
+        state.create_tables(conn)
+        state.sync_devices(conn, config)
+    click.echo(
+        f"lab database ready ({'queue schema created' if created else 'queue schema already there'}"
+        f"; {len(config.phones)} phones on {len(config.hosts)} hosts)"
+    )
+
+
+def _owner_text(d: state.DeviceRow) -> str:
+    if d.owner is None:
+        return ""
+    since = d.owner.started_at.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{d.owner.kind} by {d.owner.owner} since {since} (token {d.owner.token})"
+
+
+@lab.command()
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def devices(config_path: Path | None, as_json: bool) -> None:
+    """List the lab's phones: host, model, tags, state, current owner, failure streak.
+
+    \b
+    Example: benchorch lab devices --json
+    """
+    _config, conn = _open(config_path)
+    with conn:
+        rows = state.devices(conn)
+    if as_json:
+        out = [
+            {
+                "serial": d.serial,
+                "host": d.host,
+                "model": d.model,
+                "tags": list(d.tags),
+                "state": d.state,
+                "state_reason": d.state_reason,
+                "failure_streak": d.failure_streak,
+                "owner": None
+                if d.owner is None
+                else {
+                    "kind": d.owner.kind,
+                    "owner": d.owner.owner,
+                    "token": d.owner.token,
+                    "since": d.owner.started_at.isoformat(),
+                },
+            }
+            for d in rows
+        ]
+        click.echo(json.dumps(out, indent=2))
+        return
+    for d in rows:
+        reason = f" ({d.state_reason})" if d.state_reason else ""
+        click.echo(
+            f"{d.serial}\t{d.host}\t{d.model}\t{','.join(d.tags)}\t{d.state}{reason}"
+            f"\tstreak {d.failure_streak}\t{_owner_text(d)}"
+        )
+
+
+@lab.command()
+@CONFIG
+@click.argument("serial")
+@click.option("--ttl", default="2h", show_default=True, help="How long to hold it: 2h, 90m, 45s.")
+@click.option("--note", default=None, help="Why, shown by `lab devices`.")
+@click.option(
+    "--wait",
+    default="60s",
+    show_default=True,
+    help="How long to wait for the phone (a running job ends first); 0: queue and return.",
+)
+def reserve(config_path: Path | None, serial: str, ttl: str, note: str | None, wait: str) -> None:
+    """Hold a phone for yourself: nothing else runs on it until you release it or the TTL ends.
+
+    A reservation is a job holding the phone's lock at the highest priority: it
+    starts once the phone's current job ends, served by the worker of the phone's host.
+
+    \b
+    Example: benchorch lab reserve R58M123ABC --ttl 2h --note "perf bisect"
+    """
+    from benchorch.lab import queue
+
+    ttl_s = parse_duration(ttl)
+    wait_s = 0.0 if wait.strip() == "0" else parse_duration(wait, what="--wait")
+    config, conn = _open(config_path)
+    phone = config.phone(serial)
+    with conn:
+        d = state.device(conn, serial)
+        if d is not None and d.state in ("quarantined", "maintenance"):
+            raise UsageError(
+                f"{serial} is {d.state}" + (f" ({d.state_reason})" if d.state_reason else ""),
+                hint=f"benchorch lab unquarantine {serial} first",
+            )
+        rid = state.create_reservation(conn, serial, _holder(), note, ttl_s)
+        job_id = queue.defer_hold(config.database_url, serial, phone.host, rid)
+        state.set_reservation_job(conn, rid, job_id)
+        deadline = time.monotonic() + wait_s
+        r = state.reservation(conn, rid)
+        while r is not None and r.status == "waiting" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            r = state.reservation(conn, rid)
+    if r is not None and r.status == "held":
+        assert r.expires_at is not None
+        click.echo(f"{serial}: reserved by {r.holder} until {r.expires_at:%Y-%m-%d %H:%M:%SZ}")
+        return
+    if wait_s == 0:
+        click.echo(f"{serial}: reservation {rid} queued (it starts when the phone is free)")
+        return
+    raise InfraError(
+        f"{serial}: reservation {rid} not held after {wait}: the phone is busy or no worker "
+        f"serves host {phone.host}; it stays queued",
+        hint=f"start `benchorch lab worker --host {phone.host}`, "
+        f"or `benchorch lab release {serial}`",
+    )
+
+
+@lab.command()
+@CONFIG
+@click.argument("serial")
+@click.option("--force", is_flag=True, help="Release another person's reservation.")
+def release(config_path: Path | None, serial: str, force: bool) -> None:
+    """End your reservation of a phone (queued or held); the phone is free within a second.
+
+    \b
+    Example: benchorch lab release R58M123ABC
+    """
+    from benchorch.lab import queue
+
+    config, conn = _open(config_path)
+    config.phone(serial)
+    me = _holder()
+    with conn:
+        mine = [r for r in state.active_reservations(conn, serial) if force or r.holder == me]
+        if not mine:
+            raise UsageError(
+                f"{serial}: you ({me}) hold no reservation of it",
+                hint="`benchorch lab devices` shows who holds it; --force releases theirs",
+            )
+        for r in mine:
+            state.end_reservation(conn, r.id, "released", f"released by {me}")
+            if r.status == "waiting" and r.job_id is not None:
+                queue.cancel(config.database_url, r.job_id)
+        # the hold job notices within a poll; wait for its attempt to end
+        deadline = time.monotonic() + 10
+        tokens = [r.token for r in mine if r.token is not None]
+        while time.monotonic() < deadline and any(
+            (a := state.attempt(conn, t)) is not None and a.ended_at is None for t in tokens
+        ):
+            time.sleep(0.2)
+    click.echo(f"{serial}: released")
+
+
+@lab.command()
+@CONFIG
+@click.argument("serial")
+@click.option("--reason", required=True, help="Why: shown by `lab devices`.")
+def quarantine(config_path: Path | None, serial: str, reason: str) -> None:
+    """Take a phone out of service: it gets no sweeps or reservations until unquarantined.
+
+    \b
+    Example: benchorch lab quarantine R58M123ABC --reason "battery swollen"
+    """
+    config, conn = _open(config_path)
+    config.phone(serial)
+    with conn:
+        state.set_state(conn, serial, "quarantined", reason)
+    click.echo(f"{serial}: quarantined ({reason})")
+
+
+@lab.command()
+@CONFIG
+@click.argument("serial")
+def unquarantine(config_path: Path | None, serial: str) -> None:
+    """Put a quarantined phone back in service (state good, failure streak 0).
+
+    \b
+    Example: benchorch lab unquarantine R58M123ABC
+    """
+    config, conn = _open(config_path)
+    config.phone(serial)
+    with conn:
+        d = state.device(conn, serial)
+        assert d is not None
+        if d.state == "good":
+            click.echo(f"{serial}: already good")
+            return
+        state.set_state(conn, serial, "good", f"cleared by {_holder()}")
+    click.echo(f"{serial}: good")
+
+
+@lab.command()
+@CONFIG
+@click.option("--host", "host_name", required=True, help="The lab host whose phones this serves.")
+def worker(config_path: Path | None, host_name: str) -> None:
+    """Serve a lab host's phones (one slot per phone) in the foreground; SIGTERM stops it.
+
+    Edge mode: run it on the lab host (no `ssh` in its [hosts.NAME]). Today it
+    serves reservations; sweep parts and hub mode are not built yet (issue 12).
+
+    \b
+    Example: benchorch lab worker --config lab.toml --host lab-a
+    """
+    from benchorch.lab import queue
+
+    config, conn = _open(config_path)
+    conn.close()
+    if host_name not in config.hosts:
+        raise ConfigError(
+            f"--host {host_name!r} is not in {config.path}",
+            hint=f"configured hosts: {', '.join(sorted(config.hosts)) or 'none'}",
+        )
+    queue.run_worker(config.database_url, host_name, len(config.phones_of(host_name)))

@@ -1,0 +1,76 @@
+"""A reservation's job body: own the phone until released, expired or superseded.
+
+It runs as a job holding the phone's lock (``queue.hold``), so nothing else
+runs on the phone meanwhile. It polls its reservation every ``POLL_S``.
+Knows nothing of the job engine: ``should_abort`` is handed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from benchorch.lab import state
+
+__all__ = ["POLL_S", "run_hold"]
+
+POLL_S = 0.5
+log = logging.getLogger("benchorch.lab.hold")
+
+
+def _step(url: str, rid: int, token: int, abort: bool) -> bool:
+    """One check of a held reservation; False once it has ended."""
+    with state.connect(url) as conn:
+        r = state.reservation(conn, rid)
+        if r is None or r.status != "held":
+            return False
+        if abort:
+            state.end_reservation(conn, rid, "ended", "aborted through the queue")
+            return False
+        if not state.is_current(conn, r.serial, token):
+            state.end_reservation(conn, rid, "ended", "superseded by a later attempt on the phone")
+            return False
+        if r.expires_at is not None and datetime.now(UTC) >= r.expires_at:
+            state.end_reservation(conn, rid, "expired", f"its ttl of {r.ttl_s:.0f}s ran out")
+            return False
+        return True
+
+
+def _begin(url: str, rid: int, job_id: int | None, worker: str) -> tuple[int, str] | None:
+    with state.connect(url) as conn:
+        r = state.reservation(conn, rid)
+        if r is None or r.status != "waiting":
+            return None  # released while it waited for the phone
+        token = state.begin_attempt(conn, r.serial, "reservation", f"{r.holder} ({worker})", job_id)
+        if state.hold_reservation(conn, rid, token) is None:
+            state.end_attempt(conn, token, "released before held")
+            return None
+        return token, r.serial
+
+
+def _end(url: str, token: int, outcome: str) -> None:
+    with state.connect(url) as conn:
+        state.end_attempt(conn, token, outcome)
+
+
+async def run_hold(
+    url: str, rid: int, job_id: int | None, worker: str, should_abort: Callable[[], bool]
+) -> None:
+    began = await asyncio.to_thread(_begin, url, rid, job_id, worker)
+    if began is None:
+        return
+    token, serial = began
+    log.info("%s: reservation %d held (token %d)", serial, rid, token)
+    outcome = "released"
+    try:
+        while await asyncio.to_thread(_step, url, rid, token, should_abort()):
+            await asyncio.sleep(POLL_S)
+    except asyncio.CancelledError:
+        outcome = "worker stopped"
+        with state.connect(url) as conn:
+            state.end_reservation(conn, rid, "ended", "the worker serving the phone stopped")
+        raise
+    finally:
+        await asyncio.to_thread(_end, url, token, outcome)

@@ -1,0 +1,190 @@
+"""The lab's job engine: procrastinate on the lab's PostgreSQL.
+
+Every procrastinate import of benchorch lives in this module (nothing else
+knows the engine). What it offers the rest of benchorch:
+
+* ``init_schema``: procrastinate's schema, once (idempotent).
+* ``defer_hold``: a reservation's job, on the phone's host queue, holding the
+  lock ``device:<serial>`` at ``RESERVATION`` priority (reservations outrank ad-hoc
+  sweeps, which outrank the nightly).
+* ``cancel``: a job that has not started is cancelled; a running one is asked to abort.
+* ``run_worker``: a host's worker: one slot per phone, polling about every second
+  (a job waiting on a phone's lock starts at the next poll; LAB.md).
+* ``reap_stalled``: jobs of workers whose heartbeat lapsed go back to ``todo``
+  (procrastinate leaves a killed worker's job ``doing``, holding its lock).
+
+Pitfalls designed around (LAB.md): no device-locked job is ever deferred into
+the future (#1599), the reaper is not itself a locked task (#1408), and no
+``queueing_lock`` is combined with ``lock`` (#1543).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions as pexc
+
+from benchorch.errors import InfraError
+from benchorch.lab.config import mask_url
+
+__all__ = [
+    "ADHOC",
+    "NIGHTLY",
+    "RESERVATION",
+    "JobRow",
+    "cancel",
+    "defer_hold",
+    "device_lock",
+    "host_queue",
+    "init_schema",
+    "jobs_on_lock",
+    "make_app",
+    "reap_stalled",
+    "run_worker",
+]
+
+RESERVATION = 100
+ADHOC = 50
+NIGHTLY = 0
+POLL_S = 1.0
+HEARTBEAT_S = 2.0
+STALLED_AFTER_S = 10.0
+
+
+def device_lock(serial: str) -> str:
+    return f"device:{serial}"
+
+
+def host_queue(host: str) -> str:
+    return f"host:{host}"
+
+
+def make_app(url: str) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+
+    @app.task(name="benchorch.lab.hold", pass_context=True)
+    async def hold(context: procrastinate.JobContext, rid: int) -> None:
+        from benchorch.lab.hold import run_hold
+
+        extra = context.additional_context
+        await run_hold(
+            extra["lab_url"], rid, context.job.id, context.worker_name or "?", context.should_abort
+        )
+
+    return app
+
+
+def _infra(url: str, exc: BaseException) -> InfraError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return InfraError(f"lab queue on {mask_url(url)} failed: {mask_url(first)}")
+
+
+def init_schema(url: str) -> bool:
+    """procrastinate's schema; False when it was already there. Run under ``state.init_lock``."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+        if row and row[0]:
+            return False
+    app = make_app(url)
+    try:
+        with app.open():
+            app.schema_manager.apply_schema()
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
+    return True
+
+
+def defer_hold(url: str, serial: str, host: str, rid: int) -> int:
+    app = make_app(url)
+    try:
+        with app.open():
+            task = app.tasks["benchorch.lab.hold"]
+            return int(
+                task.configure(
+                    queue=host_queue(host), lock=device_lock(serial), priority=RESERVATION
+                ).defer(rid=rid)
+            )
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
+
+
+def cancel(url: str, job_id: int) -> None:
+    """A job not started yet is cancelled; a running one is asked to abort."""
+    app = make_app(url)
+    with app.open():
+        if not app.job_manager.cancel_job_by_id(job_id):
+            app.job_manager.cancel_job_by_id(job_id, abort=True)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    task: str
+    status: str
+    lock: str | None
+    queue: str
+    worker_id: int | None
+
+
+def jobs_on_lock(url: str, lock: str) -> list[JobRow]:
+    """The queue's own view of a lock's jobs (for checks and tests; benchorch trusts its tables)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT id, task_name, status::text, lock, queue_name, worker_id"
+            " FROM procrastinate_jobs WHERE lock = %s ORDER BY id",
+            (lock,),
+        ).fetchall()
+    return [JobRow(*r) for r in rows]
+
+
+async def _reap(app: procrastinate.App, stalled_after_s: float) -> list[int]:
+    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+    return [int(j.id) for j in stalled if j.id is not None]
+
+
+def reap_stalled(url: str, stalled_after_s: float = STALLED_AFTER_S) -> list[int]:
+    """Jobs whose worker's heartbeat lapsed go back to ``todo``; returns their ids."""
+    app = make_app(url)
+
+    async def run() -> list[int]:
+        async with app.open_async():
+            return await _reap(app, stalled_after_s)
+
+    return asyncio.run(run())
+
+
+def worker_name(host: str) -> str:
+    return f"benchorch-lab-{host}-{socket.gethostname()}-{os.getpid()}"
+
+
+def run_worker(url: str, host: str, slots: int, **extra: Any) -> None:
+    """Serve ``host``'s queue in the foreground until SIGTERM/SIGINT.
+
+    Running jobs get ``shutdown_graceful_timeout`` to finish, then are cancelled.
+    """
+    app = make_app(url)
+    app.run_worker(
+        queues=[host_queue(host)],
+        name=worker_name(host),
+        concurrency=max(1, slots),
+        fetch_job_polling_interval=POLL_S,
+        abort_job_polling_interval=POLL_S,
+        update_heartbeat_interval=HEARTBEAT_S,
+        stalled_worker_timeout=STALLED_AFTER_S,
+        shutdown_graceful_timeout=extra.pop("shutdown_graceful_timeout", 5.0),
+        additional_context={"lab_url": url},
+        install_signal_handlers=True,
+        delete_jobs="never",
+        **extra,
+    )

@@ -1,0 +1,355 @@
+"""benchorch's own lab tables on the lab's PostgreSQL (psycopg, plain SQL).
+
+The queue's tables say which job runs; these say what benchorch trusts:
+
+* ``benchorch_lab_devices``: each configured phone's state (good, suspect,
+  quarantined, maintenance), why, and its infrastructure failure streak.
+* ``benchorch_lab_attempts``: every use of a phone, numbered by a fencing
+  token. Beginning an attempt supersedes every open attempt on that phone, so
+  the current attempt is the one with the phone's greatest token: an attempt
+  whose worker was presumed dead and came back finds itself superseded before
+  its next launch and before writing results.
+* ``benchorch_lab_reservations``: an engineer's hold on a phone (a job that
+  owns the phone's lock until released or expired).
+* ``benchorch_lab_events``: the log of what happened to each phone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import psycopg
+from psycopg.rows import dict_row
+
+from benchorch.errors import InfraError
+from benchorch.lab.config import LabConfig, mask_url
+
+__all__ = [
+    "STATES",
+    "Attempt",
+    "DeviceRow",
+    "Reservation",
+    "connect",
+]
+
+Row: TypeAlias = dict[str, Any]
+Conn: TypeAlias = "psycopg.Connection[Row]"
+
+STATES = ("good", "suspect", "quarantined", "maintenance")
+INIT_LOCK = 0x62656E63  # advisory lock key: one `lab init` at a time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS benchorch_lab_devices (
+    serial text PRIMARY KEY,
+    host text NOT NULL,
+    model text NOT NULL,
+    tags text[] NOT NULL DEFAULT '{}',
+    state text NOT NULL DEFAULT 'good'
+        CHECK (state IN ('good', 'suspect', 'quarantined', 'maintenance')),
+    state_reason text,
+    failure_streak integer NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS benchorch_lab_attempts (
+    token bigserial PRIMARY KEY,
+    serial text NOT NULL REFERENCES benchorch_lab_devices(serial),
+    kind text NOT NULL,
+    owner text NOT NULL,
+    job_id bigint,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz,
+    outcome text
+);
+CREATE INDEX IF NOT EXISTS benchorch_lab_attempts_open
+    ON benchorch_lab_attempts (serial) WHERE ended_at IS NULL;
+CREATE TABLE IF NOT EXISTS benchorch_lab_reservations (
+    id bigserial PRIMARY KEY,
+    serial text NOT NULL REFERENCES benchorch_lab_devices(serial),
+    holder text NOT NULL,
+    note text,
+    ttl_s double precision NOT NULL,
+    status text NOT NULL DEFAULT 'waiting'
+        CHECK (status IN ('waiting', 'held', 'released', 'expired', 'ended')),
+    job_id bigint,
+    token bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    held_at timestamptz,
+    expires_at timestamptz,
+    ended_at timestamptz,
+    end_reason text
+);
+CREATE TABLE IF NOT EXISTS benchorch_lab_events (
+    id bigserial PRIMARY KEY,
+    serial text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    event text NOT NULL,
+    token bigint,
+    detail text
+);
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    token: int
+    serial: str
+    kind: str
+    owner: str
+    job_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    serial: str
+    host: str
+    model: str
+    tags: tuple[str, ...]
+    state: str
+    state_reason: str | None
+    failure_streak: int
+    owner: Attempt | None  # the open attempt with the phone's greatest token
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    serial: str
+    holder: str
+    note: str | None
+    ttl_s: float
+    status: str
+    job_id: int | None
+    token: int | None
+    created_at: datetime
+    held_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+def connect(url: str) -> Conn:
+    """An autocommit connection to the lab database; a refusal is one line (exit 3)."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, row_factory=dict_row)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InfraError(
+            f"lab database {mask_url(url)} refused the connection: {mask_url(first)}",
+            hint="check [database] url in lab.toml (or BENCHORCH_DB) and that PostgreSQL runs",
+        ) from None
+
+
+@contextlib.contextmanager
+def init_lock(conn: Conn) -> Iterator[None]:
+    """Serialise concurrent ``lab init`` calls (the second finds everything there)."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (INIT_LOCK,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (INIT_LOCK,))
+
+
+def create_tables(conn: Conn) -> None:
+    conn.execute(SCHEMA)
+
+
+def tables_exist(conn: Conn) -> bool:
+    row = conn.execute("SELECT to_regclass('benchorch_lab_devices') IS NOT NULL AS ok").fetchone()
+    return bool(row and row["ok"])
+
+
+def sync_devices(conn: Conn, config: LabConfig) -> None:
+    """Every configured phone has a row; host, model and tags follow lab.toml (state is kept)."""
+    with conn.transaction():
+        for p in config.phones.values():
+            conn.execute(
+                "INSERT INTO benchorch_lab_devices (serial, host, model, tags) VALUES (%s,%s,%s,%s)"
+                " ON CONFLICT (serial) DO UPDATE SET host = EXCLUDED.host,"
+                " model = EXCLUDED.model, tags = EXCLUDED.tags",
+                (p.serial, p.host, p.model, list(p.tags)),
+            )
+
+
+def log_event(
+    conn: Conn, serial: str, event: str, detail: str | None = None, token: int | None = None
+) -> None:
+    conn.execute(
+        "INSERT INTO benchorch_lab_events (serial, event, token, detail) VALUES (%s,%s,%s,%s)",
+        (serial, event, token, detail),
+    )
+
+
+def events(conn: Conn, serial: str) -> list[dict[str, object]]:
+    return list(
+        conn.execute(
+            "SELECT event, token, detail, at FROM benchorch_lab_events"
+            " WHERE serial = %s ORDER BY id",
+            (serial,),
+        ).fetchall()
+    )
+
+
+def _attempt(row: Row | None) -> Attempt | None:
+    return None if row is None else Attempt(**row)
+
+
+def devices(conn: Conn) -> list[DeviceRow]:
+    rows = conn.execute(
+        "SELECT d.*, a.token AS a_token, a.kind AS a_kind, a.owner AS a_owner,"
+        " a.job_id AS a_job_id, a.started_at AS a_started_at"
+        " FROM benchorch_lab_devices d LEFT JOIN LATERAL ("
+        "   SELECT * FROM benchorch_lab_attempts x WHERE x.serial = d.serial"
+        "   AND x.ended_at IS NULL ORDER BY x.token DESC LIMIT 1) a ON true"
+        " ORDER BY d.host, d.serial"
+    ).fetchall()
+    out = []
+    for r in rows:
+        owner = None
+        if r["a_token"] is not None:
+            owner = Attempt(
+                r["a_token"],
+                r["serial"],
+                r["a_kind"],
+                r["a_owner"],
+                r["a_job_id"],
+                r["a_started_at"],
+                None,
+                None,
+            )
+        out.append(
+            DeviceRow(
+                r["serial"],
+                r["host"],
+                r["model"],
+                tuple(r["tags"]),
+                r["state"],
+                r["state_reason"],
+                r["failure_streak"],
+                owner,
+            )
+        )
+    return out
+
+
+def device(conn: Conn, serial: str) -> DeviceRow | None:
+    return next((d for d in devices(conn) if d.serial == serial), None)
+
+
+def set_state(conn: Conn, serial: str, state: str, reason: str | None) -> None:
+    assert state in STATES
+    with conn.transaction():
+        conn.execute(
+            "UPDATE benchorch_lab_devices SET state = %s, state_reason = %s, updated_at = now(),"
+            " failure_streak = CASE WHEN %s = 'good' THEN 0 ELSE failure_streak END"
+            " WHERE serial = %s",
+            (state, reason, state, serial),
+        )
+        log_event(conn, serial, f"state:{state}", reason)
+
+
+# --- attempts: the fencing tokens ------------------------------------------------
+
+
+def begin_attempt(conn: Conn, serial: str, kind: str, owner: str, job_id: int | None) -> int:
+    """A new attempt on ``serial``; every open attempt on it is superseded. Returns its token."""
+    with conn.transaction():
+        conn.execute("SELECT 1 FROM benchorch_lab_devices WHERE serial = %s FOR UPDATE", (serial,))
+        conn.execute(
+            "UPDATE benchorch_lab_attempts SET ended_at = now(), outcome = 'superseded'"
+            " WHERE serial = %s AND ended_at IS NULL",
+            (serial,),
+        )
+        row = conn.execute(
+            "INSERT INTO benchorch_lab_attempts (serial, kind, owner, job_id)"
+            " VALUES (%s,%s,%s,%s) RETURNING token",
+            (serial, kind, owner, job_id),
+        ).fetchone()
+        assert row is not None
+        token = int(row["token"])
+        log_event(conn, serial, f"attempt:{kind}", owner, token)
+    return token
+
+
+def is_current(conn: Conn, serial: str, token: int) -> bool:
+    """True while ``token`` is the open attempt with ``serial``'s greatest token."""
+    row = conn.execute(
+        "SELECT (SELECT max(token) FROM benchorch_lab_attempts WHERE serial = %s) = %s"
+        " AND (SELECT ended_at IS NULL FROM benchorch_lab_attempts WHERE token = %s) AS ok",
+        (serial, token, token),
+    ).fetchone()
+    return bool(row and row["ok"])
+
+
+def end_attempt(conn: Conn, token: int, outcome: str) -> None:
+    conn.execute(
+        "UPDATE benchorch_lab_attempts SET ended_at = now(), outcome = %s"
+        " WHERE token = %s AND ended_at IS NULL",
+        (outcome, token),
+    )
+
+
+def attempt(conn: Conn, token: int) -> Attempt | None:
+    return _attempt(
+        conn.execute("SELECT * FROM benchorch_lab_attempts WHERE token = %s", (token,)).fetchone()
+    )
+
+
+# --- reservations ------------------------------------------------------------
+
+
+def create_reservation(conn: Conn, serial: str, holder: str, note: str | None, ttl_s: float) -> int:
+    row = conn.execute(
+        "INSERT INTO benchorch_lab_reservations (serial, holder, note, ttl_s)"
+        " VALUES (%s,%s,%s,%s) RETURNING id",
+        (serial, holder, note, ttl_s),
+    ).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+def set_reservation_job(conn: Conn, rid: int, job_id: int) -> None:
+    conn.execute("UPDATE benchorch_lab_reservations SET job_id = %s WHERE id = %s", (job_id, rid))
+
+
+def reservation(conn: Conn, rid: int) -> Reservation | None:
+    row = conn.execute("SELECT * FROM benchorch_lab_reservations WHERE id = %s", (rid,)).fetchone()
+    return None if row is None else Reservation(**row)
+
+
+def active_reservations(conn: Conn, serial: str) -> list[Reservation]:
+    rows = conn.execute(
+        "SELECT * FROM benchorch_lab_reservations WHERE serial = %s"
+        " AND status IN ('waiting', 'held') ORDER BY id",
+        (serial,),
+    ).fetchall()
+    return [Reservation(**r) for r in rows]
+
+
+def hold_reservation(conn: Conn, rid: int, token: int) -> Reservation | None:
+    """The reservation's job got the phone: held from now for its TTL (None: it was released)."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_reservations SET status = 'held', token = %s, held_at = now(),"
+        " expires_at = now() + ttl_s * interval '1 second'"
+        " WHERE id = %s AND status = 'waiting' RETURNING *",
+        (token, rid),
+    ).fetchone()
+    return None if row is None else Reservation(**row)
+
+
+def end_reservation(conn: Conn, rid: int, status: str, reason: str) -> bool:
+    """Ends a waiting or held reservation; False when it had already ended."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_reservations SET status = %s, ended_at = now(), end_reason = %s"
+        " WHERE id = %s AND status IN ('waiting', 'held') RETURNING serial, token",
+        (status, reason, rid),
+    ).fetchone()
+    if row is not None:
+        log_event(conn, row["serial"], f"reservation:{status}", reason, row["token"])
+    return row is not None

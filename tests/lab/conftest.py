@@ -1,0 +1,39 @@
+"""The lab's tests: a real PostgreSQL server for the session, a database per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PgServer, pg_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def lab_db(postgres: PgServer) -> str:
+    return postgres.url(postgres.new_database())
+
+
+def write_lab_toml(folder: Path, url: str, extra: str = "") -> Path:
+    path = folder / "lab.toml"
+    path.write_text(
+        f'[database]\nurl = "{url}"\n\n'
+        "[hosts.lab-a]\nadb_port = 5037\n\n"
+        '[hosts.lab-b]\nssh = "bench@127.0.0.1:2222"\nknown_hosts = "/tmp/kh"\n\n'
+        '[phones.PHONE1]\nhost = "lab-a"\nmodel = "pixel_7"\ntags = ["rooted"]\n\n'
+        '[phones.PHONE2]\nhost = "lab-a"\nmodel = "pixel_7"\n\n'
+        '[phones.PHONE3]\nhost = "lab-b"\nmodel = "galaxy_s22"\ntags = ["cooling-plate"]\n' + extra
+    )
+    return path
+
+
+@pytest.fixture
+def lab_toml(tmp_path: Path, lab_db: str) -> Path:
+    return write_lab_toml(tmp_path, lab_db)
