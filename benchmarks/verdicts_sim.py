@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from trend_report import launch_frame  # beside this script (make bench runs it as a file)
 
-from benchmarks.trend_report import launch_frame
 from benchorch import stats
 from benchorch.stats import Comparison, Verdict
 
