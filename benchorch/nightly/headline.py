@@ -114,6 +114,8 @@ def markdown(report: NightReport) -> str:
         f"{len(v.window)} night(s).",
         "",
     ]
+    for note in v.notes:
+        lines += [f"_{_md(note)}_", ""]
     if v.regressions:
         lines += ["## Confirmed regressions", "", *_table(v.regressions), ""]
     if v.newly_failing:
@@ -140,8 +142,6 @@ def markdown(report: NightReport) -> str:
         lines += ["## Unconfirmed suspects (not regressions)", "", *_table(v.suspects), ""]
     if v.confirm_launches or v.confirm_note:
         lines += [f"Confirmation: {v.confirm_launches} extra launches. {_md(v.confirm_note)}", ""]
-    for note in v.notes:
-        lines.append(f"_{_md(note)}_")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -153,4 +153,6 @@ def webhook_text(report: NightReport) -> str:
     for p in s.phones:
         if p.planned is None:
             text += f"\n- left out: {p.serial} ({p.reason})"
+    for note in v.notes:
+        text += f"\n- {note}"
     return text

@@ -169,6 +169,12 @@ def judge_night(
             slower.append((row, zp, zw))
         elif zp <= -z_min and zw <= -z_min:
             faster.append((row, zp, zw))
+    drifted = _drifted_phones(cmp_prev.rows, [r for r, _zp, _zw in slower])
+    notes = tuple(
+        f"{phone}: every configuration {(ratio - 1) * 100:+.1f}% alike: the phone drifted,"
+        " not a code change on this evidence (an A/B re-run on it decides)"
+        for phone, ratio in drifted.items()
+    )
     confirmed, launches, note = _confirm(db, night, previous, slower, faster, confirm)
     regs, imps, sus = [], [], []
     for row, zp, zw in [*slower, *faster]:
@@ -192,6 +198,8 @@ def judge_night(
                     note or "not confirmed: the confirm step did not measure it again (its budget)"
                 )
             )
+            if row.pair and row.pair[0] in drifted:
+                why = f"phone drift? every configuration of {row.pair[0]} is slower alike; {why}"
             sus.append(
                 _verdict(
                     row,
@@ -213,7 +221,31 @@ def judge_night(
         confirm_launches=launches,
         confirm_note=note,
         compared=sum(1 for r in cmp_prev.rows if r.verdict is not stats.Verdict.NOT_COMPARABLE),
+        notes=notes,
     )
+
+
+#: a phone whose configurations all changed within this factor of each other drifted
+DRIFT_SPREAD = 1.05
+
+
+def _drifted_phones(
+    rows: Sequence[stats.ComparisonRow], slower: Sequence[stats.ComparisonRow]
+) -> dict[str, float]:
+    """Phones (device labels) whose every compared configuration (at least 2)
+    is a slower suspect by nearly the same factor: device label -> median ratio."""
+    suspects = {r.label for r in slower}
+    by_phone: dict[str, list[stats.ComparisonRow]] = {}
+    for r in rows:
+        if r.pair and np.isfinite(r.ratio) and r.verdict is not stats.Verdict.NOT_COMPARABLE:
+            by_phone.setdefault(str(r.pair[0]), []).append(r)
+    out: dict[str, float] = {}
+    for phone, mine in by_phone.items():
+        ratios = [r.ratio for r in mine]
+        alike = max(ratios) / min(ratios) < DRIFT_SPREAD
+        if len(mine) >= 2 and alike and all(r.label in suspects for r in mine):
+            out[phone] = float(np.median(ratios))
+    return out
 
 
 def _with(v: NightVerdicts, **changes: Any) -> NightVerdicts:

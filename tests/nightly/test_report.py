@@ -186,3 +186,25 @@ def test_compare_two_nights(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "2026-11-01" in result.stdout and "2026-11-03" in result.stdout
+
+
+def test_a_phone_that_drifted_on_every_configuration_is_not_a_code_regression(
+    tmp_path: Path, hook: Hook
+) -> None:
+    config = write_config(tmp_path, webhook=hook.url)
+    build(
+        tmp_path / "r.sqlite", config, [*QUIET, Night("2026-11-07", phone_scale={"PHONE_A": 1.1})]
+    )
+    result = _report(tmp_path, config, "--format", "md,json")
+    assert result.exit_code == 0, result.output
+    md = result.stdout
+    assert "## Confirmed regressions" not in md
+    head = md.split("## Coverage")[0]
+    assert "PHONE\\_A" in head and "the phone drifted, not a code change" in head
+    doc = json.loads(next((tmp_path / "out").glob("*.json")).read_text())["verdicts"]
+    assert doc["regressions"] == []
+    drift = [s for s in doc["unconfirmed_suspects"] if "PHONE_A" in s["label"]]
+    assert len(drift) == 3 and all(s["reason"].startswith("phone drift?") for s in drift)
+    assert not any("PHONE_B" in s["label"] for s in doc["unconfirmed_suspects"])
+    [body] = hook.bodies
+    assert "the phone drifted" in body["text"]
