@@ -44,6 +44,9 @@ __all__ = ["ConfigVerdict", "NightVerdicts", "judge_night"]
 VARY = ("binary_sha256", "variant_sha256", "device_fingerprint")
 #: nights of history in a sparkline
 SPARK_NIGHTS = 10
+#: bootstrap resamples of the window comparison (its ratio is shown, its
+#: interval is not used: the screen's score has no bootstrap in it)
+WINDOW_BOOT = 200
 
 
 @dataclass(frozen=True)
@@ -97,16 +100,27 @@ class NightVerdicts:
         }
 
 
-def _frames(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
-    frames = [store.launches(r, include_output=False) for r in run_ids]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+class Frames:
+    """Each run's launches read once (without raw output)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cache: dict[str, pd.DataFrame] = {}
+
+    def one(self, run_id: str) -> pd.DataFrame:
+        if run_id not in self.cache:
+            self.cache[run_id] = self.store.launches(run_id, include_output=False)
+        return self.cache[run_id]
+
+    def many(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        frames = [f for f in (self.one(r) for r in run_ids) if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _sparks(store: Store, nights: Sequence[NightRow], tonight: pd.DataFrame) -> dict[str, tuple]:
+def _sparks(frames: Frames, nights: Sequence[NightRow], tonight: pd.DataFrame) -> dict[str, tuple]:
     """cand config key -> median launch value per night (oldest first)."""
     runs = [r.run_id for r in nights if r.run_id]
-    hist = _frames(store, runs)
+    hist = frames.many(runs)
     if hist.empty or tonight.empty:
         return {}
     hist = stats.with_series_key(stats.launch_values(stats.with_config_key(hist)))
@@ -142,17 +156,22 @@ def judge_night(
     base = NightVerdicts(night.night, night.run_id, previous, tuple(window))
     if previous is None or previous.run_id is None:
         return _with(base, notes=("no earlier complete night: nothing to compare with yet",))
-    cand = store.launches(night.run_id, include_output=False)
-    prev = store.launches(previous.run_id, include_output=False)
-    win = _frames(store, [r.run_id for r in window if r.run_id])
+    frames = Frames(store)
+    cand = frames.one(night.run_id)
+    prev = frames.one(previous.run_id)
+    win = frames.many([r.run_id for r in window if r.run_id])
     cmp_prev = stats.compare_frames(
         prev, cand, base_id=previous.run_id, cand_id=night.run_id, vary=VARY
     )
-    cmp_win = stats.compare_frames(win, cand, base_id="window", cand_id=night.run_id, vary=VARY)
+    # the window's comparison gives the screen's score (no bootstrap in it) and a
+    # ratio to show: fewer resamples do
+    cmp_win = stats.compare_frames(
+        win, cand, base_id="window", cand_id=night.run_id, vary=VARY, n_boot=WINDOW_BOOT
+    )
     z_prev, z_win = screen_scores(cmp_prev), screen_scores(cmp_win)
     by_win = {r.label: r for r in cmp_win.rows}
     history = [*window, night] if window else [previous, night]
-    sparks = _sparks(store, history[-SPARK_NIGHTS:], cand)
+    sparks = _sparks(frames, history[-SPARK_NIGHTS:], cand)
     slower: list[tuple[stats.ComparisonRow, float, float]] = []
     faster: list[tuple[stats.ComparisonRow, float, float]] = []
     failing: list[ConfigVerdict] = []
