@@ -260,23 +260,53 @@ def unquarantine(config_path: Path | None, serial: str) -> None:
 
 @lab.command()
 @CONFIG
-@click.option("--host", "host_name", required=True, help="The lab host whose phones this serves.")
-def worker(config_path: Path | None, host_name: str) -> None:
-    """Serve a lab host's phones (one slot per phone) in the foreground; SIGTERM stops it.
+@click.option("--host", "host_name", default=None, help="The lab host whose phones this serves.")
+@click.option("--control", is_flag=True, help="Run the control worker (the reaper) instead.")
+@click.option(
+    "--stalled-after",
+    default="10s",
+    show_default=True,
+    help="--control: a worker silent this long is dead; its jobs are retried.",
+)
+def worker(
+    config_path: Path | None, host_name: str | None, control: bool, stalled_after: str
+) -> None:
+    """Serve a lab host's phones (one slot per phone), or with --control reap dead workers' jobs.
 
-    Edge mode: run it on the lab host (no `ssh` in its [hosts.NAME]). Today it
-    serves reservations; sweep parts and hub mode are not built yet (issue 12).
+    Runs in the foreground; SIGTERM stops it. Edge mode: run it on the lab host (no
+    `ssh` in its [hosts.NAME]). Today a host's worker serves reservations; sweep
+    parts and hub mode are not built yet (issue 12).
 
     \b
-    Example: benchorch lab worker --config lab.toml --host lab-a
+    Examples:
+      benchorch lab worker --config lab.toml --host lab-a
+      benchorch lab worker --config lab.toml --control
     """
     from benchorch.lab import queue
 
+    if control == (host_name is not None):
+        raise UsageError("pass exactly one of --host NAME and --control")
     config, conn = _open(config_path)
     conn.close()
+    if control:
+        _control(config.database_url, parse_duration(stalled_after, what="--stalled-after"))
+        return
+    assert host_name is not None
     if host_name not in config.hosts:
         raise ConfigError(
             f"--host {host_name!r} is not in {config.path}",
             hint=f"configured hosts: {', '.join(sorted(config.hosts)) or 'none'}",
         )
     queue.run_worker(config.database_url, host_name, len(config.phones_of(host_name)))
+
+
+def _control(url: str, stalled_after_s: float) -> None:
+    import signal
+    import threading
+
+    from benchorch.lab.control import run_control
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_control(url, stalled_after_s, min(2.0, stalled_after_s / 2), stop)

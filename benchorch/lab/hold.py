@@ -29,8 +29,9 @@ def _step(url: str, rid: int, token: int, abort: bool) -> bool:
         if abort:
             state.end_reservation(conn, rid, "ended", "aborted through the queue")
             return False
-        if not state.is_current(conn, r.serial, token):
-            state.end_reservation(conn, rid, "ended", "superseded by a later attempt on the phone")
+        if r.token != token or not state.is_current(conn, r.serial, token):
+            # superseded (this worker was presumed dead and its job retried): leave the
+            # reservation to the attempt that took it over and touch nothing else
             return False
         if r.expires_at is not None and datetime.now(UTC) >= r.expires_at:
             state.end_reservation(conn, rid, "expired", f"its ttl of {r.ttl_s:.0f}s ran out")
@@ -41,11 +42,21 @@ def _step(url: str, rid: int, token: int, abort: bool) -> bool:
 def _begin(url: str, rid: int, job_id: int | None, worker: str) -> tuple[int, str] | None:
     with state.connect(url) as conn:
         r = state.reservation(conn, rid)
-        if r is None or r.status != "waiting":
+        if r is None or r.status not in ("waiting", "held"):
             return None  # released while it waited for the phone
         token = state.begin_attempt(conn, r.serial, "reservation", f"{r.holder} ({worker})", job_id)
-        if state.hold_reservation(conn, rid, token) is None:
+        # "held": a retry of this job (its worker died) takes the reservation over
+        taken = (
+            state.hold_reservation(conn, rid, token)
+            if r.status == "waiting"
+            else state.retake_reservation(conn, rid, token)
+        )
+        if taken is None:
             state.end_attempt(conn, token, "released before held")
+            if r.status == "held":
+                state.end_reservation(
+                    conn, rid, "expired", "its ttl ran out while its worker was down"
+                )
             return None
         return token, r.serial
 
@@ -70,7 +81,8 @@ async def run_hold(
     except asyncio.CancelledError:
         outcome = "worker stopped"
         with state.connect(url) as conn:
-            state.end_reservation(conn, rid, "ended", "the worker serving the phone stopped")
+            if state.is_current(conn, serial, token):
+                state.end_reservation(conn, rid, "ended", "the worker serving the phone stopped")
         raise
     finally:
         await asyncio.to_thread(_end, url, token, outcome)

@@ -37,6 +37,7 @@ __all__ = [
     "NIGHTLY",
     "RESERVATION",
     "JobRow",
+    "Reaped",
     "cancel",
     "defer_hold",
     "device_lock",
@@ -146,22 +147,32 @@ def jobs_on_lock(url: str, lock: str) -> list[JobRow]:
     return [JobRow(*r) for r in rows]
 
 
-async def _reap(app: procrastinate.App, stalled_after_s: float) -> list[int]:
-    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
-    for job in stalled:
-        await app.job_manager.retry_job(job)
-    return [int(j.id) for j in stalled if j.id is not None]
+@dataclass(frozen=True)
+class Reaped:
+    job_id: int
+    lock: str | None
+    queue: str
 
 
-def reap_stalled(url: str, stalled_after_s: float = STALLED_AFTER_S) -> list[int]:
-    """Jobs whose worker's heartbeat lapsed go back to ``todo``; returns their ids."""
+def reap_stalled(url: str, stalled_after_s: float = STALLED_AFTER_S) -> list[Reaped]:
+    """Jobs whose worker's heartbeat lapsed go back to ``todo`` (retried now, same lock).
+
+    Not a locked periodic task (#1408): the control worker calls it in a plain loop.
+    """
     app = make_app(url)
 
-    async def run() -> list[int]:
+    async def run() -> list[Reaped]:
         async with app.open_async():
-            return await _reap(app, stalled_after_s)
+            manager = app.job_manager
+            stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
+            for job in stalled:
+                await manager.retry_job(job)
+            return [Reaped(int(j.id or 0), j.lock, j.queue) for j in stalled]
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
 
 
 def worker_name(host: str) -> str:

@@ -343,6 +343,17 @@ def hold_reservation(conn: Conn, rid: int, token: int) -> Reservation | None:
     return None if row is None else Reservation(**row)
 
 
+def retake_reservation(conn: Conn, rid: int, token: int) -> Reservation | None:
+    """A retried hold job (its worker died) takes its held reservation over with a new token;
+    None when the reservation is no longer held or its time ran out."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_reservations SET token = %s"
+        " WHERE id = %s AND status = 'held' AND expires_at > now() RETURNING *",
+        (token, rid),
+    ).fetchone()
+    return None if row is None else Reservation(**row)
+
+
 def end_reservation(conn: Conn, rid: int, status: str, reason: str) -> bool:
     """Ends a waiting or held reservation; False when it had already ended."""
     row = conn.execute(

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from benchorch.cli.main import cli
 from tests.support.postgres import PgServer, pg_server
 
 
@@ -37,3 +39,11 @@ def write_lab_toml(folder: Path, url: str, extra: str = "") -> Path:
 @pytest.fixture
 def lab_toml(tmp_path: Path, lab_db: str) -> Path:
     return write_lab_toml(tmp_path, lab_db)
+
+
+@pytest.fixture
+def ready(lab_toml: Path) -> Path:
+    """lab.toml whose database has been through ``benchorch lab init``."""
+    result = CliRunner().invoke(cli, ["lab", "init", "--config", str(lab_toml)])
+    assert result.exit_code == 0, result.output
+    return lab_toml

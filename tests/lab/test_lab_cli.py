@@ -31,13 +31,6 @@ def lab(config: Path, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def ready(lab_toml: Path) -> Path:
-    code, out = lab(lab_toml, "init")
-    assert code == 0, out
-    return lab_toml
-
-
-@pytest.fixture
 def worker(ready: Path) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [*BENCHORCH, "lab", "worker", "--config", str(ready), "--host", "lab-a"],
