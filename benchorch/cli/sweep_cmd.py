@@ -62,6 +62,13 @@ refused (the other devices' results are kept).
     help="A prebuilt speed_benchmark_torch to register and use.",
 )
 @click.option(
+    "--et-binary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An ExecuTorch runner for the .pte variants (from 'benchorch build --runtime"
+    " executorch'); --device local and x86_64 phones get benchorch's host runner built when"
+    " the variants hold .pte files and this is not given.",
+)
+@click.option(
     "--build-from",
     type=click.Path(file_okay=False, path_type=Path),
     help="A PyTorch source tree to build speed_benchmark_torch from (cached).",

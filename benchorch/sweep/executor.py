@@ -30,7 +30,7 @@ from pathlib import Path
 from benchorch.devices.base import Device
 from benchorch.devices.battery import require_battery
 from benchorch.devices.cpumask import pin_mask
-from benchorch.domain import DeviceInfo, ErrorKind, Health
+from benchorch.domain import DeviceInfo, ErrorKind, Flavour, Health
 from benchorch.errors import (
     BatteryTooLow,
     BenchorchError,
@@ -38,7 +38,9 @@ from benchorch.errors import (
     DeviceStorageFull,
     DeviceUnreachable,
 )
+from benchorch.etparse import NO_LOGGING
 from benchorch.store import LaunchRecord, Store
+from benchorch.sweep import logcat
 from benchorch.sweep.inputs import Binary
 from benchorch.sweep.launch import (
     LaunchOutcome,
@@ -68,6 +70,10 @@ class DeviceWork:
     info: DeviceInfo
     binary: Binary
     launches: Sequence[LaunchSpec]
+    et_binary: Binary | None = None  # the ExecuTorch runner for the .pte launches
+
+    def binary_of(self, spec: LaunchSpec) -> Binary:
+        return self.et_binary if spec.executorch and self.et_binary is not None else self.binary
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,12 @@ class Executor:
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
         binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
+        et_argv: tuple[str, ...] = ()
+        if work.et_binary is not None and any(spec.executorch for spec in launches):
+            et_argv, _ = self._prepare_with_retries(device, work.et_binary, [])
+        et_logcat = work.et_binary is not None and work.et_binary.provenance.executorch.get(
+            "pal", ""
+        ).startswith("android")
         policy = dataclasses.replace(s.launch, cpu_mask=pin_mask(info, s.pin))
         prog.status = "running"
         last_health: Health | None = facts_reading(info)  # the first launch's cooldown gate
@@ -165,8 +177,16 @@ class Executor:
                 f"{spec.file} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
             )
             self.progress(prog)
-            argv = launch_argv(binary_argv, spec, model_paths[spec.file], info.load_clock)
-            outcome = self._launch_with_retries(device, argv, spec.kind, policy, last_health)
+            runner = et_argv if spec.executorch else binary_argv
+            argv = launch_argv(runner, spec, model_paths[spec.file], info.load_clock)
+            et_warmup = spec.warmup if spec.executorch else None
+            if et_warmup is not None and et_logcat:
+                logcat.clear(device)  # so what the runner logs is this launch's only
+            outcome = self._launch_with_retries(
+                device, argv, spec.kind, policy, last_health, et_warmup
+            )
+            if et_warmup is not None and outcome.parsed.message == NO_LOGGING and et_logcat:
+                outcome = logcat.reparse(device, outcome, spec.kind, et_warmup)
             last_health = outcome.health_after
             store.record_launch(self._record(work, spec, policy.cpu_mask, outcome))
             prog.done += 1
@@ -209,11 +229,8 @@ class Executor:
         if binary.local_path is not None:
             for extra in binary.extra_files:
                 device.push(extra, extra.name)
-            pushed = device.push(
-                binary.local_path,
-                f"speed_benchmark_torch-{binary.sha256[:12]}",
-                executable=True,
-            )
+            name = "et_runner" if binary.flavour is Flavour.EXECUTORCH else "speed_benchmark_torch"
+            pushed = device.push(binary.local_path, f"{name}-{binary.sha256[:12]}", executable=True)
             binary_argv = (pushed.remote_path, *binary.argv_prefix)
         model_paths: dict[str, str] = {}
         for name in sorted({spec.file for spec in launches}):
@@ -228,6 +245,7 @@ class Executor:
         kind: str,
         policy: LaunchPolicy,
         recent_health: Health | None = None,
+        et_warmup: int | None = None,
     ) -> LaunchOutcome:
         """Run a launch; a device that dropped is reconnected and the launch run
         again, at most ``retries`` times (the last outcome is returned)."""
@@ -235,7 +253,13 @@ class Executor:
         attempts = 0
         while True:
             outcome = run_launch(
-                device, argv, kind, policy, cwd=device.workdir, recent_health=recent_health
+                device,
+                argv,
+                kind,
+                policy,
+                cwd=device.workdir,
+                recent_health=recent_health,
+                et_warmup=et_warmup,
             )
             if not outcome.retryable or attempts >= s.retries or self.stop.is_set():
                 return outcome
@@ -260,7 +284,7 @@ class Executor:
             variant_file=spec.file,
             variant_format=str(spec.format),
             variant_sha256=spec.sha256,
-            binary_sha256=work.binary.sha256,
+            binary_sha256=work.binary_of(spec).sha256,
             dims=spec.dims,
             types=spec.types,
             memory_format=spec.memory_format,

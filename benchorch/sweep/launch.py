@@ -35,6 +35,7 @@ from benchorch.domain import (
     Status,
 )
 from benchorch.errors import DeviceError, DeviceNotFound, DeviceTimeout, DeviceUnreachable
+from benchorch.etparse import parse_et_output
 from benchorch.parse import parse_output
 from benchorch.sweep.plan import LaunchSpec
 
@@ -61,7 +62,7 @@ def launch_argv(
     times it.
     """
     argv = (*binary, *spec.benchmark_args(model_path))
-    if spec.kind != "load":
+    if spec.kind != "load" or spec.executorch:  # an ExecuTorch runner times its own load
         return argv
     return ("sh", "-c", WRAPPERS[clock or LoadClock.DATE_NS], "sh", *argv)
 
@@ -131,8 +132,17 @@ def wait_until_cool(
         health = device.health()
 
 
-def classify(shell: ShellResult, kind: str) -> tuple[ParseResult, float | None]:
-    """Parse a finished command and add what only the execution layer knows."""
+def classify(
+    shell: ShellResult, kind: str, et_warmup: int | None = None
+) -> tuple[ParseResult, float | None]:
+    """Parse a finished command and add what only the execution layer knows.
+
+    ``et_warmup`` (not None): an ExecuTorch runner's launch, parsed by
+    ``etparse`` with that many warm-up executions dropped; its load time is its
+    own ``Model loaded in``.
+    """
+    if et_warmup is not None:
+        return classify_et(shell, kind, et_warmup)
     stderr = shell.stderr
     load_s: float | None = None
     if kind == "load":
@@ -150,6 +160,22 @@ def classify(shell: ShellResult, kind: str) -> tuple[ParseResult, float | None]:
     return parsed, load_s
 
 
+def classify_et(shell: ShellResult, kind: str, warmup: int) -> tuple[ParseResult, float | None]:
+    """An ExecuTorch runner's launch (stderr, or the logcat text passed in its place)."""
+    if shell.timed_out:
+        return _failed(ErrorKind.TIMEOUT, "killed on the device after the launch timeout"), None
+    if not shell.complete:
+        return _failed(ErrorKind.DEVICE_LOST, "the device dropped before the launch ended"), None
+    load = kind == "load"
+    parsed = parse_et_output(
+        shell.stdout, shell.stderr, shell.exit_code, warmup=0 if load else warmup, load=load
+    )
+    load_s = parsed.load_ms / 1000.0 if load and parsed.ok and parsed.load_ms else None
+    if load and parsed.ok and load_s is None:
+        parsed = _failed(ErrorKind.UNPARSEABLE, "the runner printed no 'Model loaded in' time")
+    return parsed, load_s
+
+
 def _failed(kind: ErrorKind, message: str) -> ParseResult:
     return ParseResult(status=Status.FAILED, error_kind=kind, message=message)
 
@@ -162,6 +188,7 @@ def run_launch(
     *,
     cwd: str | None = None,
     recent_health: Health | None = None,
+    et_warmup: int | None = None,
 ) -> LaunchOutcome:
     """Cool down, run one launch with health before and after it, classify the outcome.
 
@@ -205,7 +232,7 @@ def run_launch(
             tuple(argv), parsed, None, None, False, None, None, started, time.time(), retryable=lost
         )
     finished = time.time()
-    parsed, load_s = classify(shell, kind)
+    parsed, load_s = classify(shell, kind, et_warmup)
     retryable = parsed.error_kind is ErrorKind.DEVICE_LOST
     if not folds and not retryable:
         try:

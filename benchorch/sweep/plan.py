@@ -10,6 +10,11 @@ given, else from the variant (its manifest entry).
 Removed, each with a reason the report shows (``Plan.skipped``):
 
 * a full-JIT ``.pt`` on a lite-interpreter binary (it cannot load it);
+* a file for the other runtime: a ``.pte`` when the device has no ExecuTorch
+  runner, a TorchScript file on an ExecuTorch runner (``.pte`` files go to the
+  ExecuTorch runner, the rest to speed_benchmark_torch, same threads, iters and
+  warm-up: the runner has none, so it runs ``warmup + iters`` executions and the
+  parser drops the first ``warmup``);
 * lite bytecode outside the range the binary accepts (newer: suggests
   ``--bytecode-version N``, N the binary's maximum);
 * a variant whose accuracy check failed, unless ``include_failed_checks``;
@@ -41,6 +46,7 @@ from typing import Literal
 from benchorch import benchflags
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
+from benchorch.etflags import et_runner_args
 from benchorch.parse import LOAD_ITERS
 from benchorch.sweep.inputs import Binary
 from benchorch.sweep.settings import Order, SweepConfig
@@ -122,8 +128,18 @@ class LaunchSpec:
         """The launch key qualified by a device, unique across a multi-device sweep."""
         return f"{serial}/{self.launch_key}"
 
+    @property
+    def executorch(self) -> bool:
+        """An ExecuTorch program, run by the ExecuTorch runner (else by speed_benchmark_torch)."""
+        return self.format is ModelFormat.EXECUTORCH
+
     def benchmark_args(self, model_path: str) -> tuple[str, ...]:
-        """speed_benchmark_torch's flags for this launch (``benchflags.benchmark_args``)."""
+        """The binary's flags for this launch: ``benchflags.benchmark_args`` for
+        speed_benchmark_torch, ``etflags.et_runner_args`` for an ExecuTorch runner."""
+        if self.executorch:
+            return et_runner_args(
+                model=model_path, warmup=self.warmup, iters=self.iters, threads=self.threads
+            )
         return benchflags.benchmark_args(
             model=model_path,
             dims=self.dims,
@@ -232,8 +248,17 @@ def _variant_problem(
     return None
 
 
-def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConfig) -> Plan:
-    """The launches and skips of one sweep on one binary (see the module docstring).
+def make_plan(
+    variants: Sequence[PlanVariant],
+    binary: Binary,
+    config: SweepConfig,
+    et_binary: Binary | None = None,
+) -> Plan:
+    """The launches and skips of one sweep on one device's binaries (see the module docstring).
+
+    ``.pte`` files go to ``et_binary`` (an ExecuTorch runner; without one they
+    are planned away), every other file to ``binary``; both runtimes' launches
+    are interleaved in one order, so drift hits both alike.
 
     Uses ``config``'s dims, types, memory_formats, threads, launches, iters,
     warmup, load_launches, include_failed_checks, order and seed. Same inputs,
@@ -251,7 +276,8 @@ def make_plan(variants: Sequence[PlanVariant], binary: Binary, config: SweepConf
     configs: list[_Config] = []
     skipped: list[Skip] = []
     for v in unique.values():
-        variant_problem = _variant_problem(v, binary, config.include_failed_checks)
+        runs_on = et_binary if v.format is ModelFormat.EXECUTORCH and et_binary else binary
+        variant_problem = _variant_problem(v, runs_on, config.include_failed_checks)
         if variant_problem is not None:
             kind, reason = variant_problem
             skipped.append(Skip(v.name, v.file, reason, kind=kind))

@@ -29,7 +29,7 @@ from benchorch.abi import host_abi
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
-from benchorch.domain import DeviceInfo, Outcome
+from benchorch.domain import DeviceInfo, ModelFormat, Outcome
 from benchorch.errors import BenchorchError, OutputNotWritable, RunNotFound, UsageError
 from benchorch.paths import cache_root
 from benchorch.store import Store
@@ -152,6 +152,34 @@ def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) ->
     )
 
 
+def et_binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) -> Binary | None:
+    """The ExecuTorch runner for one device's ``.pte`` launches, or None (they are planned away).
+
+    ``--et-binary`` is registered (and checked against the device's ABI); a
+    device of this host's ABI (``local``, the x86_64 virtual phone) otherwise
+    gets benchorch's host runner, built against the executorch wheel (cached),
+    when the wheel is installed.
+    """
+    if cfg.et_binary is not None:
+        if "registered" not in cache:
+            from benchorch.etrunner.register import register_runner
+
+            cache["registered"] = Binary.from_provenance(register_runner(Path(cfg.et_binary)))
+        check_abi(cache["registered"], info)
+        return cache["registered"]
+    if info.serial != "local" and info.abis[:1] != (host_abi(),):
+        return None
+    if "host" not in cache:
+        from benchorch.etrunner.host import build_host_runner
+
+        try:
+            cache["host"] = Binary.from_provenance(build_host_runner())
+        except UsageError as exc:
+            log.warning("the .pte variants will not run: %s", exc)
+            return None
+    return cache["host"]
+
+
 def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, Binary]) -> Binary:
     """``--build-from``: a lite binary (Android's default) for the device's first ABI.
 
@@ -250,8 +278,15 @@ def _sweep(
 
         manifest = _variants(cfg, [(info.serial, binary) for _, info, binary in per_device])
         variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
+        et_binaries: dict[str, Binary | None] = {}
+        if any(f.format is ModelFormat.EXECUTORCH for f in manifest.files):
+            et_cache: dict[str, Binary] = {}
+            for _, info, _binary in per_device:
+                et_binaries[info.serial] = et_binary_for(cfg, info, et_cache)
         plans = {
-            info.serial: make_plan(plan_variants(manifest), binary, cfg)
+            info.serial: make_plan(
+                plan_variants(manifest), binary, cfg, et_binaries.get(info.serial)
+            )
             for _, info, binary in per_device
         }
         if not any(p.launches for p in plans.values()):
@@ -277,6 +312,9 @@ def _sweep(
         for device, info, binary in per_device:
             store.record_device(run_id, info)
             store.record_binary(run_id, binary.provenance)
+            et_binary = et_binaries.get(info.serial)
+            if et_binary is not None:
+                store.record_binary(run_id, et_binary.provenance)
             plan = plans[info.serial]
             if not plan.launches:
                 empty[info.serial] = device_note(plan)
@@ -299,7 +337,8 @@ def _sweep(
                     )
                 skipped += len(plan.skipped)
             if plan.launches:
-                work.append(DeviceWork(device, info, binary, remaining(plan, info.serial, done)))
+                todo = remaining(plan, info.serial, done)
+                work.append(DeviceWork(device, info, binary, todo, et_binary))
         if not resume_run:
             for f in manifest.files:
                 store.record_variant(run_id, f)

@@ -20,6 +20,7 @@ that names the key, the file and the fix.
 
     # the benchmark binary: a file (with its .provenance.json), or a PyTorch tree
     binary = "android_build/arm64-v8a/speed_benchmark_torch"
+    # et_binary = "et-cache/executor_runner"  # an ExecuTorch runner for the .pte variants
     # build_from = "~/src/pytorch"
     # runner = "auto"                    # --device local: auto | binary | python (the host runner)
 
@@ -109,6 +110,7 @@ class SweepConfig:
     variants: Path | None = None
     bytecode_version: int | None = None
     binary: Path | None = None
+    et_binary: Path | None = None  # an ExecuTorch runner for the .pte variants
     build_from: Path | None = None
     runner: str = "auto"  # --device local: auto | binary (speed_benchmark_torch) | python
     dims: tuple[str, ...] = ()
@@ -335,6 +337,7 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "variants": ("variants", _PATH),
     "bytecode_version": ("bytecode_version", _scalar((int,), "an integer", _int_at_least(3))),
     "binary": ("binary", _PATH),
+    "et_binary": ("et_binary", _PATH),
     "build_from": ("build_from", _PATH),
     "runner": ("runner", _str_with(_parse_runner)),
     "dims": ("dims", _listof(_str_with(parse_dims))),
@@ -358,7 +361,7 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "out": ("out", _PATH),
 }
 FLAG_ONLY = {"resume"}
-_PATH_FIELDS = {"variants", "binary", "build_from", "out"}
+_PATH_FIELDS = {"variants", "binary", "et_binary", "build_from", "out"}
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
