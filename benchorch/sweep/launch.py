@@ -10,7 +10,9 @@ Load-time launches (``kind == "load"``) run with ``--iter=0`` inside a tiny
 is measured on the device and not polluted by adb round-trips::
 
     sh -c 'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N);
-           echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r' sh BINARY --model=...
+           echo "BENCHORCH_CLOCK_NS=$a $b" >&2; exit $r' sh BINARY --model=...
+
+The difference is taken on the host: the phone's mksh does 32-bit arithmetic.
 
 The device facts say once per phone which clock it has (``LoadClock``): a
 phone whose ``date`` knows no ``%N`` is timed by ``/proc/uptime`` (10 ms
@@ -23,6 +25,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from benchorch.devices.base import Device, FoldsHealth
 from benchorch.domain import (
@@ -40,16 +43,35 @@ from benchorch.parse import parse_output
 from benchorch.sweep.plan import LaunchSpec
 
 LOAD_WRAPPER = (
-    'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_WALL_NS=$((b-a))" >&2; exit $r'
+    'a=$(date +%s%N); "$@"; r=$?; b=$(date +%s%N); echo "BENCHORCH_CLOCK_NS=$a $b" >&2; exit $r'
 )
-#: For a phone whose ``date`` knows no ``%N``: ``/proc/uptime`` in hundredths
-#: (``12345.67`` → ``1234567``; an uptime has no leading zero), scaled to ns.
+#: For a phone whose ``date`` knows no ``%N``: ``/proc/uptime``, seconds in hundredths.
 UPTIME_WRAPPER = (
-    'read a _ </proc/uptime; "$@"; r=$?; read b _ </proc/uptime; a=${a%.*}${a#*.};'
-    ' b=${b%.*}${b#*.}; echo "BENCHORCH_WALL_NS=$(((b-a)*10000000))" >&2; exit $r'
+    'read a _ </proc/uptime; "$@"; r=$?; read b _ </proc/uptime;'
+    ' echo "BENCHORCH_CLOCK_S=$a $b" >&2; exit $r'
 )
 WRAPPERS = {LoadClock.DATE_NS: LOAD_WRAPPER, LoadClock.UPTIME: UPTIME_WRAPPER}
-_WALL_RE = re.compile(r"^BENCHORCH_WALL_NS=(\d+)\s*$", re.MULTILINE)
+#: The two readings; the difference is taken here, not by the phone's shell:
+#: Android's mksh does 32-bit arithmetic, so ``$((b-a))`` in nanoseconds wraps
+#: for a load over 2.147 s.
+_CLOCK_RE = re.compile(r"^BENCHORCH_CLOCK_(NS|S)=(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$", re.MULTILINE)
+_WALL_RE = re.compile(r"^BENCHORCH_WALL_NS=(\d+)\s*$", re.MULTILINE)  # a difference, given
+
+
+def load_time(stderr: str) -> tuple[float | None, str]:
+    """The load time the wrapper's clock line gives (seconds; None without one) and
+    ``stderr`` without that line."""
+    clock = _CLOCK_RE.search(stderr)
+    wall = _WALL_RE.search(stderr)
+    rest = _WALL_RE.sub("", _CLOCK_RE.sub("", stderr))
+    if clock is not None:
+        a, b = Decimal(clock.group(2)), Decimal(clock.group(3))
+        scale = Decimal(10) ** 9 if clock.group(1) == "NS" else Decimal(1)
+        seconds = (b - a) / scale
+        return (float(seconds) if seconds >= 0 else None), rest
+    if wall is not None:
+        return int(wall.group(1)) / 1e9, rest
+    return None, rest
 
 
 def launch_argv(
@@ -146,10 +168,7 @@ def classify(
     stderr = shell.stderr
     load_s: float | None = None
     if kind == "load":
-        match = _WALL_RE.search(stderr)
-        if match:
-            load_s = int(match.group(1)) / 1e9
-        stderr = _WALL_RE.sub("", stderr)
+        load_s, stderr = load_time(stderr)
     if shell.timed_out:
         return _failed(ErrorKind.TIMEOUT, "killed on the device after the launch timeout"), None
     if not shell.complete:

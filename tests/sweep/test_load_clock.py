@@ -6,7 +6,7 @@ server, the real lite speed_benchmark_torch."""
 from __future__ import annotations
 
 import json
-import shlex
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +15,7 @@ import pytest
 
 from benchorch.devices.androidfacts import load_clock
 from benchorch.domain import LoadClock
-from benchorch.sweep.launch import UPTIME_WRAPPER
+from benchorch.sweep.launch import LOAD_WRAPPER, UPTIME_WRAPPER, load_time
 from benchorch.virtualphone.harness import VirtualPhone
 from tests.sweep.conftest import SweepEnv, common_args, run_id_of
 
@@ -34,12 +34,23 @@ def test_the_clock_section_picks_the_clock(text: str, clock: LoadClock | None) -
     assert load_clock(text) == clock
 
 
-def test_the_uptime_wrapper_times_the_command_and_keeps_its_exit_status(tmp_path: Path) -> None:
-    argv = ("sh", "-c", UPTIME_WRAPPER, "sh", "sh", "-c", "sleep 0.3; exit 4")
-    proc = subprocess.run(shlex.join(argv), shell=True, capture_output=True, text=True)
+MKSH = shutil.which("mksh") or "/bin/mksh"  # Android's shell, with its 32-bit arithmetic
+
+
+@pytest.mark.parametrize("wrapper", [LOAD_WRAPPER, UPTIME_WRAPPER])
+def test_a_load_over_2_15_s_is_timed_right_by_the_phones_shell(wrapper: str) -> None:
+    # mksh's $((...)) is 32-bit: a difference of nanoseconds taken there wrapped
+    # past 2.147 s (a negative load, "the device clock gave no load time").
+    proc = subprocess.run(
+        [MKSH, "-c", wrapper, "sh", MKSH, "-c", "sleep 2.3; exit 4"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 4
-    ns = int(proc.stderr.strip().removeprefix("BENCHORCH_WALL_NS="))
-    assert ns % 10_000_000 == 0 and ns >= 200_000_000  # hundredths, scaled to ns
+    load_s, rest = load_time(proc.stderr)
+    assert load_s is not None and 2.25 <= load_s < 10 and rest.strip() == ""
+    if wrapper == UPTIME_WRAPPER:  # hundredths of a second
+        assert round(load_s * 100) == pytest.approx(load_s * 100)
 
 
 def test_load_launches_on_a_phone_without_date_ns_are_timed_by_uptime(
