@@ -17,7 +17,7 @@ The queue's tables say which job runs; these say what benchorch trusts:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -285,6 +285,23 @@ def is_current(conn: Conn, serial: str, token: int) -> bool:
         (serial, token, token),
     ).fetchone()
     return bool(row and row["ok"])
+
+
+def fence(url: str, serial: str, token: int) -> Callable[[], bool]:
+    """The executor's fence for one attempt: True while ``token`` is current on ``serial``.
+
+    Fails closed: when the database cannot say (down, restarted), the attempt is
+    treated as superseded, so nothing is launched or stored unfenced.
+    """
+
+    def current() -> bool:
+        try:
+            with connect(url) as conn:
+                return is_current(conn, serial, token)
+        except (InfraError, psycopg.Error):
+            return False
+
+    return current
 
 
 def end_attempt(conn: Conn, token: int, outcome: str) -> None:

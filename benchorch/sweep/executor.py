@@ -60,6 +60,10 @@ DEVICE_LOST = "lost"  # the device went away and did not come back
 DEVICE_REFUSED = "refused"  # not started: battery, ABI, space, lock
 DEVICE_INTERRUPTED = "interrupted"
 DEVICE_ERROR = "error"  # the worker itself failed (a bug): never counted as a success
+DEVICE_SUPERSEDED = "superseded"  # a lab attempt whose phone was handed to a later attempt
+
+#: A lab attempt's fence: True while this attempt still owns the phone (its token is current).
+Fence = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class DeviceWork:
     binary: Binary
     launches: Sequence[LaunchSpec]
     et_binary: Binary | None = None  # the ExecuTorch runner for the .pte launches
+    # lab mode: asked before each launch and before its result is stored; False ends
+    # the part as superseded, storing nothing more (issue 12's fencing)
+    fence: Fence | None = None
 
     def binary_of(self, spec: LaunchSpec) -> Binary:
         return self.et_binary if spec.executorch and self.et_binary is not None else self.binary
@@ -173,6 +180,8 @@ class Executor:
             if self.stop.is_set():
                 prog.status = DEVICE_INTERRUPTED
                 return
+            if self._superseded(work, prog):
+                return
             prog.current = (
                 f"{spec.file} {spec.dims} t{spec.threads} {spec.kind} #{spec.launch_index}"
             )
@@ -188,6 +197,8 @@ class Executor:
             if et_warmup is not None and outcome.parsed.message == NO_LOGGING and et_logcat:
                 outcome = logcat.reparse(device, outcome, spec.kind, et_warmup)
             last_health = outcome.health_after
+            if self._superseded(work, prog):
+                return  # this launch's result belongs to no current attempt: not stored
             store.record_launch(self._record(work, spec, policy.cpu_mask, outcome))
             prog.done += 1
             if not outcome.ok:
@@ -202,6 +213,15 @@ class Executor:
                 )
         prog.status = DEVICE_FAILED if prog.failed else DEVICE_OK
         prog.current = ""
+
+    @staticmethod
+    def _superseded(work: DeviceWork, prog: DeviceProgress) -> bool:
+        if work.fence is None or work.fence():
+            return False
+        prog.status = DEVICE_SUPERSEDED
+        prog.message = "a later attempt took the phone over; this attempt stored nothing more"
+        prog.current = ""
+        return True
 
     def _prepare_with_retries(
         self, device: Device, binary: Binary, launches: Sequence[LaunchSpec]
@@ -346,7 +366,14 @@ class Executor:
                 _wait_all(done)
             except KeyboardInterrupt:
                 log.warning("stopped now: the launches in flight are not stored")
-            ended = (DEVICE_LOST, DEVICE_REFUSED, DEVICE_OK, DEVICE_FAILED, DEVICE_ERROR)
+            ended = (
+                DEVICE_LOST,
+                DEVICE_REFUSED,
+                DEVICE_OK,
+                DEVICE_FAILED,
+                DEVICE_ERROR,
+                DEVICE_SUPERSEDED,
+            )
             for p in progs.values():
                 if p.status not in ended:
                     p.status = DEVICE_INTERRUPTED

@@ -180,3 +180,16 @@ def test_a_later_attempt_fences_the_earlier_one(ready: Path) -> None:
         assert got is not None and got.outcome == "superseded"
         state.end_attempt(conn, new, "ok")
         assert not state.is_current(conn, "PHONE3", new)
+
+
+def test_the_executors_fence_follows_the_token_and_fails_closed(ready: Path) -> None:
+    url = _url(ready)
+    with state.connect(url) as conn:
+        old = state.begin_attempt(conn, "PHONE3", "sweep", "w1", None)
+    fence = state.fence(url, "PHONE3", old)
+    assert fence()
+    with state.connect(url) as conn:
+        state.begin_attempt(conn, "PHONE3", "sweep", "w2", None)
+    assert not fence()
+    unreachable = state.fence("postgresql://u:p@127.0.0.1:1/x", "PHONE3", old)
+    assert unreachable() is False

@@ -27,6 +27,7 @@ from benchorch.sweep.executor import (
     DEVICE_LOST,
     DEVICE_OK,
     DEVICE_REFUSED,
+    DEVICE_SUPERSEDED,
     DeviceWork,
     Executor,
     SweepResult,
@@ -298,3 +299,27 @@ def test_ctrl_c_lets_the_launches_in_flight_finish_and_stores_them(tmp_path: Pat
         assert [r["status"] for r in rows] == ["ok", "ok"]  # the one in flight is stored
         assert len(phone.run_argvs) == 2  # and nothing started after Ctrl-C
     sweep.assert_stored_once()
+
+
+def test_a_superseded_lab_attempt_stores_nothing_more_and_runs_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """Issue 12's fence: asked before each launch and before each result is stored."""
+    sweep = Sweep(tmp_path)
+    phone = ScriptedDevice("p1")
+    launches = _launches(4)
+    asked: list[int] = []
+
+    def fence() -> bool:  # current for the first launch; superseded while the second runs
+        asked.append(len(phone.run_argvs))
+        return len(phone.run_argvs) < 2
+
+    work = DeviceWork(phone, phone.info(), sweep.binary, launches, fence=fence)
+    result = sweep.executor.run([work])
+
+    part = result.devices["p1"]
+    assert part.status == DEVICE_SUPERSEDED and "later attempt" in part.message
+    assert len(phone.run_argvs) == 2  # the second ran, then its result was refused
+    assert [r["launch_key"] for r in sweep.rows()] == [launches[0].key_for("p1")]
+    assert asked == [0, 1, 1, 2]  # before and after each launch
+    assert overall_status(result) == "partial"
