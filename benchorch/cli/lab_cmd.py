@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, InfraError, UsageError
 from benchorch.lab import state
 from benchorch.lab.config import LabConfig, load_lab_config, parse_duration
@@ -83,6 +84,38 @@ def _owner_text(d: state.DeviceRow) -> str:
         return ""
     since = d.owner.started_at.strftime("%Y-%m-%d %H:%M:%SZ")
     return f"{d.owner.kind} by {d.owner.owner} since {since} (token {d.owner.token})"
+
+
+@lab.command()
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def hosts(config_path: Path | None, as_json: bool) -> Outcome:
+    """Probe each lab host: its adb server's version (first, and only if it matches this
+    client's is anything else sent), the phones it sees against the configured ones.
+
+    Exit 3 when a host is down or misconfigured, or a configured phone is missing.
+
+    \b
+    Example: benchorch lab hosts --json
+    """
+    from benchorch.lab.hosts import probe_hosts
+
+    reports = probe_hosts(load_lab_config(config_path))
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+    else:
+        for r in reports:
+            seen = f"{len(r.configured) - len(r.missing)}/{len(r.configured)} phones seen"
+            missing = (
+                f" (missing: {', '.join(r.missing)})" if r.missing and r.status == "up" else ""
+            )
+            version = "" if r.adb_version is None else f" adb {r.adb_version}"
+            detail = f": {r.detail}" if r.detail else ""
+            click.echo(f"{r.name}\t{r.mode}\t{r.status}{version}\t{seen}{missing}{detail}")
+    bad = any(
+        r.status in ("down", "misconfigured") or (r.status == "up" and r.missing) for r in reports
+    )
+    return Outcome.PARTIAL if bad else Outcome.OK
 
 
 @lab.command()

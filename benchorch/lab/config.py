@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # adb serials may hold host:port
 _SSH = re.compile(
     r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:(?P<port>\d{1,5}))?$"
 )
@@ -173,9 +174,9 @@ def _phone(path: Path, serial: str, table: Any, hosts: dict[str, HostConfig]) ->
     where = _where(path, f"phones.{serial}")
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    if not _NAME.match(serial):
+    if not _SERIAL.match(serial):
         raise ConfigError(
-            f"{where}: serial {serial!r} is not valid", hint="use letters, digits, . _ -"
+            f"{where}: serial {serial!r} is not valid", hint="use letters, digits, . _ : -"
         )
     _unknown(table, {"host", "model", "tags"}, where)
     host = _str(table, "host", where, required=True)
