@@ -144,7 +144,7 @@ def build_run_report(
 ) -> RunReport:
     run_id = str(run.get("run_id", ""))
     frame = prepared(launches) if not launches.empty else launches
-    stories = build_stories(frame, n_boot=n_boot, cache=cache)
+    stories = build_stories(frame, n_boot=n_boot, cache=cache, variants=variants)
     n_failed = int((launches["status"] != "ok").sum()) if not launches.empty else 0
     facts = (
         ("run", run_id),

@@ -8,6 +8,14 @@ binary, dims, types, threads, core mask: the variant named ``baseline`` when
 there is one, preferring a full-JIT file, else the first in recipe order).
 The heatmap: variant x phone (or variant x dims on one phone) of the
 geometric mean of the speed-ups of that cell's configurations.
+
+Two runtimes on one phone (``.pte`` programs on an ExecuTorch runner beside
+TorchScript files on speed_benchmark_torch): the group is the phone's dims,
+types, threads and core mask across both binaries, and its baseline is the
+lite ``baseline`` (what ships today), so every row's speed-up is over the lite
+baseline; the fastest TorchScript row is marked ``lite best``, each row says
+its runtime, ``.pte`` rows their delegation (share of nodes a delegate runs),
+and the heatmap names the runtime of ExecuTorch rows.
 """
 
 from __future__ import annotations
@@ -25,7 +33,10 @@ from benchorch.report.frames import as_float, prepared
 from benchorch.stats import ConfigStats, Ratio
 from benchorch.variants.steps import step_rank
 
-FORMAT_ORDER = {"full_jit": 0, "lite": 1, "flatbuffer": 2}
+FORMAT_ORDER = {"full_jit": 0, "lite": 1, "flatbuffer": 2, "executorch": 3}
+#: Beside ExecuTorch rows the baseline is the lite one: the runtime in use today.
+LITE_FIRST = {"lite": 0, "flatbuffer": 1, "full_jit": 2}
+EXECUTORCH = "executorch"
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,9 @@ class StoryRow:
     check_passed: str
     check_max_abs_err: float
     check_cosine: float
+    runtime: str = ""  # "ExecuTorch" or "TorchScript"
+    delegation: str = ""  # a .pte's delegation coverage, e.g. "XNNPACK 100% (15 nodes)"
+    is_lite_best: bool = False  # the fastest TorchScript row beside ExecuTorch rows
 
 
 @dataclass(frozen=True)
@@ -86,15 +100,43 @@ def _recipe_order(variant: str, fmt: str) -> tuple[int, int, int, str]:
 BULKY = ("samples_us", "argv", "stdout", "stderr", "health_before", "health_after")
 
 
+def delegation_text(entry: Any) -> str:
+    """A manifest entry's delegation, in a few words ("" when it has none)."""
+    if not isinstance(entry, Mapping):
+        return ""
+    delegated, cpu = int(entry.get("delegated_nodes") or 0), int(entry.get("cpu_nodes") or 0)
+    backend = str(entry.get("backend") or "").removesuffix("Backend") or None
+    if backend is None or delegated + cpu == 0:
+        return f"portable ({cpu} nodes on CPU kernels)"
+    share = 100.0 * delegated / (delegated + cpu)
+    left = f", {cpu} on CPU" if cpu else ""
+    return f"{backend.upper()} {share:.0f}% ({delegated} nodes{left})"
+
+
+def delegations(variants: pd.DataFrame | None) -> dict[str, str]:
+    """variant sha256 -> its delegation text, from the run's variant entries."""
+    if variants is None or variants.empty or "delegation" not in variants.columns:
+        return {}
+    out = {}
+    for sha, entry in zip(variants["sha256"], variants["delegation"], strict=True):
+        text = delegation_text(entry)
+        if text:
+            out[str(sha)] = text
+    return out
+
+
 def build_stories(
     launches: pd.DataFrame,
     *,
     n_boot: int = stats.DEFAULT_BOOT,
     seed: int = 0,
     cache: stats.SummaryCache | None = None,
+    variants: pd.DataFrame | None = None,
 ) -> tuple[PhoneStory, ...]:
     """Per phone, every latency configuration in recipe order (see module doc).
-    ``cache`` shares summaries with a comparison of the same run."""
+    ``cache`` shares summaries with a comparison of the same run; ``variants``
+    (the run's variant entries) gives the ``.pte`` rows their delegation."""
+    delegated = delegations(variants)
     if launches.empty:
         return ()
     df = prepared(launches)
@@ -108,7 +150,10 @@ def build_stories(
     stories = []
     for (device, serial), dev_rows in df.groupby(["device", "device_serial"], sort=True):
         lat = dev_rows[dev_rows["kind"] != "load"]
-        group_cols = ["binary_sha256", "dims", "types", "threads", "core_mask"]
+        two_runtimes = bool((lat["variant_format"] == EXECUTORCH).any())
+        group_cols = ["dims", "types", "threads", "core_mask"]
+        if not two_runtimes:
+            group_cols = ["binary_sha256", *group_cols]
         rows: list[StoryRow] = []
         for _, grp in lat.groupby(group_cols, dropna=False, sort=False):
             # each configuration's first row, as a dict (one pandas call, not one per key)
@@ -121,7 +166,8 @@ def build_stories(
                     str(firsts[k]["variant"]), str(firsts[k]["variant_format"])
                 )
             )
-            base_key = _baseline(keys, firsts, summaries)
+            base_key = _baseline(keys, firsts, summaries, lite_first=two_runtimes)
+            best = _lite_best(keys, firsts, summaries) if two_runtimes else None
             for k in keys:
                 r = firsts[k]
                 st, reps = summaries[k]
@@ -151,6 +197,11 @@ def build_stories(
                         check_passed=fmt.cell(r.get("check_passed")),
                         check_max_abs_err=as_float(r.get("check_max_abs_err")),
                         check_cosine=as_float(r.get("check_cosine")),
+                        runtime="ExecuTorch"
+                        if str(r.get("variant_format")) == EXECUTORCH
+                        else "TorchScript",
+                        delegation=delegated.get(str(r["variant_sha256"]), ""),
+                        is_lite_best=k == best,
                     )
                 )
         strip = charts.strip(
@@ -167,14 +218,36 @@ def build_stories(
 
 
 def _baseline(
-    keys: Sequence[str], firsts: Mapping[str, Any], summaries: Mapping[str, tuple[ConfigStats, Any]]
+    keys: Sequence[str],
+    firsts: Mapping[str, Any],
+    summaries: Mapping[str, tuple[ConfigStats, Any]],
+    *,
+    lite_first: bool = False,
 ) -> str | None:
     ok = [k for k in keys if summaries[k][0].n_ok]
+    order = LITE_FIRST if lite_first else FORMAT_ORDER
     named = [k for k in ok if str(firsts[k]["variant"]) == "baseline"]
-    named.sort(key=lambda k: FORMAT_ORDER.get(str(firsts[k]["variant_format"]), 9))
+    named = [k for k in named if str(firsts[k]["variant_format"]) != EXECUTORCH]
+    named.sort(key=lambda k: order.get(str(firsts[k]["variant_format"]), 9))
     if named:
         return named[0]
     return ok[0] if ok else None
+
+
+def _lite_best(
+    keys: Sequence[str], firsts: Mapping[str, Any], summaries: Mapping[str, tuple[ConfigStats, Any]]
+) -> str | None:
+    """The fastest TorchScript configuration (by median) of a group that also has ExecuTorch."""
+    torchscript = [
+        k for k in keys if summaries[k][0].n_ok and str(firsts[k]["variant_format"]) != EXECUTORCH
+    ]
+    return min(torchscript, key=lambda k: summaries[k][0].median_us, default=None)
+
+
+def _heat_label(r: StoryRow) -> str:
+    if r.runtime == "ExecuTorch":
+        return f"{r.variant} (ExecuTorch .pte)"
+    return f"{r.variant} ({r.variant_format})"
 
 
 def build_heatmap(stories: Sequence[PhoneStory]) -> Heatmap | None:
@@ -186,14 +259,12 @@ def build_heatmap(stories: Sequence[PhoneStory]) -> Heatmap | None:
     by_phone = len({r.device for r in rows}) > 1
     col_of = (lambda r: r.device) if by_phone else (lambda r: r.dims)
     columns = tuple(dict.fromkeys(col_of(r) for r in rows))
-    variants = tuple(dict.fromkeys(f"{r.variant} ({r.variant_format})" for r in rows))
+    variants = tuple(dict.fromkeys(_heat_label(r) for r in rows))
     cells: dict[tuple[str, str], list[float]] = {}
     for r in rows:
         assert r.speedup is not None
         if r.speedup.value > 0:
-            cells.setdefault((f"{r.variant} ({r.variant_format})", col_of(r)), []).append(
-                r.speedup.value
-            )
+            cells.setdefault((_heat_label(r), col_of(r)), []).append(r.speedup.value)
     out = []
     for v in variants:
         line = []
