@@ -16,7 +16,7 @@ report) and the HTML's size; targets under 10 s and under 2 MB (exit 1 when
 missed). Also prints the confirm step's extra launches per confirmed and per
 rejected suspect when this benchorch has the confirm step.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/nightly_report.py [--keep FILE]
+    .venv/bin/python benchmarks/nightly_report.py [--keep FILE]
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from benchmarks.trend_report import NIGHTS, fill_store, synthetic
+from trend_report import NIGHTS, fill_store, synthetic  # beside this script (run as a file)
 
 TARGET_S, TARGET_MB = 10.0, 2.0
 
