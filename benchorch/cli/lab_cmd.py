@@ -253,6 +253,60 @@ def release(config_path: Path | None, serial: str, force: bool) -> None:
     click.echo(f"{serial}: released")
 
 
+@lab.command(context_settings={"ignore_unknown_options": True})
+@CONFIG
+@click.argument("serial")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, required=True)
+def adb(config_path: Path | None, serial: str, args: tuple[str, ...]) -> Outcome:
+    """Run adb on a lab phone you hold (`lab reserve`); refused otherwise.
+
+    The host's adb server's version is compared with this client's first: a
+    mismatched client would kill the server. Edge hosts only for now.
+
+    \b
+    Example: benchorch lab adb R58M123ABC -- shell getprop ro.product.model
+    """
+    import shutil
+    import subprocess
+
+    from benchorch.lab.hosts import client_adb_version, probe_host
+
+    config, conn = _open(config_path)
+    phone = config.phone(serial)
+    host = config.hosts[phone.host]
+    me = _holder()
+    with conn:
+        held = [
+            r
+            for r in state.active_reservations(conn, serial)
+            if r.status == "held"
+            and r.holder == me
+            and r.token is not None
+            and state.is_current(conn, serial, r.token)
+        ]
+    if not held:
+        raise UsageError(
+            f"{serial}: you ({me}) do not hold it; lab adb runs only on a phone you reserved",
+            hint=f"benchorch lab reserve {serial} --ttl 1h",
+        )
+    if host.ssh is not None:
+        raise UsageError(
+            f"{serial} is on hub host {host.name}: lab adb through SSH is not built yet",
+            hint=f"run it on {host.name} itself",
+        )
+    adb_path = shutil.which("adb")
+    report = probe_host(host, (serial,), client_adb_version())
+    if adb_path is None or report.status != "up":
+        raise InfraError(
+            f"{serial}: host {host.name}'s adb server is {report.status}: {report.detail}"
+            if adb_path is not None
+            else "no adb client on this machine",
+            hint="benchorch lab hosts says more",
+        )
+    done = subprocess.run([adb_path, "-P", str(host.adb_port), "-s", serial, *args], check=False)
+    return Outcome.OK if done.returncode == 0 else Outcome.FAILED
+
+
 @lab.command()
 @CONFIG
 @click.argument("serial")
