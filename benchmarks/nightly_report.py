@@ -7,6 +7,8 @@ night is then claimed and completed in the ``nights`` table as ``benchorch
 nightly run`` leaves it (``NightStore``), for the configuration of a
 ``nightly.toml`` the script writes. On the last night one configuration of
 one phone is 20% slower, so the report has a suspect to screen and list.
+``confirm = false``: the store's phones do not exist, so the A/B re-run
+cannot happen here (its cost is the sweep's confirm step's to measure).
 The HTML is the night's own run report (the verdicts are the headline's).
 
 Prints the figures of the target, measured once: the wall time of the whole
@@ -42,7 +44,7 @@ def nightly_toml(folder: Path) -> Path:
     serials = [f"serial-{p}" for p in range(4)]
     path.write_text(
         f'devices = {json.dumps(serials)}\nvariants = "/benchorch-bench/variants"\nlaunches = 28\n'
-        "[nightly]\nwindow = 7\n"
+        "[nightly]\nwindow = 7\nconfirm = false\n"
     )
     return path
 

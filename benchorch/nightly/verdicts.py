@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchorch import stats
+from benchorch.errors import BenchorchError
 from benchorch.stats.confirm import DEFAULT_Z, screen_scores
 from benchorch.store import Store
 from benchorch.store.nights import NightRow
@@ -194,7 +195,11 @@ def judge_night(
         " not a code change on this evidence (an A/B re-run on it decides)"
         for phone, ratio in drifted.items()
     )
-    confirmed, launches, note = _confirm(db, night, previous, slower, faster, confirm)
+    try:
+        confirmed, launches, note = _confirm(db, night, previous, slower, faster, confirm)
+    except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
+        log.error("the confirm step failed: %s", exc)
+        confirmed, launches, note = {}, 0, f"not confirmed: the confirm step failed: {exc}"
     regs, imps, sus = [], [], []
     for row, zp, zw in [*slower, *faster]:
         got = confirmed.get(row.label)
