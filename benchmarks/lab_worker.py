@@ -1,0 +1,110 @@
+"""A lab worker's idle cost and the lock hand-over between two jobs on one phone.
+
+Starts a real PostgreSQL (the tests' launcher), ``benchorch lab init``, and one
+``benchorch lab worker`` subprocess serving two phones, then:
+
+* idle: the worker's own CPU time (utime + stime from /proc) over ``--seconds``
+  with nothing queued, printed per minute;
+* hand-over: ``--holds`` reservations of one phone queued at once, each held
+  ``--ttl`` seconds; from benchorch's attempts table, the gap between one
+  attempt's end and the next one's start (median and max).
+
+    .venv/bin/python benchmarks/lab_worker.py [--seconds 60] [--holds 8] [--ttl 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchorch.lab import state  # noqa: E402
+from tests.support.postgres import pg_server  # noqa: E402
+
+BENCHORCH = [sys.executable, "-m", "benchorch"]
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--holds", type=int, default=8)
+    ap.add_argument("--ttl", type=int, default=1)
+    args = ap.parse_args()
+    with pg_server() as pg, tempfile.TemporaryDirectory() as tmp:
+        url = pg.url(pg.new_database())
+        config = Path(tmp) / "lab.toml"
+        config.write_text(
+            f'[database]\nurl = "{url}"\n[hosts.a]\n'
+            '[phones.P1]\nhost = "a"\nmodel = "m"\n[phones.P2]\nhost = "a"\nmodel = "m"\n'
+        )
+        lab = [*BENCHORCH, "lab"]
+        subprocess.run([*lab, "init", "--config", str(config)], check=True, capture_output=True)
+        worker = subprocess.Popen(
+            [*lab, "worker", "--config", str(config), "--host", "a"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(5)  # past its start-up
+            before, t0 = cpu_s(worker.pid), time.monotonic()
+            time.sleep(args.seconds)
+            used, wall = cpu_s(worker.pid) - before, time.monotonic() - t0
+            print(
+                f"idle worker (2 phones): {used / wall * 60:.2f} CPU s per minute "
+                f"({used / wall * 100:.2f}% of one core) over {wall:.0f} s"
+            )
+            for _ in range(args.holds):
+                subprocess.run(
+                    [
+                        *lab,
+                        "reserve",
+                        "P1",
+                        "--ttl",
+                        f"{args.ttl}s",
+                        "--wait",
+                        "0",
+                        "--config",
+                        str(config),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+            with state.connect(url) as conn:
+                deadline = time.monotonic() + args.holds * (args.ttl + 5) + 30
+                while time.monotonic() < deadline:
+                    rows = conn.execute(
+                        "SELECT started_at, ended_at FROM benchorch_lab_attempts"
+                        " WHERE serial = 'P1' ORDER BY token"
+                    ).fetchall()
+                    if len(rows) == args.holds and rows[-1]["ended_at"] is not None:
+                        break
+                    time.sleep(0.5)
+            gaps = [
+                (b["started_at"] - a["ended_at"]).total_seconds()
+                for a, b in itertools.pairwise(rows)
+            ]
+            print(
+                f"lock hand-over on one phone ({len(gaps)} gaps): median "
+                f"{statistics.median(gaps):.2f} s, max {max(gaps):.2f} s (target: median < 1.5 s)"
+            )
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
+if __name__ == "__main__":
+    main()
