@@ -234,7 +234,9 @@ def compare_frames(
        otherwise ``not_comparable`` with the fields that differ. A pair on one
        side only is ``not_comparable`` too. No ok launch on a side: ``failed``.
     2. A side whose launches fall in two clusters (``bimodal.bimodality``):
-       ``bimodal``, naming the side, the share and the factor.
+       ``bimodal``, naming the side, the share and the factor, unless the
+       verdict is ``slower`` or ``faster`` all the same (then the clusters
+       are named in its reason: a regression is never hidden behind them).
     3. ``p``: two-sided Mann-Whitney U on the log launch medians, exact
        (``nonparametric.mann_whitney``).
     4. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
@@ -323,8 +325,7 @@ def compare_frames(
             if (b := bimodality(st.launch_medians_us)) is not None
         ]
         if shapes:
-            common.update(verdict=Verdict.BIMODAL, reason="; ".join(shapes))
-            continue
+            common["_shape"] = "; ".join(shapes)
         floor = 0.0
         if hist is not None:  # the configuration as measured on the baseline side
             h = hist.get(common["base_key"])
@@ -344,6 +345,7 @@ def compare_frames(
     adjusted = bh_adjust([row.get("p_value", np.nan) for row in pending])
     rows = []
     for row, padj in zip(pending, adjusted, strict=True):
+        shape = row.pop("_shape", "")
         if row["verdict"] is None:
             row["p_adjusted"] = float(padj)
             if not np.isfinite(row["threshold"]):
@@ -353,6 +355,10 @@ def compare_frames(
                     else max(row["min_effect"], resolution)
                 )
             row["verdict"], row["reason"] = judge(row, q)
+            if shape and row["verdict"] in (Verdict.SLOWER, Verdict.FASTER):
+                row["reason"] += f"; launches in two clusters: {shape}"
+            elif shape:  # a median of two clusters answers no question: say so
+                row["verdict"], row["reason"] = Verdict.BIMODAL, f"{shape}: {row['reason']}"
         rows.append(ComparisonRow(**row))
     return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
 
@@ -432,6 +438,7 @@ def _resolution(rows: Sequence[Mapping[str, Any]]) -> float:
         (np.log(r["ci_high"]) - np.log(r["ci_low"])) / (2 * 1.96)
         for r in rows
         if r.get("verdict", "") is None
+        and not r.get("_shape")
         and np.isfinite(r.get("p_value", np.nan))
         and r["ci_low"] > 0
         and np.isfinite(r["ci_high"])
