@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
-from benchorch.cli.exits import exit_code
+from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
+from benchorch.errors import UsageError
+from benchorch.stats.keys import COMPARABLE_FIELDS
 
 EPILOG = """\b
 Examples:
@@ -127,6 +129,25 @@ refused (the other devices' results are kept).
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the HTML report (default: reports).",
 )
+@click.option("--baseline", metavar="RUN", help="With --confirm: the run to compare against.")
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Re-run the suspects of the comparison with --baseline, A/B interleaved.",
+)
+@click.option(
+    "--confirm-budget",
+    type=float,
+    default=14.0,
+    show_default=True,
+    help="Extra launches for --confirm, % of the sweep's.",
+)
+@click.option(
+    "--vary",
+    multiple=True,
+    type=click.Choice(COMPARABLE_FIELDS),
+    help="With --confirm: a field that differs on purpose (see `compare --help`).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.pass_context
@@ -134,6 +155,10 @@ def sweep(
     ctx: click.Context,
     config_file: Path | None,
     resume: str | None,
+    baseline: str | None,
+    confirm: bool,
+    confirm_budget: float,
+    vary: tuple[str, ...],
     quiet: bool,
     as_json: bool,
     **settings: Any,
@@ -145,6 +170,8 @@ def sweep(
     """
     from benchorch.sweep.run import run_sweep
 
+    if confirm and baseline is None:
+        raise UsageError("--confirm needs --baseline RUN", hint="name the run to compare against")
     # Every other option is named after the SweepConfig field it sets.
     flag_names = {p.name: p.opts[0] for p in ctx.command.params if p.name in settings}
     command = " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
@@ -157,12 +184,35 @@ def sweep(
         command=command,
         quiet=quiet or as_json,
     )
+    status, confirmed = summary.status, None
+    if confirm and baseline is not None and summary.run_id is not None:
+        from benchorch.sweep.confirm import confirm_run
+
+        confirmed = confirm_run(
+            db=db_path(ctx),
+            cand_run=summary.run_id,
+            baseline=baseline,
+            budget_share=confirm_budget / 100.0,
+            vary=vary,
+        )
+        if status is Outcome.OK:
+            status = comparison_outcome(confirmed.comparison)
     if as_json:
-        report = {**summary.to_json(), "exit_code": int(exit_code(summary.status))}
+        report = {**summary.to_json(), "exit_code": int(exit_code(status))}
+        if confirmed is not None:
+            report["confirmation"] = {
+                "base_run": confirmed.base_run,
+                "cand_run": confirmed.cand_run,
+                "launches": confirmed.launches,
+                "suspects": [s.label for s in confirmed.suspects],
+                "comparison": confirmed.comparison.to_dict(),
+            }
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         for line in summary.lines():
             click.echo(line, err=True)
+        for line in confirmed.lines() if confirmed is not None else []:
+            click.echo(line, err=True)
         if summary.report_path is not None:
             click.echo(str(summary.report_path))
-    return summary.status
+    return status

@@ -46,12 +46,60 @@ def compare_runs(
 ) -> Comparison:
     """``stats.compare_frames`` of two stored runs, with each configuration's
     noise floor taken from its stored runs up to the later of the two (never
-    the candidate's own, never a later run: ``stats.causal_history``)."""
+    the candidate's own, never a later run: ``stats.causal_history``); its
+    suspects judged on their confirmation launches when ``benchorch sweep
+    --confirm`` stored some (``confirmation_of``)."""
     base_id, cand_id = store.resolve_run_id(base), store.resolve_run_id(cand)
     b = store.launches(base_id, include_output=False)
     c = store.launches(cand_id, include_output=False)
     hist = _history(store, sorted(set(b["device_serial"]) | set(c["device_serial"])))
-    return _compare(b, c, base_id, cand_id, hist, _run_order(store), threshold_pct, vary, n_boot)
+    cmp = _compare(b, c, base_id, cand_id, hist, _run_order(store), threshold_pct, vary, n_boot)
+    return confirmation_of(store, cmp, vary=vary)
+
+
+def confirmation_of(
+    store: Store,
+    screen: stats.Comparison,
+    *,
+    vary: Sequence[str] = (),
+    alpha: float = stats.DEFAULT_ALPHA,
+) -> stats.Comparison:
+    """``screen`` judged with the confirmation runs stored for its two runs
+    (the latest pair), or ``screen`` itself when there are none."""
+    runs = store.runs()
+    found: dict[str, str] = {}
+    suspects: list[str] = []
+    for _, r in runs.iterrows():
+        conf = (r["params"] or {}).get("confirm") if isinstance(r["params"], dict) else None
+        if conf and conf.get("baseline") == screen.base and conf.get("cand") == screen.cand:
+            found[str(conf["side"])] = str(r["run_id"])
+            suspects = list(conf.get("suspects", []))
+    if set(found) != {"base", "cand"}:
+        return screen
+    labels = set(suspects)
+    rows = {r.label: r for r in screen.rows if r.label in labels}
+    chosen = tuple(
+        stats.Suspect(
+            label=label,
+            pair=row.pair,
+            base_key=str(row.base_key),
+            cand_key=str(row.cand_key),
+            direction=stats.Verdict.SLOWER,
+            z=float("nan"),
+            screen_ratio=row.ratio,
+            screen_p=row.p_value,
+            per_side=0,
+        )
+        for label, row in rows.items()
+    )
+    return stats.judge_confirmation(
+        screen,
+        chosen,
+        store.launches(found["base"], include_output=False),
+        store.launches(found["cand"], include_output=False),
+        alpha=alpha,
+        vary=vary,
+    )
 
 
 def _compare(
@@ -105,6 +153,7 @@ def build_run_report(
         comparison = _compare(
             base_launches, launches, base_id, run_id, hist, order, None, vary, n_boot, cache
         )
+        comparison = confirmation_of(store, comparison, vary=vary)
         aa = stats.aa_check(base_launches, n_boot=min(n_boot, 300))
         if not hist.empty:
             upto = order[: order.index(run_id) + 1] if run_id in order else order

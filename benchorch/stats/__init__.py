@@ -52,7 +52,13 @@ from benchorch.stats.compare import (
     compare_frames,
     judge,
 )
-from benchorch.stats.confirm import Suspect, judge_confirmation, pick_suspects, screen_scores
+from benchorch.stats.confirm import (
+    DEFAULT_ALPHA,
+    Suspect,
+    judge_confirmation,
+    pick_suspects,
+    screen_scores,
+)
 from benchorch.stats.history import (
     Creep,
     change_points,
@@ -99,6 +105,7 @@ from benchorch.stats.summary import (
 __all__ = [
     "COMPARABLE_FIELDS",
     "CONFIG_FIELDS",
+    "DEFAULT_ALPHA",
     "DEFAULT_BOOT",
     "DEFAULT_MIN_EFFECT",
     "DEFAULT_Q",

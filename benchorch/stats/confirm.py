@@ -171,7 +171,7 @@ def judge_confirmation(
     holm = dict(zip(tested, holm_adjust([fresh[lbl].p_value for lbl in tested]), strict=True))
     rows = []
     for row in screen.rows:
-        if row.label in wanted:
+        if row.label in wanted and row.verdict in _SCREENED:  # not when now not comparable
             rows.append(_confirmed(row, fresh.get(row.label), holm.get(row.label), alpha))
         elif row.verdict in (Verdict.SLOWER, Verdict.FASTER):
             rows.append(

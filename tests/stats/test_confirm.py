@@ -132,3 +132,27 @@ def test_null_rate_of_the_exact_test_counts_every_split(n: int) -> None:
         hits += stats.mann_whitney(a, b) <= 0.05
         total += 1
     assert stats.mann_whitney_null_rate(n, n, 0.05) == pytest.approx(hits / total)
+
+
+def test_a_not_comparable_row_stays_not_comparable_under_confirmation() -> None:
+    """``compare`` without ``--vary`` of a run whose changed binary was
+    confirmed with ``--vary``: its rows stay ``not_comparable`` (exit 3), the
+    stored confirmation does not make them comparable."""
+    cfgs = many(2, launch_sigma=0.01)
+    new = [c.with_(binary="bin-2", true_us=c.true_us * 1.3) for c in cfgs]
+    varied = stats.compare_frames(
+        launches("A", cfgs, seed=9), launches("B", new, seed=10), vary=["binary_sha256"], n_boot=100
+    )
+    suspects = stats.pick_suspects(varied, budget=80, max_suspects=2)
+    assert suspects
+    strict = stats.compare_frames(
+        launches("A", cfgs, seed=9), launches("B", new, seed=10), n_boot=100
+    )
+    cb = launches("cb", cfgs, n_launches=10, seed=11)
+    cc = launches("cc", new, n_launches=10, seed=12)
+    out = stats.judge_confirmation(strict, suspects, cb, cc, n_boot=100)
+    assert all(r.verdict is Verdict.NOT_COMPARABLE for r in out.rows)
+    confirmed = stats.judge_confirmation(
+        varied, suspects, cb, cc, vary=["binary_sha256"], n_boot=100
+    )
+    assert all(r.verdict is Verdict.SLOWER and r.confirm_base == 10 for r in confirmed.rows)

@@ -1,0 +1,239 @@
+"""``benchorch sweep --confirm --baseline RUN``: the sweep confirms its own suspects.
+
+After a sweep, its comparison with the baseline run is the **screen**
+(``stats.confirm``); the suspects it picks within the budget are measured
+again on their own phones: for each, the baseline's exact binary and variant
+file (found by content hash: the stored provenance path and the baseline's
+variants folder, each checked against its sha256) and the candidate's,
+**A/B interleaved launch by launch** (ABBA order, so neither side always runs
+second), ``per_side`` launches a side. The launches are stored as two runs,
+``side`` ``base`` and ``cand`` in their ``params["confirm"]``, so ``compare``
+and the report judge the suspects on them later too
+(``report.api.confirmation_of``).
+
+Error control and the choice of suspects are ``stats.confirm``'s; this module
+only plans, runs and stores the launches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchorch import stats
+from benchorch.build.provenance import Provenance
+from benchorch.devices import open_device
+from benchorch.devices.lock import DeviceLock
+from benchorch.domain import ModelFormat
+from benchorch.errors import UsageError
+from benchorch.files import sha256_file
+from benchorch.stats.confirm import DEFAULT_ALPHA
+from benchorch.store import Store
+from benchorch.sweep.executor import DeviceProgress, DeviceWork, Executor, SweepSettings
+from benchorch.sweep.inputs import Binary, hostrunner_binary
+from benchorch.sweep.launch import LaunchPolicy
+from benchorch.sweep.plan import LaunchSpec
+from benchorch.sweep.settings import merge
+
+log = logging.getLogger("benchorch.sweep")
+
+#: Share of the screened run's launches the confirmation may add by default.
+DEFAULT_BUDGET = 0.14
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What ``confirm_run`` did and the night's verdicts after it."""
+
+    comparison: stats.Comparison
+    suspects: tuple[stats.Suspect, ...]
+    base_run: str | None
+    cand_run: str | None
+    launches: int
+
+    def lines(self) -> list[str]:
+        c = self.comparison.counts
+        head = (
+            f"confirmation against {self.comparison.base}: {len(self.suspects)} suspects,"
+            f" {self.launches} extra launches"
+        )
+        counts = ", ".join(f"{n} {v}" for v, n in c.items() if n)
+        return [head, f"  verdicts: {counts}"] + [
+            f"  {r.verdict.value}: {r.label}: {r.reason}"
+            for r in self.comparison.rows
+            if r.confirm_base
+        ]
+
+
+def _binary(store: Store, run_id: str, sha: str) -> Binary:
+    rows = store.binaries(run_id)
+    found = rows[rows["sha256"] == sha]
+    if found.empty:
+        raise UsageError(f"run {run_id} recorded no binary {sha[:12]}")
+    prov = Provenance.from_dict(
+        {
+            k: v
+            for k, v in found.iloc[0].to_dict().items()
+            if k != "first_seen" and not (v is None or (isinstance(v, float) and v != v))
+        }
+    )
+    if prov.origin == "hostrunner":
+        runner = hostrunner_binary()
+        if runner.sha256 != sha:
+            raise UsageError(
+                f"run {run_id}'s host runner ({sha[:12]}) is not this one",
+                hint="confirm with the torch and benchorch that ran it",
+            )
+        return runner
+    path = Path(prov.path)
+    if not path.is_file() or sha256_file(path) != sha:
+        raise UsageError(
+            f"run {run_id}'s binary {path} is gone or changed (want sha256 {sha[:12]})",
+            hint="keep the baseline's binary where it was registered",
+        )
+    return Binary.from_provenance(prov)
+
+
+def _variant_file(store: Store, run_id: str, file: str, sha: str) -> Path:
+    root = Path(str(store.run(run_id)["params"].get("manifest", "")))
+    path = root / file
+    if not path.is_file() or sha256_file(path) != sha:
+        raise UsageError(
+            f"run {run_id}'s variant file {path} is gone or changed (want sha256 {sha[:12]})",
+            hint="keep the baseline's variants folder (or the export cache)",
+        )
+    return path
+
+
+def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
+    key = f"confirm/{side}/{label}/{index}"
+    return LaunchSpec(
+        variant=str(row["variant"]),
+        file=str(row["variant_file"]),
+        format=ModelFormat(str(row["variant_format"])),
+        sha256=str(row["variant_sha256"]),
+        dims=str(row["dims"]),
+        types=str(row["types"]),
+        memory_format=str(row["memory_format"]),
+        threads=int(row["threads"]),
+        kind="load" if str(row["kind"]) == "load" else "latency",
+        launch_index=index,
+        iters=int(row["iters"]),
+        warmup=int(row["warmup"]),
+        config_key=f"confirm/{side}/{label}",
+        launch_key=key,
+    )
+
+
+def confirm_run(
+    *,
+    db: Path,
+    cand_run: str,
+    baseline: str,
+    budget_share: float = DEFAULT_BUDGET,
+    vary: Sequence[str] = (),
+    alpha: float = DEFAULT_ALPHA,
+) -> Confirmation:
+    """Screen ``cand_run`` against ``baseline``, measure the suspects again
+    A/B interleaved on their phones, store both sides and judge them."""
+    from benchorch.report.api import compare_runs, confirmation_of
+
+    with Store(db) as store:
+        base_id, cand_id = store.resolve_run_id(baseline), store.resolve_run_id(cand_run)
+        screen = compare_runs(store, base_id, cand_id, vary=vary)
+        cand_launches = store.launches(cand_id, include_output=False)
+        base_launches = store.launches(base_id, include_output=False)
+        budget = int(budget_share * len(cand_launches))
+        suspects = stats.pick_suspects(screen, budget=budget)
+        if not suspects:
+            return Confirmation(screen, (), None, None, 0)
+        values = dict(store.run(cand_id)["params"].get("settings", {}))
+        cfg = merge(values, {}, flag_names={})
+        b_keyed = stats.with_config_key(base_launches)
+        c_keyed = stats.with_config_key(cand_launches)
+        plan: list[tuple[stats.Suspect, pd.Series, pd.Series]] = []
+        for s in suspects:
+            b_row = b_keyed[b_keyed["config_key"] == s.base_key].iloc[0]
+            c_row = c_keyed[c_keyed["config_key"] == s.cand_key].iloc[0]
+            plan.append((s, b_row, c_row))
+        sides: dict[str, dict[str, Any]] = {}
+        for side, run_id in (("base", base_id), ("cand", cand_id)):
+            rows = [b if side == "base" else c for _, b, c in plan]
+            binaries = {str(r["binary_sha256"]): _binary(store, run_id, str(r["binary_sha256"]))
+                        for r in rows}  # fmt: skip
+            files = {
+                str(r["variant_file"]): _variant_file(
+                    store, run_id, str(r["variant_file"]), str(r["variant_sha256"])
+                )
+                for r in rows
+            }
+            new = store.create_run(
+                command=f"confirm {cand_id} against {base_id} ({side})",
+                params={
+                    "confirm": {
+                        "baseline": base_id,
+                        "cand": cand_id,
+                        "side": side,
+                        "suspects": [s.label for s in suspects],
+                    },
+                    "settings": values,
+                },
+            )
+            for b in binaries.values():
+                store.record_binary(new, b.provenance)
+            sides[side] = {"run": new, "binaries": binaries, "files": files}
+    per_side = suspects[0].per_side
+    executors = {
+        side: Executor(
+            store_path=db,
+            settings=SweepSettings(
+                run_id=d["run"],
+                launch=LaunchPolicy(
+                    timeout_s=cfg.timeout,
+                    cooldown_temp_c=cfg.cooldown_c,
+                    cooldown_max_wait_s=cfg.cooldown_max_wait,
+                ),
+                min_battery=None,
+                retries=cfg.retries,
+                reconnect_s=cfg.reconnect_timeout,
+                pin=cfg.pin,
+            ),
+            variant_files=d["files"],
+        )
+        for side, d in sides.items()
+    }
+    done = 0
+    with contextlib.ExitStack() as stack:
+        devices = {}
+        for serial in sorted({str(c["device_serial"]) for _, _, c in plan}):
+            stack.enter_context(DeviceLock(serial))
+            device = open_device(serial, adb_addr=cfg.adb_server)
+            stack.callback(device.close)
+            devices[serial] = (device, device.info())
+            with Store(db) as store:
+                for d in sides.values():
+                    store.record_device(d["run"], devices[serial][1])
+        for i in range(per_side):
+            order = ("base", "cand") if i % 2 == 0 else ("cand", "base")  # ABBA
+            for s, b_row, c_row in plan:
+                device, info = devices[str(c_row["device_serial"])]
+                for side in order:
+                    row = b_row if side == "base" else c_row
+                    spec = _spec(row, i, side, s.label)
+                    binary = sides[side]["binaries"][str(row["binary_sha256"])]
+                    prog = DeviceProgress(info.serial, 1)
+                    executors[side].run_device(DeviceWork(device, info, binary, [spec]), prog)
+                    if prog.message:
+                        log.warning("%s: confirmation launch: %s", info.serial, prog.message)
+                    done += 1
+    with Store(db) as store:
+        for d in sides.values():
+            store.finish_run(d["run"], "ok")
+        final = confirmation_of(store, screen, vary=vary, alpha=alpha)
+    return Confirmation(final, suspects, sides["base"]["run"], sides["cand"]["run"], done)
