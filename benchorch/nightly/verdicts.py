@@ -317,7 +317,7 @@ def _confirm(
     if not enabled:
         return {}, 0, "not confirmed: confirm = false in [nightly]"
     try:
-        from benchorch.sweep import confirm as sweep_confirm  # type: ignore[attr-defined]
+        from benchorch.sweep import confirm as sweep_confirm
     except ImportError:
         return (
             {},
@@ -327,6 +327,8 @@ def _confirm(
                 "(benchorch.sweep.confirm); a suspect is never called a regression unconfirmed"
             ),
         )
+    if night.run_id is None or previous.run_id is None:
+        return {}, 0, "not confirmed: a night without a stored run"
     done = sweep_confirm.confirm_run(
         db=db, cand_run=night.run_id, baseline=previous.run_id, vary=VARY
     )
