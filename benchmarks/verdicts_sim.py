@@ -35,9 +35,11 @@ and the coverage of the 95% interval of the ratio (the screen's, all
 configurations of the A/A and +5% nights; ``new`` also the confirmation
 intervals' coverage).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/verdicts_sim.py [--nights 100] [--seed 0]
+    .venv/bin/python benchmarks/verdicts_sim.py [--nights 20] [--seed 0]
 
-About 1.5 s a night per case on one core; ``--nights 20`` for a quick look.
+About 1.5 s a night per case on one core: the README's figures are
+``--nights 100`` (about 30 minutes on 2 shared cores); the default 20 nights
+(``make bench``) is a quick look.
 """
 
 from __future__ import annotations
@@ -245,7 +247,7 @@ def _pct(n: float, d: float) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nights", type=int, default=100, help="nights per case (default 100)")
+    ap.add_argument("--nights", type=int, default=20, help="nights per case (default 20)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=float, default=0.14,
                     help="confirmation budget, share of the night's launches")  # fmt: skip
