@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 
 from benchorch.lab import state
 
-__all__ = ["POLL_S", "run_hold"]
+__all__ = ["POLL_S", "HandBack", "run_hold"]
 
 POLL_S = 0.5
 log = logging.getLogger("benchorch.lab.hold")
+
+
+class HandBack(Exception):
+    """The worker is stopping: the queue retries this hold at once on another worker
+    (or this one restarted), which takes the reservation over with a new token."""
 
 
 def _step(url: str, rid: int, token: int, abort: bool) -> bool:
@@ -79,10 +84,7 @@ async def run_hold(
         while await asyncio.to_thread(_step, url, rid, token, should_abort()):
             await asyncio.sleep(POLL_S)
     except asyncio.CancelledError:
-        outcome = "worker stopped"
-        with state.connect(url) as conn:
-            if state.is_current(conn, serial, token):
-                state.end_reservation(conn, rid, "ended", "the worker serving the phone stopped")
-        raise
+        outcome = "handed back"  # the reservation stays held; its retry takes it over
+        raise HandBack(f"reservation {rid} on {serial} handed back: its worker stopped") from None
     finally:
         await asyncio.to_thread(_end, url, token, outcome)

@@ -68,7 +68,13 @@ def host_queue(host: str) -> str:
 def make_app(url: str) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
 
-    @app.task(name="benchorch.lab.hold", pass_context=True)
+    from benchorch.lab.hold import HandBack
+
+    # A stopping worker hands its holds back: retried at once (never scheduled into
+    # the future, which would block the phone's lock: #1599), no queueing_lock (#1543).
+    handback = procrastinate.RetryStrategy(retry_exceptions=[HandBack])
+
+    @app.task(name="benchorch.lab.hold", pass_context=True, retry=handback)
     async def hold(context: procrastinate.JobContext, rid: int) -> None:
         from benchorch.lab.hold import run_hold
 

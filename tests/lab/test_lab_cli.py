@@ -155,18 +155,45 @@ def test_an_expired_reservation_hands_the_phone_over_without_overlap(
     assert code == 0, out
 
 
-def test_sigterm_stops_the_worker_and_ends_its_holds(
+def test_sigterm_stops_the_worker_and_hands_its_holds_back(
     ready: Path, worker: subprocess.Popen[bytes]
 ) -> None:
     code, out = lab(ready, "reserve", "PHONE1", "--ttl", "1h", "--wait", "60s")
     assert code == 0, out
+    with state.connect(_url(ready)) as conn:
+        (before,) = state.active_reservations(conn, "PHONE1")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, worker.stderr.read() if worker.stderr else ""
     assert _doing(ready, "PHONE1") == []
+    (job,) = queue.jobs_on_lock(_url(ready), queue.device_lock("PHONE1"))
+    assert job.status == "todo"  # handed back, not lost
     (a,) = _attempts(ready, "PHONE1")
-    assert a.outcome == "worker stopped"
+    assert a.outcome == "handed back"
     code, out = lab(ready, "devices", "--json")
     assert next(d for d in json.loads(out) if d["serial"] == "PHONE1")["owner"] is None
+    # the next worker of the host takes the reservation over: same expiry, new token
+    restarted = subprocess.Popen(
+        [*BENCHORCH, "lab", "worker", "--config", str(ready), "--host", "lab-a"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(_attempts(ready, "PHONE1")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first, second = _attempts(ready, "PHONE1")
+        assert first.outcome == "handed back" and second.ended_at is None
+        with state.connect(_url(ready)) as conn:
+            (after,) = state.active_reservations(conn, "PHONE1")
+        assert (after.status, after.token, after.expires_at) == (
+            "held",
+            second.token,
+            before.expires_at,
+        )
+        assert len(_doing(ready, "PHONE1")) == 1
+    finally:
+        restarted.kill()
+        restarted.wait(10)
 
 
 def test_a_later_attempt_fences_the_earlier_one(ready: Path) -> None:
