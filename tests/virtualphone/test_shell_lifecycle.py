@@ -125,11 +125,15 @@ def test_terminal_session_hangs_up_its_group_when_the_shell_exits(
     """``exec:`` has a terminal on adbd: the shell's exit hangs it up, and the
     shell's background job (same process group) gets SIGHUP."""
     phone = virtual_phone()
+    # The shell waits until its job has exec'd sleep: a SIGHUP that lands between
+    # the fork and the exec meets the shell's own handler in the child and is lost
+    # (on a real adbd too), which a loaded CI host hit.
     res = adb_server.run(
         "-s",
         phone.serial,
         "exec-out",
-        "sleep 1000 >/dev/null 2>&1 </dev/null & echo $! > /data/local/tmp/bg.pid; echo done",
+        "sleep 1000 >/dev/null 2>&1 </dev/null & p=$!; echo $p > /data/local/tmp/bg.pid;"
+        ' until [ "$(cat /proc/$p/comm 2>/dev/null)" = sleep ]; do :; done; echo done',
     )
     assert res.returncode == 0 and res.stdout == "done\n"
     bg = _read_pid(phone.root / "bg.pid")
