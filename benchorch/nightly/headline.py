@@ -17,8 +17,10 @@ from typing import Any
 from benchorch.domain import Outcome
 from benchorch.nightly.status import NightStatus
 from benchorch.nightly.verdicts import ConfigVerdict, NightVerdicts
+from benchorch.report.charts import Spark
+from benchorch.report.charts import sparkline as svg_sparkline
 
-__all__ = ["NightReport", "markdown", "sparkline", "webhook_text"]
+__all__ = ["HeadlineView", "NightReport", "html_view", "markdown", "sparkline", "webhook_text"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -156,3 +158,105 @@ def webhook_text(report: NightReport) -> str:
     for note in v.notes:
         text += f"\n- {note}"
     return text
+
+
+@dataclass(frozen=True)
+class HeadlineRow:
+    label: str
+    vs_previous: str
+    vs_window: str
+    spark: Spark | None  # the configuration's median per night, oldest first
+    reason: str
+
+
+@dataclass(frozen=True)
+class HeadlineSection:
+    id: str  # the HTML id (regressions are ``nightly-regressions``)
+    title: str
+    rows: tuple[HeadlineRow, ...]
+
+
+@dataclass(frozen=True)
+class HeadlineView:
+    """The headline of the Markdown, for the top of the night's HTML report
+    (``render.render_run(..., nightly=view)``); plain text the template escapes."""
+
+    title: str
+    outcome: str  # ok | regression | partial
+    line: str
+    revisions: str
+    notes: tuple[str, ...]
+    sections: tuple[HeadlineSection, ...]  # regressions, newly failing, improvements
+    coverage: str
+    short_phones: tuple[tuple[str, str, str, str, str], ...]  # serial, planned, ran, not run, why
+    suspects: HeadlineSection | None
+    confirm: str
+
+
+def _rows(rows: Sequence[ConfigVerdict]) -> tuple[HeadlineRow, ...]:
+    return tuple(
+        HeadlineRow(
+            v.label,
+            _pct(v.ratio_previous),
+            _pct(v.ratio_window),
+            svg_sparkline(v.spark),
+            v.reason,
+        )
+        for v in rows
+    )
+
+
+def html_view(report: NightReport) -> HeadlineView:
+    v, s = report.verdicts, report.status
+    rev = s.revisions
+    sections = tuple(
+        HeadlineSection(f"nightly-{key}", title, _rows(rows))
+        for key, title, rows in (
+            ("regressions", "Confirmed regressions", v.regressions),
+            ("failing", "Newly failing", v.newly_failing),
+            ("improvements", "Improvements", v.improvements),
+        )
+        if rows
+    )
+    short = tuple(
+        (
+            p.serial,
+            "-" if p.planned is None else str(p.planned),
+            str(p.done + p.failed),
+            "all" if p.not_run is None else str(p.not_run),
+            p.reason,
+        )
+        for p in s.phones
+        if p.planned is None or p.not_run
+    )
+    compared = v.previous.night if v.previous else "no earlier night"
+    return HeadlineView(
+        title=f"benchorch nightly {s.night}: {report.outcome.value.upper()}",
+        outcome=report.outcome.value,
+        line=verdict_line(report),
+        revisions=(
+            f"PyTorch {rev.get('pytorch', '?')} (previous night: "
+            f"{report.previous_revisions.get('pytorch', '-')}), benchorch "
+            f"{rev.get('benchorch', '?')}; run {s.run_id}; compared with {compared} and a "
+            f"window of {len(v.window)} night(s)."
+        ),
+        notes=tuple(v.notes),
+        sections=sections,
+        coverage=(
+            f"{s.phones_complete} of {len(s.phones)} phones complete, {s.ran} of {s.planned}"
+            f" launches ran (minimum {s.min_coverage:.0%})."
+        ),
+        short_phones=short,
+        suspects=(
+            HeadlineSection(
+                "nightly-suspects", "Unconfirmed suspects (not regressions)", _rows(v.suspects)
+            )
+            if v.suspects
+            else None
+        ),
+        confirm=(
+            f"Confirmation: {v.confirm_launches} extra launches. {v.confirm_note}".strip()
+            if v.confirm_launches or v.confirm_note
+            else ""
+        ),
+    )

@@ -3,8 +3,8 @@
 The night (``--night latest`` or a date) of one configuration is judged
 (``verdicts.judge_night``: against the last complete night before it and a
 window of complete nights), then written: Markdown (returned, for stdout and
-``$GITHUB_STEP_SUMMARY``), JSON and the run's HTML report (with the previous
-night as baseline) into ``--out``; a GitHub-issue body file for a confirmed
+``$GITHUB_STEP_SUMMARY``), JSON and the run's HTML report (the same headline first, above
+the run's own report) into ``--out``; a GitHub-issue body file for a confirmed
 regression; a webhook when there is something to say (its failure is logged,
 never the verdict). The outcome: ``REGRESSION`` (exit 1) for a confirmed
 regression or a newly failing configuration, else ``PARTIAL`` (exit 3) when
@@ -25,7 +25,7 @@ from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, RunNotFound
 from benchorch.files import atomic_write
 from benchorch.nightly.config import load_nightly
-from benchorch.nightly.headline import NightReport, markdown, webhook_text
+from benchorch.nightly.headline import NightReport, html_view, markdown, webhook_text
 from benchorch.nightly.night import config_hash
 from benchorch.nightly.notify import post_webhook, webhook_url, write_issue
 from benchorch.nightly.show import find_nights
@@ -172,7 +172,8 @@ def report_night(
             # and the window); the HTML is the night's own run report, without the
             # run report's history query over every stored night
             run_report = build_run_report(store, row.run_id, vary=VARY, n_boot=HTML_BOOT)
-            written.append(render.write_html(render.render_run(run_report), out / f"{stem}.html"))
+            html = render.render_run(run_report, nightly=html_view(report))
+            written.append(render.write_html(html, out / f"{stem}.html"))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as f:

@@ -118,23 +118,30 @@ class Frames:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _sparks(frames: Frames, nights: Sequence[NightRow], tonight: pd.DataFrame) -> dict[str, tuple]:
-    """cand config key -> median launch value per night (oldest first)."""
+def _sparks(
+    frames: Frames, nights: Sequence[NightRow], labels: dict[tuple[Any, Any], str]
+) -> dict[str, tuple]:
+    """The comparison's pair key -> median launch value per night (oldest first).
+
+    The phones are named with the comparison's own labels (``labels``), so two
+    phones of one model and build (same configuration key) keep their own lines."""
     runs = [r.run_id for r in nights if r.run_id]
     hist = frames.many(runs)
-    if hist.empty or tonight.empty:
+    if hist.empty:
         return {}
-    hist = stats.with_series_key(stats.launch_values(stats.with_config_key(hist)))
-    hist = hist[(hist["status"] == "ok") & (hist["kind"] != "load")]
+    hist = stats.launch_values(hist)
+    hist = hist[(hist["status"] == "ok") & (hist["kind"] != "load")].copy()
+    hist["device"] = [
+        labels.get((m, s), str(s))
+        for m, s in zip(hist["device_model"], hist["device_serial"], strict=True)
+    ]
+    hist = stats.keyed(hist, stats.PAIR_FIELDS, "series_key")
     med = hist.groupby(["series_key", "run_id"])["value_us"].median()
-    keyed = stats.with_series_key(stats.with_config_key(tonight))
-    to_series = dict(zip(keyed["config_key"], keyed["series_key"], strict=False))
-    out: dict[str, tuple] = {}
-    for ckey, skey in to_series.items():
-        out[str(ckey)] = tuple(
-            float(med.get((skey, rid), float("nan"))) for rid in runs if (skey, rid) in med
-        )
-    return out
+    order = {rid: i for i, rid in enumerate(runs)}
+    out: dict[str, list[tuple[int, float]]] = {}
+    for (skey, rid), value in med.items():
+        out.setdefault(str(skey), []).append((order[str(rid)], float(value)))
+    return {k: tuple(v for _i, v in sorted(vals)) for k, vals in out.items()}
 
 
 def _ratio(row: stats.ComparisonRow | None) -> float:
@@ -172,7 +179,7 @@ def judge_night(
     z_prev, z_win = screen_scores(cmp_prev), screen_scores(cmp_win)
     by_win = {r.label: r for r in cmp_win.rows}
     history = [*window, night] if window else [previous, night]
-    sparks = _sparks(frames, history[-SPARK_NIGHTS:], cand)
+    sparks = _sparks(frames, history[-SPARK_NIGHTS:], stats.device_labels([prev, cand]))
     slower: list[tuple[stats.ComparisonRow, float, float]] = []
     faster: list[tuple[stats.ComparisonRow, float, float]] = []
     failing: list[ConfigVerdict] = []
@@ -206,12 +213,14 @@ def judge_night(
         kind_ok = row in [s[0] for s in slower]
         if got is not None and got.verdict is stats.Verdict.SLOWER and kind_ok:
             regs.append(
-                _verdict(got, by_win.get(row.label), "regression", zp, zw, True, got.reason, sparks)
+                _verdict(
+                    got, by_win.get(row.label), "regression", zp, zw, True, got.reason, sparks, row
+                )
             )
         elif got is not None and got.verdict is stats.Verdict.FASTER and not kind_ok:
             imps.append(
                 _verdict(
-                    got, by_win.get(row.label), "improvement", zp, zw, True, got.reason, sparks
+                    got, by_win.get(row.label), "improvement", zp, zw, True, got.reason, sparks, row
                 )
             )
         else:
@@ -287,7 +296,10 @@ def _verdict(
     confirmed: bool,
     reason: str,
     sparks: dict[str, tuple],
+    screened: stats.ComparisonRow | None = None,
 ) -> ConfigVerdict:
+    """``row``'s verdict; its sparkline is the screened row's (the night's
+    comparison with the previous night names the phones as the history does)."""
     serial = str(row.pair[0]) if row.pair else ""
     return ConfigVerdict(
         label=row.label,
@@ -299,7 +311,7 @@ def _verdict(
         confirmed=confirmed,
         reason=reason,
         serial=serial,
-        spark=sparks.get(str(row.cand_key), ()),
+        spark=sparks.get("|".join((screened or row).pair), ()),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -45,8 +46,10 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_run(report: RunReport) -> str:
-    return environment().get_template("run.html.j2").render(report=report)
+def render_run(report: RunReport, nightly: Any = None) -> str:
+    """The run report; with ``nightly`` (``benchorch.nightly.headline.HeadlineView``),
+    the night's headline first, above the run's own."""
+    return environment().get_template("run.html.j2").render(report=report, nightly=nightly)
 
 
 def render_trend(report: TrendReport) -> str:
