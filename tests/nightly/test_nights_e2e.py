@@ -6,8 +6,8 @@ in headless Chromium.
 
 Nights 1-3 unchanged: exit 0, nothing confirmed; night 4 a phone gone: the
 run and the report exit 3 naming it, the webhook gets one message saying so.
-(The +20% night confirmed by an A/B re-run needs the sweep's confirm step,
-which is not on main yet: see README "Nightly".)
+(The +20% night confirmed by an A/B re-run through the sweep's confirm step
+is not written yet: see README "Nightly".)
 """
 
 from __future__ import annotations
