@@ -86,6 +86,10 @@ class DatabaseLocked(StoreError):
     pass
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached now (refused, restarting, gone)."""
+
+
 class BuildError(InfraError):
     """A build failed; ``log_path`` points at the full log when there is one."""
 

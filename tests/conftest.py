@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.binary_fixtures",
     "tests.support.adb_fixtures",
     "tests.support.variant_fixtures",
+    "tests.support.postgres_fixtures",
 ]

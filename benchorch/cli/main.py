@@ -13,16 +13,18 @@ import importlib
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from benchorch import __version__
 from benchorch.cli.exits import exit_code
 from benchorch.domain import Outcome
-from benchorch.errors import BenchorchError
+from benchorch.errors import BenchorchError, UsageError
 from benchorch.paths import default_results_db
+
+if TYPE_CHECKING:
+    from benchorch.store.location import DbLocation
 
 #: command name -> "module:attribute" of its click command, and its one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,14 +103,16 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="benchorch")
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
     envvar="BENCHORCH_DB",
     default=None,
-    help="Results database (SQLite). Default: BENCHORCH_DB, else a file in the user data dir.",
+    metavar="FILE|URL",
+    help="Results database: an SQLite file, or postgresql://user@host:port/dbname (password"
+    " from the URL, PGPASSWORD or ~/.pgpass). Default: BENCHORCH_DB, else a file in the user"
+    " data dir.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
-def cli(ctx: click.Context, db: Path | None, verbose: int) -> None:
+def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
     """Benchmark PyTorch mobile-recipe variants on phones with speed_benchmark_torch.
 
     \b
@@ -120,19 +124,28 @@ def cli(ctx: click.Context, db: Path | None, verbose: int) -> None:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     ctx.ensure_object(dict)
-    ctx.obj["db"] = db if db is not None else default_results_db()
+    ctx.obj["db"] = db
     ctx.obj["verbose"] = verbose
 
 
-def db_path(ctx: click.Context) -> Path:
-    """The results database chosen by ``--db`` / ``BENCHORCH_DB`` / the default."""
+def db_path(ctx: click.Context) -> DbLocation:
+    """The results database chosen by ``--db`` / ``BENCHORCH_DB`` / the default: a
+    file or a PostgreSQL URL. A malformed URL, an unknown scheme or a file whose
+    folder does not exist is a usage error (exit 2), the password masked."""
+    from benchorch.store.location import DbLocation, parse_db
+
     root = ctx.find_root()
     obj = root.obj or {}
-    path = obj.get("db")
-    if path is None:
-        env = os.environ.get("BENCHORCH_DB")
-        path = Path(env) if env else default_results_db()
-    return Path(path)
+    given = obj.get("db") or os.environ.get("BENCHORCH_DB")
+    if not given:
+        return DbLocation(path=default_results_db())
+    location = parse_db(str(given))
+    if location.path is not None and not location.path.parent.is_dir():
+        raise UsageError(
+            f"results database {location.path}: its folder {location.path.parent} does not exist",
+            hint="create the folder, or point --db / BENCHORCH_DB at a file in an existing one",
+        )
+    return location
 
 
 def main() -> None:

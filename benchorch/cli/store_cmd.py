@@ -19,13 +19,18 @@ from benchorch.errors import RunNotFound, UsageError
 from benchorch.report import fmt
 from benchorch.store import Store
 from benchorch.store.export import FORMATS, ExportFormat, export_run, jsonable
+from benchorch.store.location import DbLocation
 
 
-def existing_db(path: Path) -> Path | None:
-    """``path`` when it is a results file to read, ``None`` when it could be one
-    but does not exist yet (a read-only command then finds no runs). A path that
-    can never be one (its folder is missing, or it is a folder) is a usage
-    error naming the path; nothing is created either way."""
+def existing_db(location: DbLocation) -> DbLocation | None:
+    """``location`` when it is a results database to read, ``None`` when it could
+    be one but does not exist yet (a read-only command then finds no runs). A
+    path that can never be one (its folder is missing, or it is a folder) is a
+    usage error naming the path; nothing is created either way. A PostgreSQL
+    database always exists to read (its server says otherwise, exit 3)."""
+    path = location.path
+    if path is None:
+        return location
     if path.is_dir():
         raise UsageError(
             f"results database {path} is a folder",
@@ -36,17 +41,17 @@ def existing_db(path: Path) -> Path | None:
             f"results database {path} cannot exist: its folder {path.parent} does not",
             hint="point --db / BENCHORCH_DB at the results file a sweep wrote",
         )
-    return path if path.exists() else None
+    return location if path.exists() else None
 
 
-def open_results(path: Path) -> Store:
-    """The results store at ``path`` for reading: never created (``existing_db``)."""
-    if existing_db(path) is None:
+def open_results(location: DbLocation) -> Store:
+    """The results store at ``location`` for reading: never created (``existing_db``)."""
+    if existing_db(location) is None:
         raise RunNotFound(
-            f"no results database at {path}",
+            f"no results database at {location}",
             hint="run `benchorch sweep` first, or point --db / BENCHORCH_DB at one",
         )
-    return Store(path, create=False)
+    return Store(location, create=False)
 
 
 @click.command()

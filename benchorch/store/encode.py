@@ -66,6 +66,18 @@ def launch_row(rec: LaunchRecord) -> tuple[Any, ...]:
     )
 
 
+#: What a NUL character becomes on PostgreSQL, whose text cannot hold one
+#: (a crashing binary may print it): U+2400 SYMBOL FOR NULL, visible in a report.
+PG_NUL = "\u2400"
+
+
+def pg_text(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with NUL characters in text replaced by ``PG_NUL`` (PostgreSQL only)."""
+    if not any(isinstance(v, str) and "\x00" in v for v in values.values()):
+        return values
+    return {k: v.replace("\x00", PG_NUL) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def launch_values(rec: LaunchRecord) -> dict[str, Any]:
     """The column values of ``rec`` by column name."""
     return dict(zip(LAUNCH_COLUMNS, launch_row(rec), strict=True))

@@ -1,5 +1,5 @@
-"""Opening a results database (an SQLAlchemy engine), and the one place where
-driver errors become ours.
+"""Opening a results database (an SQLAlchemy engine on SQLite or PostgreSQL),
+and the one place where driver errors become ours.
 
 SQLite settings and why:
 
@@ -32,7 +32,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchorch.errors import BenchorchError, DatabaseLocked, OutputNotWritable, StoreError
+from benchorch.errors import (
+    BenchorchError,
+    DatabaseLocked,
+    OutputNotWritable,
+    StoreError,
+    StoreUnavailable,
+)
+from benchorch.store.location import DbLocation, mask
 
 _HINT_DB = "pass another file with --db or BENCHORCH_DB"
 #: Largest part of the file that reads map (SQLite maps what exists, up to this).
@@ -151,9 +158,9 @@ def sqlite_engine(
     return sa.create_engine("sqlite+pysqlite://", creator=creator, poolclass=sa.pool.NullPool)
 
 
-def connect(engine: sa.Engine, path: Path) -> sa.Connection:
-    """A connection of ``engine``; errors are benchorch errors naming ``path``."""
-    with translated(path):
+def connect(engine: sa.Engine, location: DbLocation) -> sa.Connection:
+    """A connection of ``engine``; errors are benchorch errors naming ``location``."""
+    with translated_at(location):
         return engine.connect()
 
 
@@ -189,3 +196,118 @@ def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+# --- PostgreSQL ------------------------------------------------------------------
+
+#: SQLSTATE classes and codes, and the words of libpq's connection errors (they
+#: carry no SQLSTATE), that say the server is gone rather than the request wrong.
+_GONE_STATES = ("08", "57P01", "57P02", "57P03")
+_GONE_WORDS = (
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "could not connect",
+    "connection failed",
+    "timeout expired",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "no connection to the server",
+    "connection is closed",
+    "consuming input failed",
+    "could not receive data",
+    "could not send data",
+    "is the server running",
+)
+
+
+def pg_engine(location: DbLocation, *, timeout_s: float) -> sa.Engine:
+    """An engine on the PostgreSQL database of ``location`` (psycopg 3)."""
+    assert location.url is not None
+    return sa.create_engine(
+        location.url,
+        poolclass=sa.pool.NullPool,
+        hide_parameters=True,
+        connect_args={
+            "connect_timeout": max(1, int(timeout_s)),
+            "application_name": "benchorch",
+        },
+    )
+
+
+def server_gone(exc: BaseException) -> bool:
+    """True when ``exc`` (a driver error) says the server cannot be reached now."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    if state.startswith(_GONE_STATES):
+        return True
+    if state:
+        return False
+    text = str(exc).lower()
+    return any(w in text for w in _GONE_WORDS)
+
+
+def map_pg_error(exc: BaseException, location: DbLocation) -> BenchorchError:
+    """The benchorch error for a psycopg error on ``location``: one line naming
+    host, port and database, never the password (exit 3)."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    first = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    where = f"results database {location.display}"
+    text = str(exc).lower()
+    if state == "28P01" or "password authentication failed" in text:
+        return StoreError(
+            f"{where}: the server at {location.server} refused the password of user"
+            f" {location.user!r}",
+            hint="check the password (in the URL, PGPASSWORD or ~/.pgpass)",
+        )
+    if "no password supplied" in text:
+        return StoreError(
+            f"{where}: the server at {location.server} asks for a password and none was given",
+            hint="set PGPASSWORD, add it to ~/.pgpass, or put user:password@ in the URL",
+        )
+    if state == "3D000" or ("database" in text and "does not exist" in text):
+        return StoreError(
+            f"{where}: the server at {location.host}:{location.port} has no database"
+            f" {location.database!r}",
+            hint="create it (createdb) or fix the database name in --db",
+        )
+    if state == "42501" or "permission denied" in text:
+        return StoreError(
+            f"{where}: user {location.user!r} may not write to {location.server} ({first})",
+            hint="grant the role INSERT/UPDATE/CREATE on the results database, or use another",
+        )
+    if server_gone(exc):
+        return StoreUnavailable(
+            f"{where}: cannot reach the server at {location.server} ({first})",
+            hint="start the server or check host and port; launches wait in the local spool",
+        )
+    return StoreError(f"{where}: {first}", hint=_HINT_DB)
+
+
+def map_error(exc: BaseException, location: DbLocation) -> BenchorchError:
+    """A driver error on either backend as a benchorch error naming ``location``."""
+    orig = driver_error(exc)
+    if location.path is not None:
+        return map_sqlite_error(orig, location.path)
+    return map_pg_error(orig, location)
+
+
+@contextlib.contextmanager
+def translated_at(location: DbLocation) -> Iterator[None]:
+    """Run a block, turning database errors into benchorch errors naming ``location``."""
+    try:
+        yield
+    except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+        raise map_error(exc, location) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):
+            raise map_error(exc, location) from exc
+        raise
+
+
+def open_engine(
+    location: DbLocation, *, timeout_s: float, create: bool = True, durable: bool = False
+) -> sa.Engine:
+    """The engine for either backend."""
+    if location.path is not None:
+        return sqlite_engine(location.path, timeout_s=timeout_s, create=create, durable=durable)
+    return pg_engine(location, timeout_s=timeout_s)

@@ -17,8 +17,8 @@ runs it again.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -122,10 +122,14 @@ LAUNCH_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Launch
 
 
 def new_run_id(now: float | None = None) -> str:
-    """A sortable, readable, unique run id: ``YYYYMMDD-HHMMSS-xxxx`` (UTC, 4 random hex).
+    """A sortable, readable run id: ``YYYYMMDD-HHMMSS-xxxxxxxx`` (UTC, then 8 hex
+    digits of a random UUID).
 
-    Ids sort by start time to the second; the random suffix separates runs that
-    start in the same second (the store retries on the rare collision).
+    Ids sort by start time to the second; the suffix separates runs that start
+    in the same second on any host (one in 4 billion collides). A collision
+    still cannot make two runs share an id: ``Store.create_run`` inserts with
+    the id as primary key, atomically on both backends, and draws again when
+    the id is taken.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-    return f"{stamp}-{os.urandom(2).hex()}"
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"

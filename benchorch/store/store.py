@@ -30,17 +30,17 @@ from benchorch import __version__
 from benchorch.domain import DeviceInfo
 from benchorch.errors import RunNotFound, StoreError, UsageError
 from benchorch.store import launch_query, run_query, schema
-from benchorch.store.encode import LAUNCH_COLUMNS, launch_values, plain_dict, to_json
+from benchorch.store.encode import LAUNCH_COLUMNS, launch_values, pg_text, plain_dict, to_json
 from benchorch.store.engine import (
     connect,
     dialect_insert,
-    driver_error,
-    map_sqlite_error,
+    map_error,
+    open_engine,
     read,
-    sqlite_engine,
-    translated,
+    translated_at,
     write,
 )
+from benchorch.store.location import DbLocation, mask, parse_db
 from benchorch.store.records import (
     RETRIED_ERROR_KINDS,
     RUN_STATUSES,
@@ -49,6 +49,7 @@ from benchorch.store.records import (
 )
 from benchorch.store.schema import SchemaTooNew
 from benchorch.store.tables import (
+    TABLES,
     binaries,
     devices,
     launches,
@@ -78,19 +79,28 @@ class Store:
 
     def __init__(
         self,
-        path: Path | str,
+        db: Path | str | DbLocation,
         *,
         timeout_s: float = 10.0,
         create: bool = True,
         durable: bool = False,
     ) -> None:
-        self.path = Path(path)
+        self.location = parse_db(db)
+        #: The SQLite file, or None on PostgreSQL.
+        self.path = self.location.path
+        self.where = self.location.display
         self._lock = threading.RLock()
         self._insert_launch: tuple[str, tuple[str, ...]] | None = None
-        self._engine = sqlite_engine(self.path, timeout_s=timeout_s, create=create, durable=durable)
-        self._conn = connect(self._engine, self.path)
+        self._engine = open_engine(
+            self.location, timeout_s=timeout_s, create=create, durable=durable
+        )
         try:
-            with translated(self.path):
+            self._conn = connect(self._engine, self.location)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        try:
+            with translated_at(self.location):
                 with read(self._conn):
                     stale = schema.needs_upgrade(self._conn)
                 if stale:
@@ -99,7 +109,7 @@ class Store:
         except SchemaTooNew as exc:
             self.close()
             raise StoreError(
-                f"results database {self.path} has schema version {exc.found}, newer than this "
+                f"results database {self.where} has schema version {exc.found}, newer than this "
                 f"benchorch knows ({exc.known})",
                 hint="upgrade benchorch, or pass another file with --db",
             ) from exc
@@ -120,29 +130,36 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _live(self) -> sa.Connection:
+        """The connection, opened again if the server dropped the last one."""
+        if self._conn.invalidated or self._conn.closed:
+            self._conn.close()
+            self._conn = connect(self._engine, self.location)
+        return self._conn
+
     @contextlib.contextmanager
     def _writing(self, *, run_id: str) -> Iterator[sa.Connection]:
         """One transaction (all or nothing), committed when the block ends."""
         with self._lock:
             try:
-                with write(self._conn) as conn:
+                with write(self._live()) as conn:
                     yield conn
             except sa.exc.IntegrityError as exc:
                 if "FOREIGN KEY" in str(exc).upper():
                     raise self._not_found(run_id) from exc
-                raise map_sqlite_error(driver_error(exc), self.path) from exc
+                raise map_error(exc, self.location) from exc
             except sa.exc.DBAPIError as exc:
-                raise map_sqlite_error(driver_error(exc), self.path) from exc
+                raise map_error(exc, self.location) from exc
 
     def _not_found(self, run_id: str) -> RunNotFound:
         return RunNotFound(
-            f"no run {run_id!r} in results database {self.path}",
+            f"no run {run_id!r} in results database {self.where}",
             hint="list run ids with `benchorch runs`",
         )
 
     def _read_rows(self, stmt: sa.Select[Any]) -> tuple[list[str], Sequence[Sequence[Any]]]:
         """Column names and rows of a query."""
-        with self._lock, translated(self.path), read(self._conn) as conn:
+        with self._lock, translated_at(self.location), read(self._live()) as conn:
             result = conn.execute(stmt)
             return list(result.keys()), result.fetchall()
 
@@ -164,7 +181,8 @@ class Store:
         self, command: str, params: Mapping[str, Any], *, run_id: str | None = None
     ) -> str:
         """A new run, status ``running``; returns its id (``records.new_run_id`` unless given)."""
-        params_json = to_json(dict(params))
+        params_json = mask(to_json(dict(params)))
+        command = mask(command)
         now = time.time()
         for _attempt in range(20):
             rid = run_id or new_run_id(now)
@@ -178,16 +196,19 @@ class Store:
             }
             with self._writing(run_id=rid) as conn:
                 inserted = conn.execute(
-                    dialect_insert(conn, runs).values(row).on_conflict_do_nothing()
-                ).rowcount
+                    dialect_insert(conn, runs)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .returning(runs.c.run_id)
+                ).first()
             if inserted:
                 return rid
             if run_id is not None:
                 raise UsageError(
-                    f"run {run_id!r} already exists in results database {self.path}",
+                    f"run {run_id!r} already exists in results database {self.where}",
                     hint="pick another id, or use --resume to continue it",
                 )
-        raise StoreError(f"could not make a unique run id in {self.path}")
+        raise StoreError(f"could not make a unique run id in {self.where}")
 
     def finish_run(self, run_id: str, status: str) -> None:
         """Set the run's final status: ``ok``, ``failed``, ``interrupted`` or ``partial``."""
@@ -198,8 +219,9 @@ class Store:
                 runs.update()
                 .where(runs.c.run_id == run_id)
                 .values(status=status, finished_at=time.time())
-            ).rowcount
-        if updated == 0:
+                .returning(runs.c.run_id)
+            ).first()
+        if updated is None:
             raise self._not_found(run_id)
 
     def resume_run(self, run_id: str) -> dict[str, Any]:
@@ -209,8 +231,9 @@ class Store:
                 runs.update()
                 .where(runs.c.run_id == run_id)
                 .values(status="running", finished_at=None)
-            ).rowcount
-        if updated == 0:
+                .returning(runs.c.run_id)
+            ).first()
+        if updated is None:
             raise self._not_found(run_id)
         return self.run(run_id)
 
@@ -306,6 +329,8 @@ class Store:
     def record_launch(self, rec: LaunchRecord) -> int:
         """Store one launch; committed before this returns. Returns its row id."""
         values = launch_values(rec)
+        if self.path is None:
+            values = pg_text(values)
         with self._writing(run_id=rec.run_id) as conn:
             sql, positional = self._insert_launch_sql(conn)
             params = tuple(values[k] for k in positional) if positional else values
@@ -353,7 +378,7 @@ class Store:
             latest = self.latest_run_id()
             if latest is None:
                 raise RunNotFound(
-                    f"results database {self.path} holds no runs yet",
+                    f"results database {self.where} holds no runs yet",
                     hint="run `benchorch sweep` first",
                 )
             return latest
@@ -381,6 +406,13 @@ class Store:
         if not rows:
             raise self._not_found(run_id)
         return run_query.run_summaries(self._read, rows)[0]
+
+    def counts(self) -> dict[str, int]:
+        """The number of rows of every table, by table name."""
+        return {
+            t.name: int(self._read(sa.select(sa.func.count().label("n")).select_from(t))[0]["n"])
+            for t in TABLES
+        }
 
     def runs(self) -> pd.DataFrame:
         """Every run, oldest first, with devices, launch and failure counts."""

@@ -40,6 +40,7 @@ from benchorch.errors import (
 )
 from benchorch.etparse import NO_LOGGING
 from benchorch.store import LaunchRecord, Store
+from benchorch.store.location import DbLocation
 from benchorch.sweep import logcat
 from benchorch.sweep.inputs import Binary
 from benchorch.sweep.launch import (
@@ -131,7 +132,7 @@ class Executor:
     def __init__(
         self,
         *,
-        store_path: Path,
+        store_path: Path | DbLocation,
         settings: SweepSettings,
         variant_files: dict[str, Path],
         progress: ProgressFn | None = None,

@@ -33,6 +33,7 @@ from benchorch.domain import DeviceInfo, ModelFormat, Outcome
 from benchorch.errors import BenchorchError, OutputNotWritable, RunNotFound, UsageError
 from benchorch.paths import cache_root
 from benchorch.store import Store
+from benchorch.store.location import DbLocation
 from benchorch.sweep.emptyplan import (
     DeviceBinary,
     NothingToRun,
@@ -201,7 +202,7 @@ def _built_binary(root: Path, info: DeviceInfo, cache: dict[str, Binary]) -> Bin
 
 def run_sweep(
     *,
-    db: Path,
+    db: Path | DbLocation,
     flags: dict[str, Any],
     flag_names: dict[str, str],
     config_file: Path | None,

@@ -18,14 +18,16 @@ from benchorch.store import Store
 from tests.report.builder import Cfg, launches, recipe
 from tests.report.htmlparse import parse
 from tests.report.storefill import fill
+from tests.support.postgres_fixtures import BACKENDS, new_results_db
 
 SLOW = "fused"
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four nightly runs: n0..n2 the same things, n3 with ``fused`` 12% slower."""
-    path = tmp_path_factory.mktemp("store") / "results.sqlite"
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Four nightly runs: n0..n2 the same things, n3 with ``fused`` 12% slower; on
+    SQLite and on PostgreSQL (every test of this module runs on both)."""
+    path = new_results_db(request, request.param, tmp_path_factory.mktemp("store"))
     with Store(path) as store:
         for i in range(4):
             cfgs = [c.with_(launch_sigma=0.01) for c in recipe()]
@@ -38,11 +40,11 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(db: Path, *args: str) -> Any:
+def _run(db: str, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
 
 
-def test_run_report_numbers_equal_the_store(db: Path, tmp_path: Path) -> None:
+def test_run_report_numbers_equal_the_store(db: str, tmp_path: Path) -> None:
     with Store(db, create=False) as store:
         out = write_run_report(store, "n3", tmp_path / "r.html", baseline="n2")
         expected = stats.summarize(store.launches("n3"))
@@ -64,7 +66,7 @@ def test_run_report_numbers_equal_the_store(db: Path, tmp_path: Path) -> None:
     )
 
 
-def test_compare_runs_a_a_and_a_b(db: Path) -> None:
+def test_compare_runs_a_a_and_a_b(db: str) -> None:
     with Store(db, create=False) as store:
         aa = compare_runs(store, "n1", "n2")
         ab = compare_runs(store, "n2", "n3")
@@ -76,7 +78,7 @@ def test_compare_runs_a_a_and_a_b(db: Path) -> None:
     assert comparison_outcome(nc) is Outcome.NOT_COMPARABLE and not nc.comparable
 
 
-def test_cli_compare_formats_and_exit_codes(db: Path) -> None:
+def test_cli_compare_formats_and_exit_codes(db: str) -> None:
     same = _run(db, "compare", "n1", "n2")
     assert same.exit_code == 0, same.output
     assert "n2 against n1" in same.output
@@ -101,7 +103,7 @@ def test_cli_compare_formats_and_exit_codes(db: Path) -> None:
 
 
 def test_cli_report_default_path_and_errors(
-    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     ok = _run(db, "report", "latest")
@@ -119,7 +121,7 @@ def test_cli_report_default_path_and_errors(
     assert not (tmp_path / "none.sqlite").exists()
 
 
-def test_trend_report_over_the_store(db: Path, tmp_path: Path) -> None:
+def test_trend_report_over_the_store(db: str, tmp_path: Path) -> None:
     with Store(db, create=False) as store:
         out = write_trend_report(store, tmp_path / "t.html", devices=["R58M1"], since="2026-01-01")
     doc = parse(out.read_text())
@@ -134,7 +136,7 @@ def test_trend_report_over_the_store(db: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0 and Path(res.stdout.strip()).exists()
 
 
-def test_run_report_shows_the_a_a_false_alarm_rate(db: Path, tmp_path: Path) -> None:
+def test_run_report_shows_the_a_a_false_alarm_rate(db: str, tmp_path: Path) -> None:
     with Store(db, create=False) as store:
         out = write_run_report(store, "n3", tmp_path / "r.html", baseline="n2")
         aa = stats.aa_check(store.launches("n2"), n_boot=300)

@@ -18,8 +18,8 @@ from tests.store.factory import device_info, failed_launch, launch, provenance, 
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> tuple[Path, list[str]]:
-    path = tmp_path / "results.sqlite"
+def db(results_db: str) -> tuple[str, list[str]]:
+    path = results_db
     with Store(path) as store:
         first = store.create_run(
             "benchorch sweep --device R58M123 --iter 20",
@@ -39,14 +39,14 @@ def db(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, [first, second]
 
 
-def _run(db: Path, *args: str) -> tuple[int, str, str]:
+def _run(db: Path | str, *args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["--db", str(db), *args])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_runs_table_and_json(db: tuple[Path, list[str]]) -> None:
+def test_runs_table_and_json(db: tuple[str, list[str]]) -> None:
     path, (first, second) = db
     code, out, _ = _run(path, "runs")
     assert code == 0
@@ -76,7 +76,7 @@ def _stored(path: Path, run_id: str) -> pd.DataFrame:
         return store.launches(run_id)
 
 
-def test_export_csv_matches_the_store(db: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_export_csv_matches_the_store(db: tuple[str, list[str]], tmp_path: Path) -> None:
     path, (first, _) = db
     out_file = tmp_path / "out.csv"
     code, _, err = _run(path, "export", first, "--format", "csv", "-o", str(out_file))
@@ -91,7 +91,7 @@ def test_export_csv_matches_the_store(db: tuple[Path, list[str]], tmp_path: Path
     assert got["error_kind"].tolist()[3] == "crash"
 
 
-def test_export_json_to_stdout(db: tuple[Path, list[str]]) -> None:
+def test_export_json_to_stdout(db: tuple[str, list[str]]) -> None:
     path, (first, _) = db
     code, out, err = _run(path, "export", "latest", "--format", "json")
     assert code == 0, err
@@ -105,7 +105,7 @@ def test_export_json_to_stdout(db: tuple[Path, list[str]]) -> None:
     assert rows[0]["check_passed"] is True and rows[0]["variant_steps"] == ["fused", "quantized"]
 
 
-def test_export_parquet(db: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_export_parquet(db: tuple[str, list[str]], tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
     path, (first, _) = db
     out_file = tmp_path / "out.parquet"
@@ -123,13 +123,13 @@ def test_export_parquet(db: tuple[Path, list[str]], tmp_path: Path) -> None:
     )
 
 
-def _run_bytes(db: Path, *args: str) -> tuple[int, bytes]:
+def _run_bytes(db: Path | str, *args: str) -> tuple[int, bytes]:
     result = CliRunner().invoke(cli, ["--db", str(db), *args])
     return result.exit_code, result.stdout_bytes
 
 
 def test_export_parquet_without_pyarrow_is_a_usage_error(
-    db: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+    db: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pyarrow is installed here: hiding it from imports stands in for a host without it."""
     path, (first, _) = db
@@ -141,7 +141,7 @@ def test_export_parquet_without_pyarrow_is_a_usage_error(
 
 
 def test_export_unknown_run_is_exit_2_with_the_way_out(
-    db: tuple[Path, list[str]], tmp_path: Path
+    db: tuple[str, list[str]], tmp_path: Path
 ) -> None:
     path, _ = db
     code, out, err = _run(path, "export", "20000101-000000-dead")
@@ -154,9 +154,7 @@ def test_export_unknown_run_is_exit_2_with_the_way_out(
     assert code == 2 and "several" in err
 
 
-def test_export_to_an_unwritable_place_is_exit_2(
-    db: tuple[Path, list[str]], tmp_path: Path
-) -> None:
+def test_export_to_an_unwritable_place_is_exit_2(db: tuple[str, list[str]], tmp_path: Path) -> None:
     path, (first, _) = db
     blocker = tmp_path / "file"
     blocker.write_text("x")

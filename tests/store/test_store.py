@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,13 +24,14 @@ from tests.store.factory import device_info, failed_launch, launch, provenance, 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "results.sqlite") as s:
+def store(results_db: str) -> Iterator[Store]:
+    """A fresh store on each backend: SQLite, and PostgreSQL on the session's server."""
+    with Store(results_db) as s:
         yield s
 
 
 def test_run_ids_are_sortable_readable_and_unique(store: Store) -> None:
-    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", new_run_id())
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", new_run_id())
     assert new_run_id(0) < new_run_id(86400)
     ids = [store.create_run("benchorch sweep", {"i": i}) for i in range(200)]
     assert len(set(ids)) == 200  # many in the same second: the suffix separates them
@@ -128,10 +127,9 @@ def test_binaries_and_variants_are_deduplicated_by_sha256(store: Store) -> None:
         store.record_binary(rid, provenance())
         store.record_variant(rid, variant_entry())
         store.record_variant(rid, variant_entry())
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("SELECT COUNT(*) FROM binaries").fetchone()[0] == 1
-    assert conn.execute("SELECT COUNT(*) FROM variant_files").fetchone()[0] == 1
-    conn.close()
+    counts = store.counts()
+    assert counts["binaries"] == 1 and counts["variant_files"] == 1
+    assert counts["run_binaries"] == 2 and counts["run_variants"] == 2
     for rid in runs:
         assert list(store.binaries(rid)["sha256"]) == [sha("sbt-lite")]
         variants = store.variants(rid)

@@ -67,14 +67,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_cache: Path) -> P
     return tmp_path
 
 
-def _sweep(db: Path, *args: str) -> Any:
+def _sweep(db: Path | str, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--db", str(db), "sweep", "--device", "local", *args])
 
 
 def test_local_sweep_stores_every_launch_and_the_report_shows_the_store(
-    small_variants: Manifest, env: Path
+    small_variants: Manifest, env: Path, results_db: str
 ) -> None:
-    db = env / "r.sqlite"
+    db = results_db  # an SQLite file, then a PostgreSQL database
     result = _sweep(
         db, "--variants", str(small_variants.root), "--launches", "2", "--iter", "4",
         "--warmup", "1", "--load-launches", "1", "--out", str(env / "reports"), "--quiet",
