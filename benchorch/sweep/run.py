@@ -226,7 +226,7 @@ def run_sweep(
                 store, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
             )
     refuse_with_resume(flags, flag_names, config_file)
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         raise RunNotFound(
             f"no results database at {db} to resume run {resume_run} from",
             hint="point --db / BENCHORCH_DB at the database the sweep wrote",
@@ -249,7 +249,7 @@ def run_sweep(
 
 def _sweep(
     store: Store,
-    db: Path,
+    db: Path | DbLocation,
     cfg: SweepConfig,
     stored_settings: dict[str, Any],
     prior_status: str,
