@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "benchorch.cli.report_cmd:compare",
         "Compare two runs: faster, slower or the same.",
     ),
+    "db": ("benchorch.cli.db_cmd:db", "Upgrade, check or copy a results database."),
     "trend": ("benchorch.cli.report_cmd:trend", "Render the history report across runs."),
     "nightly": (
         "benchorch.cli.nightly_cmd:nightly",
@@ -142,7 +143,8 @@ def db_path(ctx: click.Context) -> DbLocation:
     location = parse_db(str(given))
     if location.path is not None and not location.path.parent.is_dir():
         raise UsageError(
-            f"results database {location.path}: its folder {location.path.parent} does not exist",
+            f"results database {location.path} cannot exist: its folder"
+            f" {location.path.parent} does not",
             hint="create the folder, or point --db / BENCHORCH_DB at a file in an existing one",
         )
     return location

@@ -68,9 +68,9 @@ def _as_number(found: str | None) -> int:
     return int(found)
 
 
-def needs_upgrade(conn: sa.Connection) -> bool:
-    """True when the schema is older than ``SCHEMA_VERSION``; raises ``SchemaTooNew``."""
-    return _as_number(current_version(conn)) < SCHEMA_VERSION
+def version(conn: sa.Connection) -> int:
+    """The schema version (0: an empty database); raises ``SchemaTooNew``."""
+    return _as_number(current_version(conn))
 
 
 def _lock(conn: sa.Connection) -> None:

@@ -84,8 +84,13 @@ class Store:
         timeout_s: float = 10.0,
         create: bool = True,
         durable: bool = False,
+        upgrade: bool = True,
     ) -> None:
         self.location = parse_db(db)
+        #: (before, after) schema versions when opening upgraded the database.
+        self.upgraded: tuple[int, int] | None = None
+        #: The schema version the database has now (0: empty).
+        self.schema_version = 0
         #: The SQLite file, or None on PostgreSQL.
         self.path = self.location.path
         self.where = self.location.display
@@ -102,10 +107,13 @@ class Store:
         try:
             with translated_at(self.location):
                 with read(self._conn):
-                    stale = schema.needs_upgrade(self._conn)
-                if stale:
+                    self.schema_version = schema.version(self._conn)
+                if self.schema_version < schema.SCHEMA_VERSION and upgrade:
                     with write(self._conn, lock_now=True):
-                        schema.upgrade(self._conn)
+                        before, after = schema.upgrade(self._conn)
+                    if before != after:
+                        self.upgraded = (before, after)
+                    self.schema_version = after
         except SchemaTooNew as exc:
             self.close()
             raise StoreError(

@@ -226,7 +226,8 @@ def run_sweep(
                 store, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
             )
     refuse_with_resume(flags, flag_names, config_file)
-    if isinstance(db, Path) and not db.exists():
+    file = db if isinstance(db, Path) else db.path
+    if file is not None and not file.exists():
         raise RunNotFound(
             f"no results database at {db} to resume run {resume_run} from",
             hint="point --db / BENCHORCH_DB at the database the sweep wrote",

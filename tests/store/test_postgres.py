@@ -248,3 +248,10 @@ def test_a_server_restart_is_store_unavailable_then_the_store_reconnects(
             assert exit_code(exc) == ExitCode.INFRA
             store.record_launch(launch(rid, 1))  # ...then a new one is opened
         assert store.run(rid)["launches"] == 2
+
+
+def test_resume_from_a_missing_file_is_exit_2(tmp_path: Path) -> None:
+    code, out = _cli("--db", str(tmp_path / "none.sqlite"), "sweep", "--resume", "x")
+    assert code == ExitCode.USAGE, out
+    assert "no results database at" in _error_line(out)
+    assert not (tmp_path / "none.sqlite").exists()
