@@ -58,10 +58,12 @@ def test_sigkill_mid_sweep_keeps_every_committed_launch(tmp_path: Path, kill_aft
                 if len(committed) >= kill_after:
                     os.kill(proc.pid, signal.SIGKILL)  # mid-loop, likely mid-transaction
                     break
-        # Lines already in the pipe were also committed before they were printed.
+        # Lines already in the pipe were also committed before they were printed
+        # (the last may be cut short by the kill: a launch committed, its line not).
         for line in proc.stdout:
             parts = line.split()
-            committed[int(parts[1])] = int(parts[2])
+            if line.endswith("\n") and len(parts) == 3:
+                committed[int(parts[1])] = int(parts[2])
     finally:
         proc.kill()
         proc.wait(timeout=30)
