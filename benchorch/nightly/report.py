@@ -32,6 +32,7 @@ from benchorch.nightly.show import find_nights
 from benchorch.nightly.status import night_status
 from benchorch.nightly.verdicts import VARY, judge_night
 from benchorch.store import Store
+from benchorch.store.location import DbLocation
 from benchorch.store.nights import COMPLETE, NightStore
 from benchorch.sweep.settings import merge
 
@@ -68,7 +69,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def compare_nights(*, db: Path, config_file: Path, night_a: str, night_b: str) -> Comparison:
+def compare_nights(
+    *, db: Path | DbLocation, config_file: Path, night_a: str, night_b: str
+) -> Comparison:
     """``nightly compare A B``: B against A, configuration by configuration."""
     from benchorch import stats
 
@@ -112,7 +115,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def report_night(
     *,
-    db: Path,
+    db: Path | DbLocation,
     config_file: Path,
     night: str,
     baseline: str,

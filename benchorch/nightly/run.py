@@ -32,6 +32,7 @@ from benchorch.nightly.night import config_hash, deadline_at, night_date, revisi
 from benchorch.nightly.phones import pick_phones
 from benchorch.nightly.status import NightStatus, night_status
 from benchorch.store import Store
+from benchorch.store.location import DbLocation
 from benchorch.store.nights import COMPLETE, RUNNING, UNFINISHED, NightRow, NightStore
 from benchorch.sweep.run import SweepHooks, _check_writable, run_sweep
 from benchorch.sweep.settings import SweepConfig, merge
@@ -100,7 +101,7 @@ def _outcome(status: NightStatus) -> Outcome:
 
 def run_night(
     *,
-    db: Path,
+    db: Path | DbLocation,
     config_file: Path,
     night: str | None,
     wait: bool,
@@ -161,7 +162,7 @@ def _run_claimed(
     row: NightRow,
     ncfg: NightlyConfig,
     cfg: SweepConfig,
-    db: Path,
+    db: Path | DbLocation,
     deadline_flag: str | None,
     command: str,
     quiet: bool,

@@ -9,6 +9,7 @@ from benchorch.nightly.config import load_nightly
 from benchorch.nightly.night import config_hash, night_date
 from benchorch.nightly.status import NightStatus, night_status
 from benchorch.store import Store
+from benchorch.store.location import DbLocation
 from benchorch.store.nights import NightRow, NightStore
 from benchorch.sweep.settings import merge
 
@@ -37,7 +38,9 @@ def find_nights(store: Store, night: str, config_file: Path | None) -> list[Nigh
     return found
 
 
-def night_statuses(db: Path, night: str, config_file: Path | None) -> list[NightStatus]:
+def night_statuses(
+    db: Path | DbLocation, night: str, config_file: Path | None
+) -> list[NightStatus]:
     if not db.exists():
         raise RunNotFound(f"no results database at {db}", hint="pass --db / BENCHORCH_DB")
     with Store(db, create=False) as store:

@@ -32,6 +32,7 @@ from benchorch.store.tables import (
     binaries,
     devices,
     launches,
+    nights,
     run_binaries,
     run_variants,
     runs,
@@ -214,6 +215,21 @@ def _copy_run(src: sa.Connection, dst: sa.Connection, run_id: str, dst_is_pg: bo
     return copied
 
 
+def _copy_nights(src: Store, dst: Store) -> None:
+    """The nightly's claims (``nights``), each as the source has it now."""
+    with src._lock, translated_at(src.location), read(src._live()) as s:
+        rows = _rows(s, sa.select(nights))
+    if not rows:
+        return
+    with dst._lock, translated_at(dst.location), write(dst._live(), lock_now=True) as d:
+        insert = dialect_insert(d, nights)
+        keep = {c.name: insert.excluded[c.name] for c in nights.c if not c.primary_key}
+        d.execute(
+            insert.on_conflict_do_update(index_elements=["night", "config_hash"], set_=keep),
+            rows,
+        )
+
+
 def copy_store(src: Store, dst: Store, progress: Progress | None = None) -> CopyResult:
     """Copy every run of ``src`` that ``dst`` lacks (or lacks part of), oldest first,
     one destination transaction per run; then verify counts and checksums."""
@@ -242,6 +258,7 @@ def copy_store(src: Store, dst: Store, progress: Progress | None = None) -> Copy
             with translated_at(dst.location), read(dst._live()) as d:
                 sums[run_id] = (run_checksum(s, run_id), run_checksum(d, run_id))
         report(i, len(run_ids), copied_launches)
+    _copy_nights(src, dst)
     mismatched = [run_id for run_id, (a, b) in sums.items() if a != b]
     return CopyResult(
         runs=len(run_ids),

@@ -59,6 +59,10 @@ class DbLocation:
     def __str__(self) -> str:
         return self.display
 
+    def exists(self) -> bool:
+        """A file: whether it exists; a server's database: assumed (connecting tells)."""
+        return self.path.exists() if self.path is not None else True
+
 
 def parse_db(value: str | Path | DbLocation) -> DbLocation:
     """A ``--db`` value as a location; a malformed URL or an unknown scheme is a

@@ -17,6 +17,7 @@ from benchorch.cli.main import cli
 from benchorch.store import Store
 from benchorch.store.copy import copy_store
 from benchorch.store.encode import PG_NUL
+from benchorch.store.schema import SCHEMA_VERSION as V
 from tests.store.factory import launch
 from tests.support.postgres import PASSWORD, PgServer
 
@@ -49,15 +50,15 @@ def _user_version(path: Path) -> int:
 def test_check_reports_an_old_schema_without_changing_it(old_file: Path) -> None:
     code, out, _ = _cli("--db", str(old_file), "db", "check")
     assert code == 0, out
-    assert "schema version: 2, this benchorch: 3 (run `benchorch db upgrade`)" in out
+    assert f"schema version: 2, this benchorch: {V} (run `benchorch db upgrade`)" in out
     assert "  launches: 16" in out and "  runs: 3" in out and "integrity: ok" in out
     assert _user_version(old_file) == 2
     code, out, _ = _cli("--db", str(old_file), "db", "upgrade")
-    assert code == 0 and "schema version 2 -> 3" in out
+    assert code == 0 and f"schema version 2 -> {V}" in out
     code, out, _ = _cli("--db", str(old_file), "db", "upgrade")
-    assert code == 0 and "schema version 3, nothing to do" in out
+    assert code == 0 and f"schema version {V}, nothing to do" in out
     code, out, _ = _cli("--db", str(old_file), "db", "check")
-    assert code == 0 and "schema version: 3, this benchorch: 3\n" in out
+    assert code == 0 and f"schema version: {V}, this benchorch: {V}\n" in out
 
 
 def test_check_finds_broken_references(old_file: Path) -> None:
@@ -74,7 +75,7 @@ def test_check_finds_broken_references(old_file: Path) -> None:
 
 
 def test_check_on_postgresql_and_a_missing_file(postgres: PgServer, tmp_path: Path) -> None:
-    url = postgres.url(postgres.new_database())
+    url = postgres.bench_url()
     with Store(url) as store:
         store.record_launch(launch(store.create_run("sweep", {}), 0))
     code, out, _ = _cli("--db", url, "db", "check")
@@ -95,14 +96,14 @@ def _benchorch(*args: str) -> subprocess.Popen[str]:
 
 
 def test_two_upgrades_at_once_upgrade_once(old_file: Path, postgres: PgServer) -> None:
-    for db in (str(old_file), postgres.url(postgres.new_database())):
+    for db in (str(old_file), postgres.bench_url()):
         procs = [_benchorch("--db", db, "db", "upgrade") for _ in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outs
         done = [o for o, _ in outs if "->" in o]
         assert len(done) == 1, outs  # the other found nothing to do
     with Store(old_file, upgrade=False) as store:
-        assert store.schema_version == 3 and store.counts()["launches"] == 16
+        assert store.schema_version == V and store.counts()["launches"] == 16
 
 
 def _frames(store: Store) -> pd.DataFrame:
@@ -128,7 +129,7 @@ def test_copy_is_complete_verified_and_idempotent(old_file: Path, results_db: st
 def test_interrupted_copy_leaves_whole_runs_and_a_rerun_finishes(
     old_file: Path, postgres: PgServer
 ) -> None:
-    url = postgres.url(postgres.new_database())
+    url = postgres.bench_url()
 
     def stop_after_first(done: int, total: int, n: int) -> None:
         if done == 1:
@@ -146,7 +147,7 @@ def test_interrupted_copy_leaves_whole_runs_and_a_rerun_finishes(
 def test_copy_into_a_database_that_has_some_runs_and_its_own(
     old_file: Path, postgres: PgServer
 ) -> None:
-    url = postgres.url(postgres.new_database())
+    url = postgres.bench_url()
     with Store(old_file) as a, Store(url) as b:
         own = b.create_run("benchorch sweep --device other", {})
         b.record_launch(launch(own, 0, device_serial="other"))

@@ -90,12 +90,12 @@ def test_refused_connection_is_exit_3_naming_host_port_and_database() -> None:
 
 def test_wrong_password_unknown_database_are_exit_3(postgres: PgServer) -> None:
     db = postgres.new_database()
-    code, out = _cli("--db", postgres.url(db, password=SECRET), "runs")
+    code, out = _cli("--db", postgres.bench_url(db, password=SECRET), "runs")
     assert code == ExitCode.INFRA, out
     line = _error_line(out)
-    assert "refused the password of user 'postgres'" in line
+    assert "refused the password of user 'bench'" in line
     assert f"127.0.0.1:{postgres.port}" in line and repr(db) in line and SECRET not in out
-    code, out = _cli("--db", postgres.url("no_such_db"), "runs")
+    code, out = _cli("--db", postgres.bench_url("no_such_db"), "runs")
     assert code == ExitCode.INFRA, out
     line = _error_line(out)
     assert "has no database 'no_such_db'" in line and str(postgres.port) in line
@@ -105,8 +105,8 @@ def test_wrong_password_unknown_database_are_exit_3(postgres: PgServer) -> None:
 def test_password_from_pgpassword_and_pgpass(
     postgres: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = postgres.new_database()
-    bare = postgres.url(db, password=None)
+    db = postgres.new_database(owner="bench")
+    bare = postgres.bench_url(db, password=None)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.pgpass yet
     monkeypatch.delenv("PGPASSFILE", raising=False)
@@ -118,7 +118,7 @@ def test_password_from_pgpassword_and_pgpass(
         store.create_run("from PGPASSWORD", {})
     monkeypatch.delenv("PGPASSWORD")
     pgpass = tmp_path / ".pgpass"
-    pgpass.write_text(f"127.0.0.1:{postgres.port}:{db}:postgres:{PASSWORD}\n")
+    pgpass.write_text(f"127.0.0.1:{postgres.port}:{db}:bench:{PASSWORD}\n")
     pgpass.chmod(0o600)
     with Store(bare) as store:
         assert list(store.runs()["command"]) == ["from PGPASSWORD"]
@@ -127,7 +127,7 @@ def test_password_from_pgpassword_and_pgpass(
 
 
 def test_password_never_stored_or_printed(postgres: PgServer) -> None:
-    url = postgres.url(postgres.new_database())
+    url = postgres.bench_url()
     with Store(url) as store:
         rid = store.create_run(f"benchorch --db {url} sweep", {"db": url, "note": "x"})
         run = store.run(rid)
@@ -166,7 +166,7 @@ def test_run_ids_unique_across_hosts_even_when_drawn_equal(
 ) -> None:
     """Eight "hosts" (own Store each) create runs at once, and the id source hands
     out each id twice: the database's key makes them draw again, never share."""
-    url = postgres.url(postgres.new_database())
+    url = postgres.bench_url()
     counter = itertools.count()
     lock = threading.Lock()
 
@@ -228,7 +228,7 @@ def test_a_reader_in_a_long_transaction_never_blocks_the_writer(results_db: str)
 
 
 def test_nul_in_output_is_kept_visible_on_postgresql(postgres: PgServer) -> None:
-    with Store(postgres.url(postgres.new_database())) as store:
+    with Store(postgres.bench_url()) as store:
         rid = store.create_run("sweep", {})
         store.record_launch(launch(rid, 0, stderr="Segmentation fault\x00 (core dumped)"))
         assert store.launches(rid).iloc[0]["stderr"] == f"Segmentation fault{PG_NUL} (core dumped)"
@@ -237,7 +237,7 @@ def test_nul_in_output_is_kept_visible_on_postgresql(postgres: PgServer) -> None
 def test_a_server_restart_is_store_unavailable_then_the_store_reconnects(
     postgres: PgServer,
 ) -> None:
-    with Store(postgres.url(postgres.new_database())) as store:
+    with Store(postgres.bench_url()) as store:
         rid = store.create_run("sweep", {})
         store.record_launch(launch(rid, 0))
         postgres.restart_fast()

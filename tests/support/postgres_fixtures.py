@@ -29,7 +29,7 @@ def new_results_db(request: pytest.FixtureRequest, backend: str, folder: Path) -
     if backend == "sqlite":
         return str(folder / "results.sqlite")
     server: PgServer = request.getfixturevalue("postgres")
-    return server.url(server.new_database())
+    return server.bench_url()
 
 
 @pytest.fixture(params=BACKENDS)
