@@ -416,10 +416,14 @@ class Store:
         return run_query.run_summaries(self._read, rows)[0]
 
     def counts(self) -> dict[str, int]:
-        """The number of rows of every table, by table name."""
+        """The number of rows of every table the database has (an older schema
+        may lack the newest), by table name."""
+        with self._lock, translated_at(self.location), read(self._live()) as conn:
+            present = set(sa.inspect(conn).get_table_names())
         return {
             t.name: int(self._read(sa.select(sa.func.count().label("n")).select_from(t))[0]["n"])
             for t in TABLES
+            if t.name in present
         }
 
     def runs(self) -> pd.DataFrame:
