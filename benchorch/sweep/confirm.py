@@ -35,6 +35,7 @@ from benchorch.errors import UsageError
 from benchorch.files import sha256_file
 from benchorch.stats.confirm import DEFAULT_ALPHA
 from benchorch.store import Store
+from benchorch.store.location import DbLocation
 from benchorch.sweep.executor import DeviceProgress, DeviceWork, Executor, SweepSettings
 from benchorch.sweep.inputs import Binary, hostrunner_binary
 from benchorch.sweep.launch import LaunchPolicy
@@ -133,7 +134,7 @@ def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
 
 def confirm_run(
     *,
-    db: Path,
+    db: Path | DbLocation,
     cand_run: str,
     baseline: str,
     budget_share: float = DEFAULT_BUDGET,
