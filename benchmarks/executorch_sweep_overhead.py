@@ -1,0 +1,170 @@
+"""Orchestration overhead of a sweep of ExecuTorch launches on a virtual phone (issue 15;
+target: ratio <= 1.10).
+
+Side by side in one run, on one virtual phone (x86_64 emulator profile) behind
+an isolated Debian adb server, with benchorch's REAL ExecuTorch host runner
+(built against the executorch wheel) and real ``.pte`` programs of
+``demo:conv_bn_relu`` (portable and XNNPACK):
+
+* ``sweep``: the wall time of the whole ``benchorch sweep --device SERIAL
+  --et-binary RUNNER`` process doing N latency launches (start-up, facts,
+  pushes, planning, health around each launch, store commits, report);
+* ``bare``: the wall time of the very same N command lines (read back from the
+  store's ``argv`` column, in order) run one after another by
+  ``adb -s SERIAL shell 'cd DIR && exec ...'`` from a ``sh`` loop.
+
+Rounds alternate which goes first, so drift hits both alike; the ratio of the
+medians is printed, with what the sweep adds per launch beyond its fixed part.
+
+    .venv/bin/python benchmarks/executorch_sweep_overhead.py [--rounds 3] [--launches 10]
+        [--dims 1,3,224,224] [--iter 50] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def runner(tmp: Path) -> Path:
+    """A copy of the ExecuTorch host runner with its libraries and provenance."""
+    from benchorch.etrunner.host import build_host_runner
+
+    built = Path(build_host_runner().path)
+    dst = tmp / "et"
+    shutil.copytree(built.parent, dst, ignore=shutil.ignore_patterns(".*", "cmake-out"))
+    return dst / built.name
+
+
+def lite_binary(tmp: Path) -> Path:
+    """The real host speed_benchmark_torch (lite): the sweep wants one; it runs nothing here."""
+    import os
+
+    from benchorch.build import BuildRequest, build
+
+    src = Path(
+        os.environ.get("BENCHORCH_PYTORCH_SRC") or ROOT / ".cache/pytorch-src/pytorch-1.13.1"
+    )
+    cache = Path(os.environ.get("BENCHORCH_TEST_CACHE") or ROOT / ".cache/test") / "builds"
+    cache.mkdir(parents=True, exist_ok=True)
+    prov = build(BuildRequest(pytorch_root=src, flavour="lite", cache_dir=cache))
+    dst = tmp / "bin" / "speed_benchmark_torch"
+    dst.parent.mkdir()
+    shutil.copy2(prov.path, dst)
+    shutil.copy2(prov.path + ".provenance.json", str(dst) + ".provenance.json")
+    return dst
+
+
+def bare_script(serial: str, port: int, argvs: list[list[str]], workdir: str) -> str:
+    lines = ["set -e"]
+    for argv in argvs:
+        remote = f"cd {shlex.quote(workdir)} && exec " + " ".join(shlex.quote(a) for a in argv)
+        adb = [ADB, "-P", str(port), "-s", serial, "shell", remote]
+        lines.append(" ".join(shlex.quote(a) for a in adb) + " >/dev/null 2>&1")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--launches", type=int, default=10, help="per .pte file (two files)")
+    ap.add_argument("--iter", type=int, default=50, help="the sweep's default")
+    ap.add_argument("--warmup", type=int, default=5, help="the sweep's default")
+    ap.add_argument("--dims", default="1,3,224,224")
+    args = ap.parse_args()
+    from benchorch.devices.base import REMOTE_ROOT
+    from benchorch.variants.export import ExportOptions, export_variants
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-et-sweep-"))
+    adb = AdbServer(tmp / "adb")
+    phone: VirtualPhone | None = None
+    try:
+        et = runner(tmp)
+        binary = lite_binary(tmp)
+        recipe = "executorch_xnnpack,executorch_int8"
+        manifest = export_variants(
+            ExportOptions("demo:conv_bn_relu", tmp / "variants", dims=args.dims, recipe=recipe)
+        )
+        ptes = [f.name for f in manifest.files if f.name.endswith(".pte")]
+        adb.start()
+        (tmp / "phone").mkdir()
+        phone = VirtualPhone(adb, tmp / "phone", "x86_64_emulator", {}, tmp / "phone.log")
+        phone.start()
+        env = dict(adb.env, BENCHORCH_CACHE=str(tmp / "cache"), BENCHORCH_LOCK_DIR=str(tmp / "l"))
+        sweep_t: list[float] = []
+        bare_t: list[float] = []
+        fixed_t: list[float] = []
+        n = 0
+        script = tmp / "bare.sh"
+        for r in range(args.rounds):
+            db = tmp / f"r{r}.sqlite"
+            cmd = [
+                sys.executable, "-m", "benchorch", "--db", str(db), "sweep",
+                "--adb", f"127.0.0.1:{adb.port}", "--device", phone.serial,
+                "--binary", str(binary), "--et-binary", str(et),
+                "--variants", str(manifest.root),
+                "--launches", str(args.launches), "--load-launches", "0",
+                "--iter", str(args.iter), "--warmup", str(args.warmup),
+                "--out", str(tmp / "reports"), "--quiet",
+            ]  # fmt: skip
+
+            def bare() -> None:
+                t0 = time.perf_counter()
+                subprocess.run(["sh", str(script)], check=True, env=adb.env)
+                bare_t.append(time.perf_counter() - t0)
+
+            if r % 2 and script.exists():
+                bare()
+            w0, t0 = time.time(), time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
+            sweep_t.append(time.perf_counter() - t0)
+            w1 = time.time()
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute(
+                    "SELECT argv, status, started_at, finished_at, variant_file FROM launches"
+                    " ORDER BY started_at"
+                ).fetchall()
+            assert all(row[1] == "ok" for row in rows), rows
+            assert {row[4] for row in rows} == set(ptes), rows
+            fixed_t.append((rows[0][2] - w0) + (w1 - rows[-1][3]))
+            argvs = [json.loads(row[0]) for row in rows]
+            n = len(argvs)
+            script.write_text(bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT))
+            if len(bare_t) <= r:
+                bare()
+            print(f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s")
+        s, b = statistics.median(sweep_t), statistics.median(bare_t)
+        fixed = statistics.median(fixed_t)
+        ratio = s / b
+        print(
+            f"launches per round    : {n} ({', '.join(ptes)} of demo:conv_bn_relu at {args.dims};"
+            f" --iter {args.iter} --warmup {args.warmup}: {args.iter + args.warmup} executions)"
+        )
+        print(f"sweep (whole command) : median {s:6.2f} s (fixed part {fixed:.2f} s)")
+        print(f"bare adb shell loop   : median {b:6.2f} s")
+        print(f"added per launch      : {(s - fixed - b) / n * 1e3:6.1f} ms beyond the fixed part")
+        print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
+        verdict = "OK" if ratio <= 1.10 else "MISSED"
+        print(f"ratio sweep/bare      : {ratio:.3f}  (target <= 1.10: {verdict})")
+    finally:
+        if phone is not None:
+            phone.close()
+        adb.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
