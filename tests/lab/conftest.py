@@ -1,21 +1,15 @@
-"""The lab's tests: a real PostgreSQL server for the session, a database per test."""
+"""The lab's tests: a database per test on the session's one PostgreSQL server
+(``postgres``, from ``tests/support/postgres_fixtures.py``, shared with the store's tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from benchorch.cli.main import cli
-from tests.support.postgres import PgServer, pg_server
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PgServer]:
-    with pg_server() as server:
-        yield server
+from tests.support.postgres import PgServer
 
 
 @pytest.fixture
