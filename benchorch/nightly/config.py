@@ -12,6 +12,7 @@
     min_coverage = 1.0           # share of configured phones and planned launches that must run
     window = 7                   # nights in the rolling baseline (nightly report)
     confirm = true               # re-run suspects A/B before calling them regressions
+    confirm_budget = 14          # its extra launches, % of the night's (sweep --confirm-budget)
     webhook = "https://hooks.example/..."   # or BENCHORCH_WEBHOOK
     github_issue_file = "regression.md"
 
@@ -42,6 +43,7 @@ class NightlySettings:
     min_coverage: float = 1.0
     window: int = 7
     confirm: bool = True
+    confirm_budget: float = 14.0  # % of the night's launches the confirm step may add
     webhook: str | None = None
     github_issue_file: Path | None = None
 
@@ -69,7 +71,15 @@ def parse_clock(text: str, *, what: str) -> tuple[int, int, int]:
     )
 
 
-_NIGHTLY_KEYS = {"deadline", "min_coverage", "window", "confirm", "webhook", "github_issue_file"}
+_NIGHTLY_KEYS = {
+    "deadline",
+    "min_coverage",
+    "window",
+    "confirm",
+    "confirm_budget",
+    "webhook",
+    "github_issue_file",
+}
 
 
 def _nightly_table(raw: Any, path: Path) -> NightlySettings:
@@ -105,6 +115,14 @@ def _nightly_table(raw: Any, path: Path) -> NightlySettings:
         if not isinstance(raw["confirm"], bool):
             raise ConfigError(f"{where} key 'confirm': expected true or false")
         values["confirm"] = raw["confirm"]
+    if "confirm_budget" in raw:
+        budget = raw["confirm_budget"]
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
+            raise ConfigError(
+                f"{where} key 'confirm_budget': {budget!r} is not a percentage above 0",
+                hint="e.g. confirm_budget = 14 (% of the night's launches)",
+            )
+        values["confirm_budget"] = float(budget)
     if "webhook" in raw:
         hook = raw["webhook"]
         if not isinstance(hook, str) or not hook.startswith(("http://", "https://")):

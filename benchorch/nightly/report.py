@@ -144,7 +144,15 @@ def report_night(
         previous = earlier[-1] if earlier else None
         window = earlier[-window_n:]
         status = night_status(store, row, ncfg.nightly.min_coverage)
-        verdicts = judge_night(store, row, previous, window, confirm=ncfg.nightly.confirm, db=db)
+        verdicts = judge_night(
+            store,
+            row,
+            previous,
+            window,
+            confirm=ncfg.nightly.confirm,
+            db=db,
+            confirm_budget=ncfg.nightly.confirm_budget,
+        )
         if verdicts.regressions or verdicts.newly_failing:
             outcome = Outcome.REGRESSION
         elif not status.coverage_met:

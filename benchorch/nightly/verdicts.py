@@ -157,9 +157,11 @@ def judge_night(
     confirm: bool,
     db: Any,
     z_min: float = DEFAULT_Z,
+    confirm_budget: float = 14.0,
 ) -> NightVerdicts:
     """The verdicts of ``night`` (see the module); ``db``: where the confirm
-    step stores its A/B launches."""
+    step stores its A/B launches; ``confirm_budget``: its extra launches, % of
+    the night's (``[nightly] confirm_budget``)."""
     assert night.run_id is not None
     base = NightVerdicts(night.night, night.run_id, previous, tuple(window))
     if previous is None or previous.run_id is None:
@@ -203,7 +205,9 @@ def judge_night(
         for phone, ratio in drifted.items()
     )
     try:
-        confirmed, launches, note = _confirm(db, night, previous, slower, faster, confirm)
+        confirmed, launches, note = _confirm(
+            db, night, previous, slower, faster, confirm, confirm_budget
+        )
     except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
         log.error("the confirm step failed: %s", exc)
         confirmed, launches, note = {}, 0, f"not confirmed: the confirm step failed: {exc}"
@@ -322,6 +326,7 @@ def _confirm(
     slower: Sequence[tuple[stats.ComparisonRow, float, float]],
     faster: Sequence[tuple[stats.ComparisonRow, float, float]],
     enabled: bool,
+    budget_pct: float,
 ) -> tuple[dict[str, stats.ComparisonRow], int, str]:
     """The confirm step's verdicts by label, its extra launches, and a note."""
     if not slower and not faster:
@@ -342,7 +347,11 @@ def _confirm(
     if night.run_id is None or previous.run_id is None:
         return {}, 0, "not confirmed: a night without a stored run"
     done = sweep_confirm.confirm_run(
-        db=db, cand_run=night.run_id, baseline=previous.run_id, vary=VARY
+        db=db,
+        cand_run=night.run_id,
+        baseline=previous.run_id,
+        vary=VARY,
+        budget_share=budget_pct / 100.0,
     )
     rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
     return rows, int(done.launches), ""

@@ -26,7 +26,8 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
             tmp_path,
             'devices = ["A1"]\nlaunches = 4\nthreads = [1, 4]\nvariants = "v"\n'
             '[nightly]\ndeadline = "06:30"\nmin_coverage = 0.9\nwindow = 5\n'
-            'confirm = false\nwebhook = "http://127.0.0.1:9/x"\ngithub_issue_file = "issue.md"\n',
+            'confirm = false\nconfirm_budget = 40\nwebhook = "http://127.0.0.1:9/x"\n'
+            'github_issue_file = "issue.md"\n',
         )
     )
     assert cfg.sweep_values["launches"] == 4
@@ -35,6 +36,7 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
     n = cfg.nightly
     assert (n.deadline, n.min_coverage, n.window, n.confirm) == ("06:30", 0.9, 5, False)
     assert n.github_issue_file == tmp_path / "issue.md"
+    assert n.confirm_budget == 40.0
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,8 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
         ('devices = ["A"]\n[nightly]\nmin_coverage = 1.5\n', "not a share"),
         ('devices = ["A"]\n[nightly]\nwebhok = "x"\n', "unknown key 'webhok'"),
         ('devices = ["A"]\n[nightly]\nwebhook = "ftp://x"\n', "not an http(s) URL"),
+        ('devices = ["A"]\n[nightly]\nconfirm_budget = 0\n', "not a percentage above 0"),
+        ('devices = ["A"]\n[nightly]\nconfirm_budget = "14%"\n', "not a percentage above 0"),
     ],
 )
 def test_bad_keys_name_the_key(tmp_path: Path, text: str, needle: str) -> None:

@@ -209,3 +209,25 @@ def test_a_phone_that_drifted_on_every_configuration_is_not_a_code_regression(
     assert not any("PHONE_B" in s["label"] for s in doc["unconfirmed_suspects"])
     [body] = hook.bodies
     assert "the phone drifted" in body["text"]
+
+
+def test_the_confirm_budget_reaches_the_confirm_step(tmp_path: Path) -> None:
+    # the same +20% night; 14% of its 48 launches pays for no suspect (at least
+    # 10 launches a side: "its budget", the test above), 100% does: the confirm
+    # step then takes the suspect and sets out to re-run it, which synthetic
+    # nights (no phone, no stored sweep settings) cannot: the suspect stays
+    # unconfirmed with the confirm step's error, and the report still exits 0
+    config = write_config(tmp_path, confirm_budget=100)
+    slow = Night("2026-11-07", scale={("PHONE_A", "fused"): 1.2})
+    build(tmp_path / "r.sqlite", config, [*QUIET, slow])
+    result = _report(tmp_path, config, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(next((tmp_path / "out").glob("*.json")).read_text())["verdicts"]
+    assert doc["regressions"] == [] and doc["confirm_launches"] == 0
+    assert doc["confirm_note"].startswith("not confirmed: the confirm step failed: ")
+    [sus] = [
+        s
+        for s in doc["unconfirmed_suspects"]
+        if s["label"].endswith("fused (lite) · 1,3,224,224 float · 4t")
+    ]
+    assert sus["reason"] == doc["confirm_note"]
