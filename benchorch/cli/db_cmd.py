@@ -90,6 +90,29 @@ def check(ctx: click.Context) -> None:
 
 
 @db.command()
+@click.pass_context
+def flush(ctx: click.Context) -> None:
+    """Write the launches waiting in the local spool (the database was away
+    during a sweep) into the database, in order, each exactly once."""
+    from benchorch.store import Store, sweep_spool
+
+    location = db_path(ctx)
+    spool = sweep_spool(location)
+    if spool is None or not spool.has_pending():
+        if spool is not None:
+            spool.close()
+        click.echo(f"{location}: nothing waits in the local spool")
+        return
+    with Store(location, spool=spool) as store:
+        written = store.flush_spool()
+        counts = spool.counts()
+    click.echo(
+        f"{location}: replayed {written} launches from the local spool"
+        f" ({counts.spooled} spooled, {counts.replayed} replayed in all)"
+    )
+
+
+@db.command()
 @click.argument("src")
 @click.argument("dst")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

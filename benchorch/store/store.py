@@ -16,6 +16,7 @@ for it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 
 from benchorch import __version__
 from benchorch.domain import DeviceInfo
-from benchorch.errors import RunNotFound, StoreError, UsageError
+from benchorch.errors import RunNotFound, StoreError, StoreUnavailable, UsageError
 from benchorch.store import launch_query, run_query, schema
 from benchorch.store.encode import LAUNCH_COLUMNS, launch_values, pg_text, plain_dict, to_json
 from benchorch.store.engine import (
@@ -48,6 +49,7 @@ from benchorch.store.records import (
     new_run_id,
 )
 from benchorch.store.schema import SchemaTooNew
+from benchorch.store.spool import Spool
 from benchorch.store.tables import (
     TABLES,
     binaries,
@@ -67,6 +69,10 @@ if TYPE_CHECKING:
     from benchorch.captured import CapturedVariant
     from benchorch.variants.manifest import VariantFile
 
+log = logging.getLogger("benchorch.store")
+#: How long a store with waiting launches waits before it asks the server again.
+FLUSH_RETRY_S = 2.0
+
 _INSERT_LAUNCH = (
     launches.insert()
     .values({name: sa.bindparam(name, type_=launches.c[name].type) for name in LAUNCH_COLUMNS})
@@ -85,6 +91,7 @@ class Store:
         create: bool = True,
         durable: bool = False,
         upgrade: bool = True,
+        spool: Spool | None = None,
     ) -> None:
         self.location = parse_db(db)
         #: (before, after) schema versions when opening upgraded the database.
@@ -95,6 +102,9 @@ class Store:
         self.path = self.location.path
         self.where = self.location.display
         self._lock = threading.RLock()
+        #: Where launches wait while the server cannot be reached (PostgreSQL).
+        self.spool = spool
+        self._next_flush = 0.0
         self._insert_launch: tuple[str, tuple[str, ...]] | None = None
         self._engine = open_engine(
             self.location, timeout_s=timeout_s, create=create, durable=durable
@@ -131,6 +141,8 @@ class Store:
         with self._lock:
             self._conn.close()
             self._engine.dispose()
+            if self.spool is not None:
+                self.spool.close()
 
     def __enter__(self) -> Store:
         return self
@@ -219,9 +231,25 @@ class Store:
         raise StoreError(f"could not make a unique run id in {self.where}")
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Set the run's final status: ``ok``, ``failed``, ``interrupted`` or ``partial``."""
+        """Set the run's final status: ``ok``, ``failed``, ``interrupted`` or ``partial``.
+
+        With a spool and the server out of reach (or launches still waiting),
+        the status waits in the spool behind the launches."""
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {sorted(RUN_STATUSES)}, not {status!r}")
+        if self.spool is not None:
+            with self._lock:
+                if self.spool.has_pending() and not self._try_flush():
+                    self.spool.add_finish(run_id, status)
+                    return
+                try:
+                    self._finish_now(run_id, status)
+                except StoreUnavailable:
+                    self.spool.add_finish(run_id, status)
+                return
+        self._finish_now(run_id, status)
+
+    def _finish_now(self, run_id: str, status: str) -> None:
         with self._writing(run_id=run_id) as conn:
             updated = conn.execute(
                 runs.update()
@@ -334,15 +362,77 @@ class Store:
         with self._writing(run_id=run_id) as conn:
             conn.execute(skips.insert().values(row))
 
-    def record_launch(self, rec: LaunchRecord) -> int:
-        """Store one launch; committed before this returns. Returns its row id."""
+    def record_launch(self, rec: LaunchRecord) -> int | None:
+        """Store one launch; committed before this returns. Returns its row id.
+
+        With a spool: a launch the server cannot take now (or that would
+        overtake launches already waiting) goes to the spool instead, and
+        None is returned; waiting launches are replayed first when the server
+        answers again (tried at most every ``FLUSH_RETRY_S``)."""
+        if self.spool is None:
+            return self._insert_launch_now(rec)
+        with self._lock:
+            if self.spool.has_pending() and not self._try_flush():
+                self.spool.add_launch(rec)
+                return None
+            try:
+                return self._insert_launch_now(rec)
+            except StoreUnavailable as exc:
+                log.warning("%s; launches wait in the spool %s", exc, self.spool.path)
+                self.spool.add_launch(rec)
+                self._next_flush = time.monotonic() + FLUSH_RETRY_S
+                return None
+
+    def _try_flush(self) -> bool:
+        """Replay the spool if it is time to try; True when nothing waits any more."""
+        if time.monotonic() < self._next_flush:
+            return False
+        try:
+            self.flush_spool()
+        except StoreUnavailable:
+            self._next_flush = time.monotonic() + FLUSH_RETRY_S
+            return False
+        return True
+
+    def flush_spool(self) -> int:
+        """Replay every waiting entry in order, each exactly once (see ``spool``);
+        returns how many were written. Raises ``StoreUnavailable`` (what was
+        replayed so far stays replayed) while the server cannot be reached."""
+        if self.spool is None:
+            return 0
+        written = 0
+        with self._lock:
+            for entry in self.spool.pending():
+                if entry.kind == "finish":
+                    self._finish_now(entry.run_id, str(entry.body["status"]))
+                else:
+                    rec = entry.launch()
+                    with self._writing(run_id=rec.run_id) as conn:
+                        held = conn.execute(
+                            sa.select(launches.c.id).where(
+                                launches.c.run_id == rec.run_id,
+                                launches.c.device_serial == rec.device_serial,
+                                launches.c.launch_key == rec.launch_key,
+                                launches.c.started_at == rec.started_at,
+                            )
+                        ).first()
+                        if held is None:
+                            self._execute_insert(conn, rec)
+                            written += 1
+                self.spool.mark_replayed(entry.seq)
+        return written
+
+    def _insert_launch_now(self, rec: LaunchRecord) -> int:
+        with self._writing(run_id=rec.run_id) as conn:
+            return self._execute_insert(conn, rec)
+
+    def _execute_insert(self, conn: sa.Connection, rec: LaunchRecord) -> int:
         values = launch_values(rec)
         if self.path is None:
             values = pg_text(values)
-        with self._writing(run_id=rec.run_id) as conn:
-            sql, positional = self._insert_launch_sql(conn)
-            params = tuple(values[k] for k in positional) if positional else values
-            return int(conn.exec_driver_sql(sql, params).scalar_one())
+        sql, positional = self._insert_launch_sql(conn)
+        params = tuple(values[k] for k in positional) if positional else values
+        return int(conn.exec_driver_sql(sql, params).scalar_one())
 
     def _insert_launch_sql(self, conn: sa.Connection) -> tuple[str, tuple[str, ...]]:
         """``INSERT INTO launches ... RETURNING id`` compiled once for this backend

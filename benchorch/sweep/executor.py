@@ -39,7 +39,7 @@ from benchorch.errors import (
     DeviceUnreachable,
 )
 from benchorch.etparse import NO_LOGGING
-from benchorch.store import LaunchRecord, Store
+from benchorch.store import LaunchRecord, Store, sweep_store
 from benchorch.store.location import DbLocation
 from benchorch.sweep import logcat
 from benchorch.sweep.inputs import Binary
@@ -147,7 +147,7 @@ class Executor:
 
     def run_device(self, work: DeviceWork, prog: DeviceProgress) -> None:
         try:
-            with Store(self.store_path) as store:
+            with sweep_store(self.store_path) as store:
                 self._run_device(work, prog, store)
         except DeviceUnreachable as exc:
             prog.status, prog.message = DEVICE_LOST, str(exc)

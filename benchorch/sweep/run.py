@@ -30,9 +30,15 @@ from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import DeviceInfo, ModelFormat, Outcome
-from benchorch.errors import BenchorchError, OutputNotWritable, RunNotFound, UsageError
+from benchorch.errors import (
+    BenchorchError,
+    OutputNotWritable,
+    RunNotFound,
+    StoreUnavailable,
+    UsageError,
+)
 from benchorch.paths import cache_root
-from benchorch.store import Store
+from benchorch.store import Store, sweep_store
 from benchorch.store.location import DbLocation
 from benchorch.sweep.emptyplan import (
     DeviceBinary,
@@ -74,6 +80,8 @@ class SweepSummary:
     skipped: int = 0
     report_error: str | None = None
     nothing_left: bool = False  # --resume of a run whose every launch is stored
+    spooled: int = 0  # launches that waited in the local spool (the database was away)
+    replayed: int = 0  # of those, written to the database since
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,12 +92,19 @@ class SweepSummary:
             "skipped": self.skipped,
             "report_error": self.report_error,
             "nothing_left": self.nothing_left,
+            "spooled": self.spooled,
+            "replayed": self.replayed,
         }
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: {self.status}"]
         if self.nothing_left:
             out.append("  nothing left to run: every planned launch is stored")
+        if self.spooled:
+            out.append(
+                f"  {self.spooled} launches waited in the local spool while the database was"
+                f" away; {self.replayed} replayed"
+            )
         for serial, d in self.devices.items():
             msg = f" ({d['message']})" if d.get("message") else ""
             out.append(
@@ -221,7 +236,7 @@ def run_sweep(
         file_values = load_toml(config_file) if config_file is not None else {}
         cfg = merge(file_values, given(flags), flag_names=flag_names)
         _check_writable(Path(cfg.out or "reports"))
-        with Store(db) as store:
+        with sweep_store(db) as store:
             return _sweep(
                 store, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
             )
@@ -232,7 +247,7 @@ def run_sweep(
             f"no results database at {db} to resume run {resume_run} from",
             hint="point --db / BENCHORCH_DB at the database the sweep wrote",
         )
-    with Store(db) as store:
+    with sweep_store(db) as store:
         cfg, stored_settings, prior_status = _resumed(store, resume_run, flags, flag_names)
         _check_writable(Path(cfg.out or "reports"))
         return _sweep(
@@ -380,6 +395,7 @@ def _sweep(
     status = Outcome(overall_status(result))
     store.finish_run(run_id, status.value)
     summary = SweepSummary(run_id=run_id, status=status, skipped=skipped)
+    summary.spooled, summary.replayed = _flush_spool(store, run_id)
     summary.devices = {
         s: {
             "status": p.status,
@@ -405,6 +421,24 @@ def _stop_timer(executor: Executor, stop_at: float | None) -> threading.Timer | 
     timer.daemon = True
     timer.start()
     return timer
+
+
+def _flush_spool(store: Store, run_id: str) -> tuple[int, int]:
+    """Replay what waits in the store's spool; (spooled, replayed) launches of the
+    run. Launches still waiting: ``StoreUnavailable`` (exit 3) with the command
+    that flushes them."""
+    if store.spool is None:
+        return 0, 0
+    with contextlib.suppress(StoreUnavailable):
+        store.flush_spool()
+    counts = store.spool.counts(run_id)
+    if store.spool.has_pending():
+        raise StoreUnavailable(
+            f"{counts.pending} launches of run {run_id} wait in the local spool"
+            f" {store.spool.path}: the results database {store.where} does not answer",
+            hint=f"when it does, run: benchorch --db {store.where} db flush",
+        )
+    return counts.spooled, counts.replayed
 
 
 def _variants(cfg: SweepConfig, binaries: list[tuple[str, Binary]]) -> Manifest:
