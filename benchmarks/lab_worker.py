@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchorch.lab import state  # noqa: E402
-from tests.support.postgres import pg_server  # noqa: E402
+from benchorch.store.pgserver import pg_server  # noqa: E402
 
 BENCHORCH = [sys.executable, "-m", "benchorch"]
 
