@@ -38,7 +38,7 @@ class Record:
 
 class Outcome(StrEnum):
     """What a command's work came to; only the CLI turns it into an exit code
-    (``benchorch.cli.exits``). A sweep's values are also its stored run status."""
+    (``benchorch.exits``). A sweep's values are also its stored run status."""
 
     OK = "ok"
     FAILED = "failed"  # a launch (or a parsed output) failed

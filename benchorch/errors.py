@@ -1,7 +1,7 @@
 """One tree of errors: every error benchorch raises on purpose.
 
 Three branches, each with its documented exit code, decided in one place,
-``benchorch.cli.exits.exit_code`` (README, "Exit codes"):
+``benchorch.exits.exit_code`` (README, "Exit codes"):
 
 * ``UsageError`` (2): a bad flag or value, a missing or corrupt input file, an
   unwritable output folder: the user can fix it by changing the call.

@@ -4,7 +4,7 @@ Each command lives in its own module under ``benchorch.cli`` and is imported
 only when it runs, so ``benchorch parse`` never pays for pandas or torch.
 A command returns an ``Outcome`` (or nothing: success) or raises a
 ``BenchorchError``; ``LazyGroup.invoke`` prints an error as one line on stderr
-and exits with the code ``benchorch.cli.exits.exit_code`` gives either.
+and exits with the code ``benchorch.exits.exit_code`` gives either.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from benchorch import __version__
-from benchorch.cli.exits import exit_code
 from benchorch.domain import Outcome
 from benchorch.errors import BenchorchError, UsageError
+from benchorch.exits import exit_code
 from benchorch.paths import default_results_db
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
+from benchorch.exits import comparison_outcome, exit_code
 
 RUN_EPILOG = """\b
 Examples:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
+from benchorch.exits import comparison_outcome, exit_code
 from benchorch.stats import COMPARABLE_FIELDS
 
 if TYPE_CHECKING:

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from benchorch.cli.exits import comparison_outcome, exit_code
 from benchorch.cli.main import db_path
 from benchorch.domain import Outcome
 from benchorch.errors import UsageError
+from benchorch.exits import comparison_outcome, exit_code
 from benchorch.stats.keys import COMPARABLE_FIELDS
 
 EPILOG = """\b

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from benchorch.errors import BenchorchError, UsageError
+from benchorch.errors import BenchorchError
+from benchorch.exits import exit_code
 
 VPHONE_EPILOG = """\b
 Examples:
@@ -141,8 +142,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except BenchorchError as exc:
-        # What the phone raises on purpose is a UsageError (a bad profile or fault
-        # value): README's exit 2. It does not ask benchorch.cli.exits, so that a
-        # phone process never loads the orchestrator's command tree.
+        # A bad profile or fault value is a UsageError: exit 2, through the one
+        # mapping the orchestrator's CLI uses too (benchorch.exits imports no CLI).
         click.echo(f"benchorch: error: {exc}", err=True)
-        sys.exit(2 if isinstance(exc, UsageError) else 3)
+        sys.exit(exit_code(exc))

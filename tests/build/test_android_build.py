@@ -22,9 +22,9 @@ from click.testing import CliRunner
 
 from benchorch.build import BuildRequest, LocalTransport, Provenance, build
 from benchorch.build.android import run_script
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.errors import AbiMismatch, BuildError, BuildUsageError
+from benchorch.exits import ExitCode, exit_code
 from tests.build.elfbytes import elf_header
 from tests.build.standins import STANDIN_CMAKE
 

@@ -25,8 +25,8 @@ from benchorch.build.provenance import (
     read_sidecar,
     register_binary,
 )
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import AbiMismatch, BuildUsageError, UsageError
+from benchorch.exits import ExitCode, exit_code
 from benchorch.files import sha256_file
 from tests.build.elfbytes import MACHINES, elf_header, write_elf
 

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from benchorch.abi import host_abi
 from benchorch.build import BuildRequest, build
 from benchorch.build.provenance import Provenance, read_sidecar, register_binary
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.domain import ErrorKind, ParseResult
 from benchorch.errors import BuildError, BuildUsageError
+from benchorch.exits import ExitCode, exit_code
 from benchorch.files import sha256_file
 from benchorch.parse import parse_output
 

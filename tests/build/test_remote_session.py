@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchorch.build.remote import RemoteHost, SshOptions
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import HostKeyError, RemoteError, UsageError
+from benchorch.exits import ExitCode, exit_code
 from tests.build.conftest import Sshd, keygen
 
 

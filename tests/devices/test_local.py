@@ -283,7 +283,7 @@ PUSH_CHILD = """
 import sys
 from pathlib import Path
 from benchorch.devices.local import LocalDevice
-from benchorch.cli.exits import exit_code
+from benchorch.exits import exit_code
 from benchorch.errors import DeviceError
 dev = LocalDevice(Path(sys.argv[1]) / "device")
 try:

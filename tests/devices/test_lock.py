@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.devices.lock import DeviceLock, default_lock_dir, lock_file_name
 from benchorch.errors import DeviceBusy, InfraError
+from benchorch.exits import ExitCode, exit_code
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchorch import stats
-from benchorch.cli.exits import comparison_outcome
 from benchorch.cli.main import cli
 from benchorch.domain import Outcome
+from benchorch.exits import comparison_outcome
 from benchorch.report import compare_runs, write_run_report, write_trend_report
 from benchorch.store import Store
 from tests.report.builder import Cfg, launches, recipe

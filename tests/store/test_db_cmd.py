@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from benchorch.cli.exits import ExitCode
 from benchorch.cli.main import cli
+from benchorch.exits import ExitCode
 from benchorch.store import Store
 from benchorch.store.copy import copy_store
 from benchorch.store.encode import PG_NUL

@@ -22,7 +22,7 @@ CHILD = textwrap.dedent(
     """
     import json, sqlite3, subprocess, sys
     from pathlib import Path
-    from benchorch.cli.exits import exit_code
+    from benchorch.exits import exit_code
     from benchorch.errors import BenchorchError
     from benchorch.store import Store
     from tests.store.factory import launch

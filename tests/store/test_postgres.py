@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.cli.main import cli
 from benchorch.errors import StoreError, StoreUnavailable
+from benchorch.exits import ExitCode, exit_code
 from benchorch.store import Store
 from benchorch.store import store as store_module
 from benchorch.store.encode import PG_NUL

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import DatabaseLocked, OutputNotWritable, StoreError
+from benchorch.exits import ExitCode, exit_code
 from benchorch.store import Store
 from benchorch.store.schema import SCHEMA_VERSION, head_revision
 from benchorch.store.tables import TABLES

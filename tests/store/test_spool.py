@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from benchorch.cli.exits import ExitCode
 from benchorch.cli.main import cli
+from benchorch.exits import ExitCode
 from benchorch.store import Store
 from benchorch.store.spool import Spool, spool_path
 from benchorch.variants.manifest import Manifest

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.domain import ErrorKind, Status
 from benchorch.errors import RunNotFound, UsageError
+from benchorch.exits import ExitCode, exit_code
 from benchorch.store import LaunchRecord, Store, new_run_id
 from benchorch.store.launch_query import JOINED_COLUMNS
 from benchorch.store.records import LAUNCH_FIELDS

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.errors import ConfigError
+from benchorch.exits import ExitCode, exit_code
 from benchorch.sweep import settings as cfg
 from benchorch.sweep.settings import (
     SCHEMA,

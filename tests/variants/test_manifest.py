@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchorch.cli.exits import ExitCode, exit_code
 from benchorch.domain import ModelFormat
+from benchorch.exits import ExitCode, exit_code
 from benchorch.variants.manifest import (
     CheckResult,
     Manifest,
