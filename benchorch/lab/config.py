@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchorch.errors import ConfigError
+from benchorch.store.location import mask as mask_url
 
 __all__ = [
     "HostConfig",
@@ -77,11 +78,6 @@ class LabConfig:
                 f"phone {serial!r} is not in {self.path}",
                 hint=f"add a [phones.{serial}] table; configured: {known}",
             ) from None
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for every message and listing."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def parse_duration(text: str, *, what: str = "--ttl") -> float:
