@@ -11,7 +11,9 @@ manifests, provenance records, the virtual phone's sysfs all use it):
   that is removed on any failure, and it gets the mode a freshly created file
   would get, ``0666 & ~umask`` (``0777 & ~umask`` for an executable), not
   ``mkstemp``'s 0600, which is too private for a CI artifact or a shared
-  reports folder; ``mode=`` fixes it instead.
+  reports folder; ``mode=`` fixes it instead;
+* :func:`read_toml`: a settings file read whole, every way it can fail said
+  in one line naming the file (sweep.toml, nightly.toml and lab.toml use it).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from benchorch.errors import ConfigError
 
 
 def file_digest(path: Path | str, algorithm: str | Callable[[], Any] = "sha256") -> str:
@@ -99,3 +104,16 @@ def atomic_write(
     with atomic_open(target, mode=mode) as fh:
         fh.write(raw)
     return Path(target)
+
+
+def read_toml(path: Path, *, hint: str = "check --config") -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; ``ConfigError`` (one line naming the
+    file) when it is missing, unreadable, not UTF-8 or not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file", hint=hint) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc

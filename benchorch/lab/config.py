@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchorch.errors import ConfigError
+from benchorch.files import read_toml
 from benchorch.store.location import mask as mask_url
 
 __all__ = [
@@ -193,16 +193,7 @@ def _phone(path: Path, serial: str, table: Any, hosts: dict[str, HostConfig]) ->
 def load_lab_config(path: Path | None = None) -> LabConfig:
     """Read and check lab.toml (``path``, else ``BENCHORCH_LAB``)."""
     path = lab_config_path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"lab config {path} does not exist", hint="pass --config lab.toml"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"lab config {path} cannot be read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"lab config {path} is not valid TOML: {exc}") from None
+    data = read_toml(path, hint="pass --config lab.toml")
     _unknown(data, {"database", "hosts", "phones"}, f"{path}:")
     database = data.get("database", {})
     if not isinstance(database, dict):

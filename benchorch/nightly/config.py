@@ -23,13 +23,13 @@ file, the key and the fix.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchorch.errors import ConfigError
+from benchorch.files import read_toml
 from benchorch.sweep.settings import validate
 
 __all__ = ["NightlyConfig", "NightlySettings", "load_nightly", "parse_clock"]
@@ -138,14 +138,7 @@ def _nightly_table(raw: Any, path: Path) -> NightlySettings:
 
 def load_nightly(path: Path) -> NightlyConfig:
     """Read and validate ``nightly.toml`` fully (before anything runs)."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file", hint="check --config") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     if "lab" in raw:
         raise ConfigError(
             f"{path}: key 'lab': the lab is not supported yet",

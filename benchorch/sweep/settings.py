@@ -61,7 +61,6 @@ relative to the TOML file's folder.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
@@ -71,6 +70,7 @@ from typing import Any, Literal
 from benchorch import benchflags
 from benchorch.devices.cpumask import PIN_CHOICES, parse_pin
 from benchorch.errors import ConfigError
+from benchorch.files import read_toml
 
 __all__ = [
     "Order",
@@ -371,14 +371,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     file's folder). Raises ``ConfigError`` naming the file and the key.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file", hint="check --config") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     values = validate(raw, source=str(path))
     for name in _PATH_FIELDS & values.keys():
         if not values[name].is_absolute():
