@@ -22,17 +22,20 @@ start-up, the report's imports and rendering), so very short launches
 (``--dims 1,3,32,32 --iter 20``: about 0.5 s) show a higher ratio.
 
     .venv/bin/python benchmarks/sweep_overhead_phone.py [--rounds 3] [--launches 10]
-        [--dims 1,3,224,224] [--iter 50] [--warmup 5]
+        [--dims 1,3,224,224] [--iter 50] [--warmup 5] [--postgres]
+
+``--postgres`` stores the sweep's launches in a throwaway PostgreSQL server on
+loopback (``benchorch.store.pgserver``; one database per round) instead of an
+SQLite file: the overhead of the shared store (issue 11).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import shlex
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchorch.store import Store
+from benchorch.store.pgserver import pg_server
 from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +88,9 @@ def main() -> None:
         type=Path,
         help="an older benchorch source tree whose sweep also runs each round, side by side",
     )
+    ap.add_argument(
+        "--postgres", action="store_true", help="store in a throwaway PostgreSQL, not SQLite"
+    )
     args = ap.parse_args()
     from benchorch.devices.base import REMOTE_ROOT
     from benchorch.variants.export import ExportOptions, export_variants
@@ -90,6 +98,24 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-phone-"))
     adb = AdbServer(tmp / "adb")
     phone: VirtualPhone | None = None
+    stack = contextlib.ExitStack()
+    pg = stack.enter_context(pg_server()) if args.postgres else None
+
+    def new_db(name: str) -> str:
+        return pg.url(pg.new_database()) if pg is not None else str(tmp / f"{name}.sqlite")
+
+    def stored(db: str) -> list[tuple[list[str], str, float, float]]:
+        """(argv, status, started_at, finished_at) of every launch, in start order."""
+        with Store(db, create=False) as store:
+            frame = store.launches().sort_values("started_at")
+        return [
+            (list(a), str(st), float(s0), float(s1))
+            for a, st, s0, s1 in zip(
+                frame["argv"], frame["status"], frame["started_at"], frame["finished_at"],
+                strict=True,
+            )
+        ]  # fmt: skip
+
     try:
         binary = real_binary(tmp)
         manifest = export_variants(
@@ -120,9 +146,9 @@ def main() -> None:
         before_paired: list[float] = []  # the same for --before-tree's sweep
         script = tmp / "bare.sh"
         for r in range(args.rounds):
-            db = tmp / f"r{r}.sqlite"
+            db = new_db(f"r{r}")
             cmd = [
-                sys.executable, "-m", "benchorch", "--db", str(db), "sweep",
+                sys.executable, "-m", "benchorch", "--db", db, "sweep",
                 "--adb", f"127.0.0.1:{adb.port}", "--device", phone.serial,
                 "--binary", str(binary), "--variants", str(manifest.root),
                 "--launches", str(args.launches), "--load-launches", "0",
@@ -142,14 +168,11 @@ def main() -> None:
             sweep_t.append(time.perf_counter() - t0)
             w1 = time.time()
 
-            with sqlite3.connect(db) as conn:
-                rows = conn.execute(
-                    "SELECT argv, status, started_at, finished_at FROM launches ORDER BY started_at"
-                ).fetchall()
+            rows = stored(db)
             assert all(row[1] == "ok" for row in rows), rows
             start_t.append(rows[0][2] - w0)
             end_t.append(w1 - rows[-1][3])
-            argvs = [json.loads(row[0]) for row in rows]
+            argvs = [row[0] for row in rows]
             n = len(argvs)
             assert n == args.launches * len(runnable), (n, runnable)
             script.write_text(bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT))
@@ -158,16 +181,14 @@ def main() -> None:
             line = f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s"
             paired.append((sweep_t[-1] - start_t[-1] - end_t[-1] - bare_t[-1]) / n)
             if args.before_tree is not None:
-                old_db = tmp / f"before-{r}.sqlite"
-                old_cmd = [a if a != str(db) else str(old_db) for a in cmd]
+                old_db = new_db(f"before-{r}")
+                old_cmd = [a if a != db else old_db for a in cmd]
                 old_env = dict(env, PYTHONPATH=str(args.before_tree.resolve()))
                 w0, t0 = time.time(), time.perf_counter()
                 subprocess.run(old_cmd, check=True, env=old_env, stdout=subprocess.DEVNULL, cwd=tmp)
                 took, w1 = time.perf_counter() - t0, time.time()
-                with sqlite3.connect(old_db) as conn:
-                    first, last = conn.execute(
-                        "SELECT min(started_at), max(finished_at) FROM launches"
-                    ).fetchone()
+                old_rows = stored(old_db)
+                first, last = old_rows[0][2], max(row[3] for row in old_rows)
                 before_paired.append((took - (first - w0) - (w1 - last) - bare_t[-1]) / n)
                 line += f"   before-tree sweep {took:6.2f} s"
             print(line)
@@ -201,6 +222,7 @@ def main() -> None:
         if phone is not None:
             phone.close()
         adb.stop()
+        stack.close()  # the PostgreSQL server, when one was started
         shutil.rmtree(tmp, ignore_errors=True)
 
 
