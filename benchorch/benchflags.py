@@ -1,6 +1,6 @@
 """speed_benchmark_torch's flag vocabulary: the one place that knows it (stdlib only).
 
-PyTorch's ``binaries/speed_benchmark_torch.cc`` (FACTS.md) feeds the model
+PyTorch's ``binaries/speed_benchmark_torch.cc`` (docs/FACTS.md) feeds the model
 all-ones tensors described by three flags, one entry per input, ``;`` between
 inputs:
 

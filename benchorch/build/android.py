@@ -1,6 +1,6 @@
 """Android build: PyTorch's own ``scripts/build_android.sh`` with ``-DBUILD_BINARY=ON``.
 
-The script reads its settings from the environment (FACTS.md). We set:
+The script reads its settings from the environment (docs/FACTS.md). We set:
 
 ================== ==========================================================
 ``ANDROID_NDK``    the NDK folder (checked first: ``source.properties`` with a

@@ -6,7 +6,7 @@ store (``Store.record_binary(run_id, provenance)``), so every number
 can be traced to the exact binary (its sha256) and how it was made.
 
 The bytecode range a binary's lite-interpreter runtime accepts has no runtime
-query; it follows from the PyTorch version it was built from (FACTS.md):
+query; it follows from the PyTorch version it was built from (docs/FACTS.md):
 
 =========== ====== =========
 torch       writes accepts

@@ -3,7 +3,7 @@
 The first thing asked of a host's adb server is ``host:version``; a server of
 another version than this machine's ``adb`` client is marked misconfigured and
 nothing else is sent to it (a mismatched client kills the server it talks to,
-LAB.md). ``host:kill`` is never sent. Every call has a timeout. Hub mode (an
+docs/LAB.md). ``host:kill`` is never sent. Every call has a timeout. Hub mode (an
 SSH forward to a remote host's adb server) is not built yet: such a host is
 reported ``not probed``.
 """

@@ -9,11 +9,11 @@ knows the engine). What it offers the rest of benchorch:
   sweeps, which outrank the nightly).
 * ``cancel``: a job that has not started is cancelled; a running one is asked to abort.
 * ``run_worker``: a host's worker: one slot per phone, polling about every second
-  (a job waiting on a phone's lock starts at the next poll; LAB.md).
+  (a job waiting on a phone's lock starts at the next poll; docs/LAB.md).
 * ``reap_stalled``: jobs of workers whose heartbeat lapsed go back to ``todo``
   (procrastinate leaves a killed worker's job ``doing``, holding its lock).
 
-Pitfalls designed around (LAB.md): no device-locked job is ever deferred into
+Pitfalls designed around (docs/LAB.md): no device-locked job is ever deferred into
 the future (#1599), the reaper is not itself a locked task (#1408), and no
 ``queueing_lock`` is combined with ``lock`` (#1543).
 """

@@ -1,7 +1,7 @@
 """Pure statistics: launch summaries, speed-ups, run comparisons, history.
 
 No I/O: numpy and pandas only (scipy is the tests' reference, never imported
-here: it costs about a second). The method is ``STATISTICS.md``:
+here: it costs about a second). The method is ``docs/STATISTICS.md``:
 
 * A **launch** is one process of the benchmark. Its value is the median of its
   per-iteration latencies (``samples_us``); a launch without samples falls back

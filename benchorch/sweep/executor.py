@@ -1,6 +1,6 @@
 """The sweep executor: prepare each device, run its launches, store each one at once.
 
-Flow (ARCHITECTURE.md): resolved inputs (variants manifest + binary provenance)
+Flow (docs/ARCHITECTURE.md): resolved inputs (variants manifest + binary provenance)
 → ``plan`` (pure) → one worker thread per device → ``launch.run_launch`` →
 ``Store.record_launch`` (committed before the next launch starts) → report.
 

@@ -1,7 +1,7 @@
 """One launch on one device: argv, cooldown, run, parse, classify. No store, no threads.
 
-A *launch* is one process of the benchmark binary (STATISTICS.md). This module
-turns a planned launch into the argv the binary takes (FACTS.md's flags), waits
+A *launch* is one process of the benchmark binary (docs/STATISTICS.md). This module
+turns a planned launch into the argv the binary takes (docs/FACTS.md's flags), waits
 for the device to cool, runs it with a timeout, and classifies the outcome into
 a ``LaunchOutcome`` that the executor stores as it is.
 

@@ -66,7 +66,7 @@ __all__ = [
 
 LaunchKind = Literal["latency", "load"]
 
-#: The model formats each binary flavour loads (FACTS.md: a lite-interpreter
+#: The model formats each binary flavour loads (docs/FACTS.md: a lite-interpreter
 #: build has no TorchScript front end, so it cannot read a full-JIT ``.pt``).
 LOADS: dict[Flavour, frozenset[ModelFormat]] = {
     Flavour.LITE: frozenset({ModelFormat.LITE, ModelFormat.FLATBUFFER}),

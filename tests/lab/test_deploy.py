@@ -1,5 +1,6 @@
 """The lab's systemd units: their benchorch commands are real commands with options that
-exist (parsed by the real click CLI), stopped by SIGTERM; the adb server listens as LAB.md says."""
+exist (parsed by the real click CLI), stopped by SIGTERM; the adb server listens as
+docs/LAB.md says."""
 
 from __future__ import annotations
 
