@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import sqlite3
 import statistics
@@ -34,7 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
+from sweep_overhead_phone import bare_script  # beside this script (run as a file)
+from sweep_overhead_phone import real_binary as lite_binary
+
+from benchorch.virtualphone.harness import AdbServer, VirtualPhone
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,34 +49,6 @@ def runner(tmp: Path) -> Path:
     dst = tmp / "et"
     shutil.copytree(built.parent, dst, ignore=shutil.ignore_patterns(".*", "cmake-out"))
     return dst / built.name
-
-
-def lite_binary(tmp: Path) -> Path:
-    """The real host speed_benchmark_torch (lite): the sweep wants one; it runs nothing here."""
-    import os
-
-    from benchorch.build import BuildRequest, build
-
-    src = Path(
-        os.environ.get("BENCHORCH_PYTORCH_SRC") or ROOT / ".cache/pytorch-src/pytorch-1.13.1"
-    )
-    cache = Path(os.environ.get("BENCHORCH_TEST_CACHE") or ROOT / ".cache/test") / "builds"
-    cache.mkdir(parents=True, exist_ok=True)
-    prov = build(BuildRequest(pytorch_root=src, flavour="lite", cache_dir=cache))
-    dst = tmp / "bin" / "speed_benchmark_torch"
-    dst.parent.mkdir()
-    shutil.copy2(prov.path, dst)
-    shutil.copy2(prov.path + ".provenance.json", str(dst) + ".provenance.json")
-    return dst
-
-
-def bare_script(serial: str, port: int, argvs: list[list[str]], workdir: str) -> str:
-    lines = ["set -e"]
-    for argv in argvs:
-        remote = f"cd {shlex.quote(workdir)} && exec " + " ".join(shlex.quote(a) for a in argv)
-        adb = [ADB, "-P", str(port), "-s", serial, "shell", remote]
-        lines.append(" ".join(shlex.quote(a) for a in adb) + " >/dev/null 2>&1")
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -142,7 +116,9 @@ def main() -> None:
             fixed_t.append((rows[0][2] - w0) + (w1 - rows[-1][3]))
             argvs = [json.loads(row[0]) for row in rows]
             n = len(argvs)
-            script.write_text(bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT))
+            script.write_text(
+                bare_script(phone.serial, adb.port, argvs, REMOTE_ROOT, drop_stderr=True)
+            )
             if len(bare_t) <= r:
                 bare()
             print(f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s")

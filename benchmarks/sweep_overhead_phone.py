@@ -67,12 +67,17 @@ def real_binary(tmp: Path) -> Path:
     return dst
 
 
-def bare_script(serial: str, port: int, argvs: list[list[str]], workdir: str) -> str:
+def bare_script(
+    serial: str, port: int, argvs: list[list[str]], workdir: str, *, drop_stderr: bool = False
+) -> str:
+    """A ``sh`` script running each argv on the phone by ``adb shell``, one after another
+    (``drop_stderr``: for runners that print their timing lines there)."""
+    redirect = " >/dev/null 2>&1" if drop_stderr else " >/dev/null"
     lines = ["set -e"]
     for argv in argvs:
         remote = f"cd {shlex.quote(workdir)} && exec " + " ".join(shlex.quote(a) for a in argv)
         adb = [ADB, "-P", str(port), "-s", serial, "shell", remote]
-        lines.append(" ".join(shlex.quote(a) for a in adb) + " >/dev/null")
+        lines.append(" ".join(shlex.quote(a) for a in adb) + redirect)
     return "\n".join(lines) + "\n"
 
 
