@@ -10,20 +10,15 @@ real adb server, the real host-built speed_benchmark_torch, real exported varian
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from tests.support.adb_fixtures import REPO, AdbServer
-from tests.sweep.conftest import DIMS, small_variants, sweep_binaries
+from tests.support.adb_fixtures import AdbServer
+from tests.sweep.conftest import DIMS, SweepEnv, small_variants, sweep_binaries
 
 __all__ = ["DIMS", "NightlyEnv", "nightly_env", "small_variants", "sweep_binaries"]
 
@@ -39,22 +34,9 @@ def _toml(value: Any) -> str:
 
 
 @dataclass
-class NightlyEnv:
-    tmp: Path
-    adb: AdbServer
-
-    @property
-    def db(self) -> Path:
-        return self.tmp / "results.sqlite"
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "ANDROID_ADB_SERVER_PORT": str(self.adb.port),
-            "BENCHORCH_CACHE": str(self.tmp / "cache"),
-            "BENCHORCH_LOCK_DIR": str(self.tmp / "locks"),
-            "BENCHORCH_DB": str(self.db),
-        }
+class NightlyEnv(SweepEnv):
+    """``SweepEnv``'s database, environment, in-process and subprocess runs, for
+    ``benchorch nightly``; ``config`` writes a nightly.toml."""
 
     def config(
         self, name: str = "nightly.toml", nightly: dict[str, Any] | None = None, **keys: Any
@@ -70,30 +52,6 @@ class NightlyEnv:
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return ["--db", str(self.db), "nightly", *args]
-
-    def invoke(self, *args: str) -> Result:
-        from benchorch.cli.main import cli
-
-        return CliRunner().invoke(cli, self.argv(args), env=self.env, catch_exceptions=False)
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "benchorch", *self.argv(args)],
-            cwd=REPO,
-            env={**os.environ, **self.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        con.row_factory = sqlite3.Row
-        try:
-            return list(con.execute(sql, params))
-        finally:
-            con.close()
 
 
 @pytest.fixture
