@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,12 @@ def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     ctx.obj["verbose"] = verbose
+
+
+def invocation() -> str:
+    """This process's command line as a user would type it (stored with a run, so
+    the report can show how to reproduce it)."""
+    return " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
 
 
 def db_path(ctx: click.Context) -> DbLocation:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import click
 
-from benchorch.cli.main import db_path
+from benchorch.cli.main import db_path, invocation
 from benchorch.domain import Outcome
 from benchorch.exits import comparison_outcome, exit_code
 
@@ -67,7 +65,7 @@ def run(
     """Run tonight's benchmarks (or resume them), then print the night's account."""
     from benchorch.nightly.run import run_night
 
-    command = " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
+    command = invocation()
     result = run_night(
         db=db_path(ctx),
         config_file=config_file,

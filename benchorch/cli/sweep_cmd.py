@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from benchorch.cli.main import db_path
+from benchorch.cli.main import db_path, invocation
 from benchorch.domain import Outcome
 from benchorch.errors import UsageError
 from benchorch.exits import comparison_outcome, exit_code
@@ -174,7 +172,7 @@ def sweep(
         raise UsageError("--confirm needs --baseline RUN", hint="name the run to compare against")
     # Every other option is named after the SweepConfig field it sets.
     flag_names = {p.name: p.opts[0] for p in ctx.command.params if p.name in settings}
-    command = " ".join(shlex.quote(a) for a in ["benchorch", *sys.argv[1:]])
+    command = invocation()
     summary = run_sweep(
         db=db_path(ctx),
         flags=settings,
