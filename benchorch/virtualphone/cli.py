@@ -7,14 +7,16 @@ tree and click, never the orchestrator's command tree.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from benchorch.errors import BenchorchError
+from benchorch.errors import BenchorchError, UsageError
 from benchorch.exits import exit_code
+from benchorch.virtualphone.sessions import DEFAULT_MATCH
 
 VPHONE_EPILOG = """\b
 Examples:
@@ -103,12 +105,29 @@ Examples:
     default=None,
     help="The battery reads this percentage (e.g. a nearly flat phone).",
 )
+@click.option(
+    "--session-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BENCHORCH_VPHONE_SESSION_LOG",
+    default=None,
+    help="Append each benchmark process's start and end (JSON lines) to this file "
+    "[env BENCHORCH_VPHONE_SESSION_LOG].",
+)
+@click.option(
+    "--session-match",
+    default=DEFAULT_MATCH,
+    show_default=True,
+    metavar="REGEX",
+    help="Which commands --session-log records: those whose line matches REGEX.",
+)
 @click.option("--list-profiles", is_flag=True, help="Print the built-in profile names and exit.")
 def virtual_phone(
     port: int,
     host: str,
     profile_name: str,
     root: Path | None,
+    session_log: Path | None,
+    session_match: str,
     list_profiles: bool,
     **fault_flags: object,
 ) -> None:
@@ -129,7 +148,21 @@ def virtual_phone(
     overrides = {k: v for k, v in fault_flags.items() if v is not None and v is not False}
     faults = Faults.from_dict(profile.faults).merged(**overrides)
     folder = root if root is not None else Path(tempfile.mkdtemp(prefix="vphone-root-"))
-    serve(profile, faults, folder, host=host, port=port)
+    try:
+        re.compile(session_match)
+    except re.error as exc:
+        raise UsageError(
+            f"--session-match {session_match!r} is not a regular expression: {exc}"
+        ) from None
+    serve(
+        profile,
+        faults,
+        folder,
+        host=host,
+        port=port,
+        session_log=session_log,
+        session_match=session_match,
+    )
 
 
 def main() -> None:

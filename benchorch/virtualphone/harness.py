@@ -12,7 +12,8 @@ and the benchmarks share; a real module so neither imports the other.
   listens and ``adb connect``s it until ``adb devices`` says ``device``. It has
   ``.serial``, ``.port``, ``.root`` (the host folder that is its
   ``/data/local/tmp``), ``.pid``, ``.stop()`` (SIGTERM), ``.kill()`` (SIGKILL,
-  like a phone vanishing), ``.restart()``, ``.shell(cmd)``, ``.close()``.
+  like a phone vanishing), ``.restart()``, ``.shell(cmd)``, ``.close()``;
+  ``session_log=PATH`` logs its benchmark processes there (``sessions.py``).
 """
 
 from __future__ import annotations
@@ -163,9 +164,17 @@ class VirtualPhone:
     """One ``python -m benchorch.virtualphone`` process attached to an adb server."""
 
     def __init__(
-        self, adb: AdbServer, root: Path, profile: str, faults: dict[str, Any], log: Path
+        self,
+        adb: AdbServer,
+        root: Path,
+        profile: str,
+        faults: dict[str, Any],
+        log: Path,
+        *,
+        session_log: Path | None = None,
     ) -> None:
         self.adb = adb
+        self.session_log = session_log  # its benchmark sessions (sessions.py), when given
         self.root = root
         self.profile = profile
         self.faults = dict(faults)
@@ -182,6 +191,8 @@ class VirtualPhone:
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "benchorch.virtualphone", "--port", str(self.port)]
         argv += ["--profile", self.profile, "--root", str(self.root)]
+        if self.session_log is not None:
+            argv += ["--session-log", str(self.session_log)]
         for key, value in self.faults.items():
             flag = FAULT_FLAGS[key]
             if value is True:

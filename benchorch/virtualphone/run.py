@@ -21,6 +21,7 @@ from benchorch.virtualphone.server import (
     make_banner,
 )
 from benchorch.virtualphone.services import Phone
+from benchorch.virtualphone.sessions import DEFAULT_MATCH, SessionLog
 
 log = logging.getLogger("benchorch.virtualphone")
 
@@ -40,13 +41,24 @@ def _logged(phone: Phone) -> Resolver:
 
 
 def serve(
-    profile: Profile, faults: Faults, root: Path, *, host: str = "127.0.0.1", port: int = 0
+    profile: Profile,
+    faults: Faults,
+    root: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    session_log: Path | None = None,
+    session_match: str = DEFAULT_MATCH,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. Prints ``vphone: listening on HOST:PORT`` when ready."""
+    """Serve until SIGTERM/SIGINT. Prints ``vphone: listening on HOST:PORT`` when ready.
+
+    With ``session_log`` every benchmark process is logged there (``sessions.py``).
+    """
     state = FaultState(faults)
     sandbox = Sandbox(profile, state, root)
     features = FEATURES if profile.features is None else profile.features
-    phone = Phone(sandbox, state, shell_v2="shell_v2" in features)
+    sessions = None if session_log is None else SessionLog(session_log, session_match)
+    phone = Phone(sandbox, state, shell_v2="shell_v2" in features, sessions=sessions)
     try:
         server = PhoneServer(host, port, make_banner(profile.props, features), _logged(phone))
     except OSError as exc:
@@ -68,6 +80,8 @@ def serve(
         f"vphone: listening on {host}:{server.port} profile={profile.name} root={sandbox.root}",
         flush=True,
     )
+    if sessions is not None:
+        sessions.phone("up")
     thread = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
     thread.start()
     try:
@@ -75,5 +89,7 @@ def serve(
             pass
     finally:
         server.close()
-        sandbox.close()
+        sandbox.close()  # every process it started is killed: no session outlives "down"
+        if sessions is not None:
+            sessions.phone("down")
         sys.stdout.flush()

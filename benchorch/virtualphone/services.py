@@ -49,6 +49,7 @@ from typing import IO
 from benchorch.virtualphone.faults import FaultState
 from benchorch.virtualphone.sandbox import OutputRewriter, Sandbox, signal_group
 from benchorch.virtualphone.server import Connection, Service, Stream, StreamClosed
+from benchorch.virtualphone.sessions import SessionLog
 from benchorch.virtualphone.sync import sync_service
 
 log = logging.getLogger("benchorch.virtualphone")
@@ -64,10 +65,18 @@ PACKET = struct.Struct("<BI")
 class Phone:
     """Resolves service names for one phone (its sandbox and faults)."""
 
-    def __init__(self, sandbox: Sandbox, faults: FaultState, *, shell_v2: bool = True) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        faults: FaultState,
+        *,
+        shell_v2: bool = True,
+        sessions: SessionLog | None = None,
+    ) -> None:
         self.sandbox = sandbox
         self.faults = faults
         self.shell_v2 = shell_v2
+        self.sessions = sessions  # the session log (sessions.py), when asked for
 
     def resolve(self, name: str, conn: Connection) -> Service | None:
         if name.startswith("shell:"):
@@ -86,7 +95,9 @@ class Phone:
 
     def _shell(self, conn: Connection, command: str, *, v2: bool, merge: bool) -> Service:
         def run(stream: Stream) -> None:
-            ShellSession(stream, conn, self.sandbox, self.faults, command, v2=v2, merge=merge).run()
+            ShellSession(stream, conn, self.sandbox, self.faults, command, v2=v2, merge=merge).run(
+                self.sessions
+            )
 
         return run
 
@@ -124,8 +135,9 @@ class ShellSession:
             else:
                 self.stream.write(data)
 
-    def run(self) -> None:
+    def run(self, sessions: SessionLog | None = None) -> None:
         proc = self.sandbox.spawn(self.command, merge_stderr=self.merge)
+        sid = None if sessions is None else sessions.started(self.command, proc.pid)
         ended = threading.Event()  # the command finished and its stream ends normally
         wake = threading.Event()
 
@@ -163,6 +175,8 @@ class ShellSession:
             if timer is not None:
                 timer.cancel()
             proc.wait()  # like adbd's waitpid: after a hangup, until the command is gone
+            if sessions is not None:
+                sessions.ended(sid, proc.pid, Sandbox.exit_code(proc.returncode))
 
     def _end_terminal(self, proc: subprocess.Popen[bytes], pumps: list[threading.Thread]) -> int:
         """A terminal session ends with its shell: the terminal hangs up, and every

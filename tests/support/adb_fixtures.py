@@ -3,7 +3,7 @@ server and virtual phones attached to it.
 
 * ``adb_server`` (session): ``harness.AdbServer`` started in a temporary HOME.
 * ``virtual_phone`` (factory, per test): ``virtual_phone(profile="pixel8",
-  faults={"hang": "sleep"}, root=None)`` starts a ``harness.VirtualPhone`` and
+  faults={"hang": "sleep"}, root=None, session_log=None)`` starts a ``harness.VirtualPhone`` and
   waits until ``adb devices`` says ``device``. Teardown stops every phone by PID
   and disconnects it from the server.
 """
@@ -69,11 +69,19 @@ def virtual_phone(
         faults: dict[str, Any] | None = None,
         root: Path | None = None,
         connect: bool = True,
+        session_log: Path | None = None,
     ) -> VirtualPhone:
         base = tmp_path_factory.mktemp("vphone")
         phone_root = root if root is not None else base / "data_local_tmp"
         phone_root.mkdir(parents=True, exist_ok=True)
-        phone = VirtualPhone(adb_server, phone_root, profile, faults or {}, base / "phone.log")
+        phone = VirtualPhone(
+            adb_server,
+            phone_root,
+            profile,
+            faults or {},
+            base / "phone.log",
+            session_log=session_log,
+        )
         phones.append(phone)
         phone.start(connect=connect)
         return phone
