@@ -28,6 +28,7 @@ Examples:
   benchorch build --target android --pytorch-root ~/src/pytorch --build-host ci@buildbox
   benchorch build --binary ./speed_benchmark_torch --json
   benchorch build --runtime executorch --target host
+  benchorch build --runtime executorch --target host --logcat
   benchorch build --runtime executorch --target android --executorch-root ~/src/executorch
   benchorch build --runtime executorch --binary ./executor_runner
 
@@ -51,6 +52,12 @@ compiler or the SSH host failed (the log's path is printed).
     "--executorch-root",
     type=click.Path(path_type=Path, file_okay=False),
     help="--runtime executorch --target android: the ExecuTorch checkout to build in.",
+)
+@click.option(
+    "--logcat",
+    is_flag=True,
+    help="--runtime executorch --target host: the runner logs to logcat (tag ExecuTorch) and not"
+    " to stderr, as the android PAL does; for the virtual phone, whose logcat reads it.",
 )
 @click.option(
     "--pytorch-root",
@@ -119,6 +126,7 @@ def build(
     target: str,
     runtime: str,
     executorch_root: Path | None,
+    logcat: bool,
     pytorch_root: Path | None,
     binary: Path | None,
     lite: bool | None,
@@ -144,10 +152,16 @@ def build(
     flavour = None if lite is None else ("lite" if lite else "full_jit")
     echo = None if quiet else sys.stderr
     prov: Provenance
+    if logcat and (runtime != "executorch" or target != "host" or binary is not None):
+        raise BuildUsageError(
+            "--logcat is for --runtime executorch --target host (benchorch's own runner)",
+            hint="drop --logcat",
+        )
     if runtime == "executorch":
         prov = _executorch_build(
-            target, executorch_root, binary, abi, ndk, jobs, cache_dir, rebuild, timeout, echo
-        )
+            target, executorch_root, binary, abi, ndk, jobs, cache_dir, rebuild, timeout, echo,
+            logcat,
+        )  # fmt: skip
     elif binary is not None:
         from benchorch.build.provenance import register_binary
 
@@ -196,6 +210,7 @@ def _executorch_build(
     rebuild: bool,
     timeout: float | None,
     echo: TextIO | None,
+    logcat: bool = False,
 ) -> Provenance:
     """``--runtime executorch``: register a runner, or build ours (host) or upstream's."""
     if binary is not None:
@@ -211,7 +226,9 @@ def _executorch_build(
                 " the executorch wheel",
                 hint="drop --executorch-root",
             )
-        return build_host_runner(cache_dir=cache_dir, rebuild=rebuild, echo=echo, timeout=timeout)
+        return build_host_runner(
+            cache_dir=cache_dir, rebuild=rebuild, echo=echo, timeout=timeout, logcat=logcat
+        )
     from benchorch.etrunner.android import build_android_runner
 
     return build_android_runner(

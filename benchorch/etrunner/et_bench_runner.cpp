@@ -11,10 +11,23 @@
 // Failures as upstream: a file that cannot be opened aborts after "Failed to open ..."; a
 // program that does not load or run exits 1 after the runtime's own message.
 // Inputs are ones of each input's shape and type, as executor_runner's are.
+//
+// Built with -DBENCHORCH_LOGCAT the runner logs as the android PAL does: every log line goes to
+// logcat (tag ExecuTorch) and none to stderr. It writes liblog's datagrams to logd's socket,
+// $BENCHORCH_LOGDW (the virtual phone's logd) or else /dev/socket/logdw, and, like liblog,
+// drops a line that logd does not take.
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor_ptr_maker.h>
 #include <executorch/runtime/platform/runtime.h>
+
+#ifdef BENCHORCH_LOGCAT
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <ctime>
+#endif
 
 #include <chrono>
 #include <cerrno>
@@ -40,8 +53,60 @@ namespace {
 using Clock = std::chrono::steady_clock;
 const Clock::time_point kStart = Clock::now();
 
-// One line as the posix PAL writes it: "I 00:00:00.004129 executorch:FILE:LINE] message".
+#ifdef BENCHORCH_LOGCAT
+// One logcat entry as liblog sends it: u8 log id (0: main), u16 tid, u32 sec, u32 nsec (little
+// endian, CLOCK_REALTIME), then u8 priority, the tag and the message, each NUL-terminated.
+void logcat_write(char level, const char* message) {
+  static int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  const char* path = std::getenv("BENCHORCH_LOGDW");
+  if (path == nullptr || *path == '\0') path = "/dev/socket/logdw";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const unsigned tid = static_cast<unsigned>(syscall(SYS_gettid));
+  const unsigned sec = static_cast<unsigned>(now.tv_sec);
+  const unsigned nsec = static_cast<unsigned>(now.tv_nsec);
+  std::string packet;
+  packet.push_back('\0');
+  for (int i = 0; i < 2; ++i) packet.push_back(static_cast<char>((tid >> (8 * i)) & 0xff));
+  for (int i = 0; i < 4; ++i) packet.push_back(static_cast<char>((sec >> (8 * i)) & 0xff));
+  for (int i = 0; i < 4; ++i) packet.push_back(static_cast<char>((nsec >> (8 * i)) & 0xff));
+  const char* priorities = "VDIWEF";
+  const char* at = std::strchr(priorities, level);
+  packet.push_back(static_cast<char>(at != nullptr ? 2 + (at - priorities) : 4));
+  packet.append("ExecuTorch");
+  packet.push_back('\0');
+  packet.append(message);
+  packet.push_back('\0');
+  sendto(fd, packet.data(), packet.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+         sizeof(addr));
+}
+
+// The runtime's own messages (a program that does not load...) take the same way: a PAL whose
+// log goes to logcat, registered before runtime_init() as the android PAL is built in.
+void pal_to_logcat(et_timestamp_t, et_pal_log_level_t level, const char*, const char*, size_t,
+                   const char* message, size_t length) {
+  std::string text(message, length);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  logcat_write(static_cast<char>(level), text.c_str());
+}
+#endif
+
+// One line as the posix PAL writes it: "I 00:00:00.004129 executorch:FILE:LINE] message";
+// built with BENCHORCH_LOGCAT, the message alone as a logcat entry.
 void log_line(char level, int line, const char* format, ...) {
+#ifdef BENCHORCH_LOGCAT
+  (void)line;
+  char message[1024];
+  va_list list;
+  va_start(list, format);
+  std::vsnprintf(message, sizeof(message), format, list);
+  va_end(list);
+  logcat_write(level, message);
+#else
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - kStart)
                       .count();
   const long long s = us / 1000000;
@@ -54,6 +119,7 @@ void log_line(char level, int line, const char* format, ...) {
   va_end(args);
   std::fputc('\n', stderr);
   std::fflush(stderr);
+#endif
 }
 
 double ms_since(Clock::time_point start) {
@@ -130,6 +196,10 @@ int main(int argc, char** argv) {
   using executorch::runtime::Error;
   using executorch::runtime::EValue;
 
+#ifdef BENCHORCH_LOGCAT
+  executorch::runtime::register_pal(
+      executorch::runtime::PalImpl::create(pal_to_logcat, __FILE__));
+#endif
   executorch::runtime::runtime_init();
   Flags flags;
   if (parse_flags(argc, argv, &flags) != 0) return 1;

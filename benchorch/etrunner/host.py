@@ -36,6 +36,10 @@ from benchorch.paths import cache_root
 
 RUNNER_NAME = "et_bench_runner"
 SOURCE_NAME = "et_bench_runner.cpp"
+#: compiled in by ``logcat=True``: every log line to logcat (liblog's socket), none to stderr
+LOGCAT_DEFINITION = "BENCHORCH_LOGCAT"
+PAL_STDERR = "posix (stderr)"
+PAL_LOGCAT = "logcat (liblog's socket, tag ExecuTorch)"
 
 
 def runner_source() -> str:
@@ -59,9 +63,16 @@ def find_compiler() -> tuple[str, str]:
     return wanted, (done.stdout.splitlines() or ["unknown"])[0].strip()
 
 
-def compile_argv(compiler: str, wheel: Wheel, source: Path, out: Path, libdir: Path) -> list[str]:
+def compile_argv(
+    compiler: str,
+    wheel: Wheel,
+    source: Path,
+    out: Path,
+    libdir: Path,
+    definitions: tuple[str, ...] = DEFINITIONS,
+) -> list[str]:
     argv = [compiler, "-O2", "-std=c++17", "-pthread"]
-    argv += [f"-D{d}" for d in DEFINITIONS]
+    argv += [f"-D{d}" for d in definitions]
     argv += [f"-I{d}" for d in wheel.include_dirs()]
     argv += [str(source), "-o", str(out), f"-L{libdir}", "-Wl,--no-as-needed"]
     argv += [f"-l{name}" for name, _ in LIBRARIES]
@@ -69,14 +80,14 @@ def compile_argv(compiler: str, wheel: Wheel, source: Path, out: Path, libdir: P
     return argv
 
 
-def facts(wheel: Wheel) -> dict[str, str]:
+def facts(wheel: Wheel, logcat: bool = False) -> dict[str, str]:
     """What the provenance says about the ExecuTorch runtime inside this runner."""
     return {
         "runner": "benchorch et_bench_runner (Module API, forward timed)",
         "executorch_version": wheel.version,
         "backends": "xnnpack",
         "kernels": "optimized (portable fallback) + quantized",
-        "pal": "posix (stderr)",
+        "pal": PAL_LOGCAT if logcat else PAL_STDERR,
         "logging": "on",
         "event_tracer": "compiled into the wheel's libraries, not attached",
     }
@@ -88,7 +99,10 @@ def build_host_runner(
     rebuild: bool = False,
     echo: TextIO | None = None,
     timeout: float | None = None,
+    logcat: bool = False,
 ) -> Provenance:
+    """Our runner, built (or the cached build). ``logcat``: it logs as the android PAL
+    does, to logcat only (on the virtual phone, its logd), not to stderr."""
     wheel = find_wheel()
     compiler, compiler_version = find_compiler()
     source = runner_source()
@@ -100,7 +114,7 @@ def build_host_runner(
         "executorch_version": wheel.version,
         "libraries": {p.name: sha256_file(p) for p in wheel.libraries()},
         "compiler": compiler_version,
-        "definitions": list(DEFINITIONS),
+        "definitions": list(_definitions(logcat)),
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     root = cache_dir if cache_dir is not None else cache_root() / "builds"
@@ -118,7 +132,13 @@ def build_host_runner(
             and all((folder / Path(p).name).is_file() for p in cached.extra_files)
         ):
             return cached.with_origin("cached")
-        return _build(wheel, compiler, compiler_version, source, identity, folder, echo, timeout)
+        return _build(
+            wheel, compiler, compiler_version, source, identity, folder, echo, timeout, logcat
+        )
+
+
+def _definitions(logcat: bool) -> tuple[str, ...]:
+    return (*DEFINITIONS, LOGCAT_DEFINITION) if logcat else DEFINITIONS
 
 
 def _build(
@@ -130,6 +150,7 @@ def _build(
     folder: Path,
     echo: TextIO | None,
     timeout: float | None,
+    logcat: bool,
 ) -> Provenance:
     started = time.monotonic()
     extras = []
@@ -142,7 +163,7 @@ def _build(
     atomic_write(src, source)
     atomic_write(folder / "identity.json", json.dumps(identity, indent=2, sort_keys=True) + "\n")
     tmp = folder / f".{RUNNER_NAME}.tmp"
-    argv = compile_argv(compiler, wheel, src, tmp, folder)
+    argv = compile_argv(compiler, wheel, src, tmp, folder, _definitions(logcat))
     log_path = folder / "build.log"
     try:
         done = subprocess.run(
@@ -176,5 +197,5 @@ def _build(
         build_flags=tuple(argv[1:]),
         build_env={"CXX": compiler, "compiler_version": compiler_version},
         extra_files=tuple(extras),
-        executorch=facts(wheel),
+        executorch=facts(wheel, logcat),
     )

@@ -7,7 +7,9 @@ What the file itself tells (its strings and imported symbols), recorded in
   without ``-DEXECUTORCH_ENABLE_LOGGING=ON`` compiles out; a runner carrying
   none of them would print no timing at all, so it is refused;
 * ``pal``: a runner importing ``__android_log_print`` logs through the android
-  PAL (to logcat, tag ``ExecuTorch``), else the posix PAL (stderr);
+  PAL (to logcat, tag ``ExecuTorch``); one naming liblog's socket
+  (``/dev/socket/logdw``: ours built with ``--logcat``) writes to logcat
+  itself; else the posix PAL (stderr);
 * ``event_tracer``: ETDump symbols mean ``-DEXECUTORCH_ENABLE_EVENT_TRACER=ON``,
   which can double an op-heavy graph's time: registered, with a warning;
 * ``backends``: the delegates whose names it carries (XNNPACK, Vulkan, QNN...).
@@ -36,6 +38,7 @@ BACKEND_MARKS = {
     "coreml": b"CoreMLBackend",
 }
 ANDROID_PAL = b"__android_log_print"
+LIBLOG_SOCKET = b"/dev/socket/logdw"  # a runner writing liblog's datagrams itself
 
 
 def read_facts(data: bytes) -> dict[str, str]:
@@ -44,7 +47,13 @@ def read_facts(data: bytes) -> dict[str, str]:
     return {
         "runner": "executor_runner" if b"executor_runner" in data else "unknown",
         "backends": ",".join(backends) or "none (portable)",
-        "pal": "android (logcat, tag ExecuTorch)" if ANDROID_PAL in data else "posix (stderr)",
+        "pal": (
+            "android (logcat, tag ExecuTorch)"
+            if ANDROID_PAL in data
+            else "logcat (liblog's socket, tag ExecuTorch)"
+            if LIBLOG_SOCKET in data
+            else "posix (stderr)"
+        ),
         "logging": "on" if all(s in data for s in TIMING_STRINGS) else "off",
         "event_tracer": "on" if any(m in data for m in TRACER_MARKS) else "off",
     }

@@ -38,7 +38,6 @@ from benchorch.errors import (
     DeviceStorageFull,
     DeviceUnreachable,
 )
-from benchorch.etparse import NO_LOGGING
 from benchorch.store import LaunchRecord, Store, sweep_store
 from benchorch.store.location import DbLocation
 from benchorch.sweep import logcat
@@ -171,9 +170,7 @@ class Executor:
         et_argv: tuple[str, ...] = ()
         if work.et_binary is not None and any(spec.executorch for spec in launches):
             et_argv, _ = self._prepare_with_retries(device, work.et_binary, [])
-        et_logcat = work.et_binary is not None and work.et_binary.provenance.executorch.get(
-            "pal", ""
-        ).startswith("android")
+        et_logcat = logcat.logs_to_logcat(work.et_binary)
         policy = dataclasses.replace(s.launch, cpu_mask=pin_mask(info, s.pin))
         prog.status = "running"
         last_health: Health | None = facts_reading(info)  # the first launch's cooldown gate
@@ -190,13 +187,9 @@ class Executor:
             runner = et_argv if spec.executorch else binary_argv
             argv = launch_argv(runner, spec, model_paths[spec.file], info.load_clock)
             et_warmup = spec.warmup if spec.executorch else None
-            if et_warmup is not None and et_logcat:
-                logcat.clear(device)  # so what the runner logs is this launch's only
             outcome = self._launch_with_retries(
-                device, argv, spec.kind, policy, last_health, et_warmup
+                device, argv, spec.kind, policy, last_health, et_warmup, et_logcat
             )
-            if et_warmup is not None and outcome.parsed.message == NO_LOGGING and et_logcat:
-                outcome = logcat.reparse(device, outcome, spec.kind, et_warmup)
             last_health = outcome.health_after
             if self._superseded(work, prog):
                 return  # this launch's result belongs to no current attempt: not stored
@@ -267,12 +260,18 @@ class Executor:
         policy: LaunchPolicy,
         recent_health: Health | None = None,
         et_warmup: int | None = None,
+        et_logcat: bool = False,
     ) -> LaunchOutcome:
         """Run a launch; a device that dropped is reconnected and the launch run
-        again, at most ``retries`` times (the last outcome is returned)."""
+        again, at most ``retries`` times (the last outcome is returned).
+
+        ``et_logcat``: an ExecuTorch runner that logs to logcat: each attempt
+        clears logcat before it and reads its lines from there after it
+        (``logcat.py``), so no attempt's lines are taken for another's."""
         s = self.settings
         attempts = 0
         while True:
+            cleared = et_warmup is not None and et_logcat and logcat.clear(device)
             outcome = run_launch(
                 device,
                 argv,
@@ -282,6 +281,8 @@ class Executor:
                 recent_health=recent_health,
                 et_warmup=et_warmup,
             )
+            if et_warmup is not None and et_logcat and not outcome.retryable:
+                outcome = logcat.reparse(device, outcome, kind, et_warmup, cleared=cleared)
             if not outcome.retryable or attempts >= s.retries or self.stop.is_set():
                 return outcome
             attempts += 1

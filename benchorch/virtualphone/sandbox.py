@@ -19,6 +19,8 @@ namespace.
   them with ``E: ``, which the output filter removes.
 * cwd is the phone folder, ``TMPDIR`` too; PATH starts with the shims
   (``fakesys.py``).
+* The phone's log is ``logd.py``'s: a logd started with the sandbox, its
+  ``logcat`` and ``log`` commands on PATH, ``$BENCHORCH_LOGDW`` naming its socket.
 * Every command gets its own session and process group (``setsid``, as
   adbd's child does), so PIDs are real host PIDs: ``echo $$``, ``ps``,
   ``kill -9 -PGID`` and ``/proc/PID`` work. What ends a command (SIGHUP when
@@ -40,6 +42,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -47,6 +50,7 @@ from pathlib import Path
 from benchorch.errors import UsageError
 from benchorch.virtualphone.fakesys import FakeSys
 from benchorch.virtualphone.faults import FaultState
+from benchorch.virtualphone.logd import ENV_LOGDW, Logd, shims
 from benchorch.virtualphone.profile import Profile
 
 log = logging.getLogger("benchorch.virtualphone")
@@ -131,6 +135,10 @@ class Sandbox:
         self._groups_lock = threading.Lock()
         self.shell = find_shell()
         self.fake.build(self.shell)
+        self.logd = Logd(self.state / "dev/socket")
+        for name, text in shims(sys.executable, self.logd).items():
+            (self.fake.bin / name).write_text(text)
+            (self.fake.bin / name).chmod(0o755)
         self._rules = [
             (re.compile(_BEFORE + re.escape(PHONE_TMP) + _AFTER), str(self.root)),
             (re.compile(_BEFORE + r"/sys" + _AFTER), str(self.fake.sys)),
@@ -157,6 +165,7 @@ class Sandbox:
             self._groups.clear()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
+        self.logd.close()
         if self._own_state:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -213,6 +222,7 @@ class Sandbox:
             "HOSTNAME": self.profile.props.get("ro.product.device", "localhost"),
             "USER": "root" if self.profile.rooted else "shell",
             "LANG": "C.UTF-8",
+            ENV_LOGDW: str(self.logd.write_path),  # where liblog's writers find logd
         }
 
     def spawn(self, command: str, *, merge_stderr: bool) -> subprocess.Popen[bytes]:

@@ -167,3 +167,25 @@ def test_cli_builds_the_host_runner(cache: Path, runner: Provenance) -> None:
         cli, ["build", "--runtime", "executorch", "--target", "host", "--executorch-root", "."]
     )
     assert wrong.exit_code == 2 and "--executorch-root is for --target android" in wrong.output
+
+
+def test_cli_builds_a_runner_that_logs_to_logcat(cache: Path, runner: Provenance) -> None:
+    args = ["build", "--runtime", "executorch", "--target", "host", "--cache-dir", str(cache)]
+    result = CliRunner().invoke(cli, [*args, "--logcat", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    built = json.loads(result.stdout)
+    assert built["path"] != runner.path  # a build of its own, cached beside the stderr one
+    assert built["executorch"]["pal"].startswith("logcat")
+    # registering it reads the same from its bytes, so a sweep knows to read logcat
+    copy = Path(cache) / "registered-logcat"
+    copy.mkdir(exist_ok=True)
+    shutil.copy2(built["path"], copy / "et_bench_runner")
+    from benchorch.etrunner.register import register_runner
+
+    assert register_runner(copy / "et_bench_runner").executorch["pal"].startswith("logcat")
+    # with no logd to take its lines, it prints nothing: nowhere but logcat
+    model = Path(built["path"]).parent / "missing.pte"
+    done = run(Path(built["path"]), f"--model_path={model}", "--num_executions=1")
+    assert done.returncode == -6 and "Failed to open" not in done.stdout + done.stderr  # abort()
+    wrong = CliRunner().invoke(cli, ["build", "--logcat"])
+    assert wrong.exit_code == 2 and "--logcat is for --runtime executorch" in wrong.output
