@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import click
 
 from benchorch.cli.main import db_path
+from benchorch.cli.params import VARY_FIELD
 from benchorch.domain import Outcome
 from benchorch.exits import comparison_outcome, exit_code
-from benchorch.stats import COMPARABLE_FIELDS
 
 if TYPE_CHECKING:
     from benchorch.store import Store
@@ -43,7 +43,7 @@ def _open(ctx: click.Context) -> Store:
 @click.option(
     "--vary",
     multiple=True,
-    type=click.Choice(COMPARABLE_FIELDS),
+    type=VARY_FIELD,
     help="With --baseline: a field that differs on purpose (see `compare --help`).",
 )
 @click.pass_context
@@ -88,7 +88,7 @@ def report(
 @click.option(
     "--vary",
     multiple=True,
-    type=click.Choice(COMPARABLE_FIELDS),
+    type=VARY_FIELD,
     help="A field that differs on purpose (e.g. variant_sha256 for a changed model). Repeatable.",
 )
 @click.pass_context

@@ -9,10 +9,10 @@ from typing import Any
 import click
 
 from benchorch.cli.main import db_path, invocation
+from benchorch.cli.params import VARY_FIELD
 from benchorch.domain import Outcome
 from benchorch.errors import UsageError
 from benchorch.exits import comparison_outcome, exit_code
-from benchorch.stats.keys import COMPARABLE_FIELDS
 
 EPILOG = """\b
 Examples:
@@ -143,7 +143,8 @@ refused (the other devices' results are kept).
 @click.option(
     "--vary",
     multiple=True,
-    type=click.Choice(COMPARABLE_FIELDS),
+    type=VARY_FIELD,
+    metavar="FIELD",
     help="With --confirm: a field that differs on purpose (see `compare --help`).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")

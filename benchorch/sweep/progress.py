@@ -5,18 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 from types import TracebackType
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING
 
 from benchorch.sweep.executor import DeviceProgress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class ProgressDisplay:
@@ -26,19 +20,12 @@ class ProgressDisplay:
         self.enabled = enabled and sys.stderr.isatty()
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskID] = {}
-        self._progress = Progress(
-            TextColumn("[bold]{task.fields[serial]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[current]}"),
-            console=Console(stderr=True),
-            disable=not self.enabled,
-        )
+        # rich only when there is something to show (--quiet, or stderr not a terminal:
+        # a sweep on a lab host does not import it).
+        self._progress = _progress() if self.enabled else None
 
     def __enter__(self) -> ProgressDisplay:
-        if self.enabled:
+        if self._progress is not None:
             self._progress.start()
         return self
 
@@ -48,11 +35,11 @@ class ProgressDisplay:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.enabled:
+        if self._progress is not None:
             self._progress.stop()
 
     def update(self, prog: DeviceProgress) -> None:
-        if not self.enabled:
+        if self._progress is None:
             return
         with self._lock:
             task = self._tasks.get(prog.serial)
@@ -64,3 +51,24 @@ class ProgressDisplay:
             self._progress.update(
                 task, completed=prog.done, status=prog.status, current=prog.current[:60]
             )
+
+
+def _progress() -> Progress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.fields[serial]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=Console(stderr=True),
+    )
