@@ -87,10 +87,10 @@ def child_pids(pid: int) -> list[int]:
 class AdbServer:
     """A real adb server on its own port, HOME and TMPDIR."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, port: int | None = None) -> None:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {
             **os.environ,
             "HOME": str(home),
@@ -172,6 +172,7 @@ class VirtualPhone:
         log: Path,
         *,
         session_log: Path | None = None,
+        port: int | None = None,
     ) -> None:
         self.adb = adb
         self.session_log = session_log  # its benchmark sessions (sessions.py), when given
@@ -179,7 +180,7 @@ class VirtualPhone:
         self.profile = profile
         self.faults = dict(faults)
         self.log = log
-        self.port = free_port()
+        self.port = port or free_port()
         self.serial = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -23,9 +23,10 @@ pytestmark = pytest.mark.slow
 class OtherVersionAdbServer:
     """Answers ``host:version`` with 32 and records every service it is asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen()
         self.port = self.sock.getsockname()[1]
         self.asked: list[str] = []
