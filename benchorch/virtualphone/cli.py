@@ -68,6 +68,13 @@ Examples:
     help="Each drop fault fires at most K times (0: always).",
 )
 @click.option(
+    "--drop-launch-every",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Every Nth benchmark launch (--model=/--model_path=) loses the connection as it starts.",
+)
+@click.option(
     "--hang",
     default=None,
     metavar="REGEX",

@@ -9,6 +9,10 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
   SIGHUP, as from adbd when its transport dies (``services.py``).
 * ``drop_times = K``: each drop fault fires at most K times in the phone's life
   (0 or absent: every time), so a test can watch a phone drop and come back.
+* ``drop_launch_every = N``: every Nth benchmark launch (a command whose line
+  gives a model, ``--model=`` or ``--model_path=``: what the session log counts,
+  ``sessions.py``) loses the connection just after it starts, like a flaky
+  cable: N = 2 is a phone that fails every other launch.
 * ``hang = REGEX``: in a command line, each shell word REGEX matches
   (``re.search``) is replaced by a program that sleeps forever and prints
   nothing (``exec sleep``: a real host process, so ``ps``, ``kill -9 PID`` and
@@ -36,6 +40,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from benchorch.errors import UsageError
+from benchorch.virtualphone.sessions import DEFAULT_MATCH as LAUNCH_MATCH
 
 #: what ``damage_push`` can do to a pushed file
 DAMAGE_KINDS = ("truncate", "flip")
@@ -48,6 +53,7 @@ class Faults:
     drop_after_push_bytes: int | None = None
     drop_after_shell_seconds: float | None = None
     drop_times: int = 0
+    drop_launch_every: int | None = None
     hang: str | None = None
     hot_c: float | None = None
     cool_rate_c_per_s: float = 0.0
@@ -80,6 +86,8 @@ class Faults:
             raise UsageError("--drop-after-push-bytes must be >= 0", hint="give a byte count")
         if self.drop_after_shell_seconds is not None and self.drop_after_shell_seconds < 0:
             raise UsageError("--drop-after-shell-seconds must be >= 0", hint="give seconds")
+        if self.drop_launch_every is not None and self.drop_launch_every < 1:
+            raise UsageError("--drop-launch-every must be >= 1", hint="2: every other launch")
         if self.battery_level is not None and not 0 <= self.battery_level <= 100:
             raise UsageError("--battery-level must be 0..100", hint="a percentage")
         if self.cool_rate_c_per_s < 0:
@@ -105,6 +113,7 @@ class FaultState:
         self.faults = faults
         self.started_at = time.monotonic() if started_at is None else started_at
         self._drops = 0
+        self._launches = 0
         self._lock = threading.Lock()
         self._hang = re.compile(faults.hang) if faults.hang else None
 
@@ -115,6 +124,15 @@ class FaultState:
                 return False
             self._drops += 1
             return True
+
+    def take_launch_drop(self, command: str) -> bool:
+        """Whether this command is a launch that ``drop_launch_every`` drops (counts it)."""
+        every = self.faults.drop_launch_every
+        if every is None or not re.search(LAUNCH_MATCH, command):
+            return False
+        with self._lock:
+            self._launches += 1
+            return self._launches % every == 0
 
     def drops_left(self) -> bool:
         with self._lock:

@@ -36,6 +36,7 @@ FAULT_FLAGS = {
     "drop_after_push_bytes": "--drop-after-push-bytes",
     "drop_after_shell_seconds": "--drop-after-shell-seconds",
     "drop_times": "--drop-times",
+    "drop_launch_every": "--drop-launch-every",
     "hang": "--hang",
     "hot_c": "--hot",
     "cool_rate_c_per_s": "--cool-rate",

@@ -148,6 +148,11 @@ class ShellSession:
 
         self.stream.on_close(on_close)
         timer = self._drop_timer()
+        if self.faults.take_launch_drop(self.command):
+            log.info("dropping launch %r (fault)", self.command)
+            flaky = threading.Timer(0.2, self.conn.drop)
+            flaky.daemon = True
+            flaky.start()
         outputs = [(proc.stdout, ID_STDOUT)] + ([] if self.merge else [(proc.stderr, ID_STDERR)])
         pumps = [
             threading.Thread(target=self._pump_out, args=(pipe, kind, wake), daemon=True)

@@ -198,6 +198,21 @@ class LabHost:
                         out.append(int(entry.name))
         return out
 
+    def drop_phone(self, serial: str) -> None:
+        """A phone vanishes (SIGKILL to its virtual phone and the commands it runs); the rest
+        of the host stays. ``start()`` after ``crash()`` (or ``Lab.fresh()``) brings it back."""
+        phone = next(p for p in self.phones if p.serial == serial)
+        for pid in self._alive_phones():
+            argv = _cmdline(pid)
+            if argv[argv.index("--port") + 1] == str(phone.port):
+                leaders = child_pids(pid)
+                _signal(pid, signal.SIGKILL)
+                for leader in leaders:  # its commands lead their own process groups
+                    try:
+                        os.killpg(leader, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
     def _services(self) -> list[int]:
         """The PIDs of the host's adb server and sshd (outside the namespace's numbering)."""
         if not self.running:
@@ -282,7 +297,8 @@ class Lab:
         faults = faults or {}
         for host in self.hosts.values():
             wanted = {p.serial: faults[p.serial] for p in host.phones if p.serial in faults}
-            if host.faults != wanted or not host.running or self._frozen(host):
+            broken = not host.running or self._frozen(host)
+            if broken or host.faults != wanted or len(host._alive_phones()) != len(host.phones):
                 host.crash() if host.running else None
                 host.faults = wanted
                 host.start()
@@ -314,6 +330,17 @@ class Lab:
         return False
 
     # --- processes ------------------------------------------------------------------
+    def env(self, who: str) -> dict[str, str]:
+        """Each process its own cache and local lock folder, as if on a machine of its own:
+        only the lab keeps two of them off one phone (and files reach a worker only
+        through the lab database)."""
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "BENCHORCH_CACHE": str(self.folder / "machines" / who / "cache"),
+            "BENCHORCH_LOCK_DIR": str(self.folder / "machines" / who / "locks"),
+        }
+
     def cli(self, *args: str, timeout: float = 120) -> tuple[int, str]:
         """``benchorch ARGS --config LAB`` as a real subprocess: its exit code and output."""
         assert self.config is not None
@@ -323,6 +350,7 @@ class Lab:
             text=True,
             timeout=timeout,
             cwd=self.folder,
+            env=self.env("cli"),
             check=False,
         )
         return done.returncode, done.stdout + done.stderr
@@ -330,14 +358,16 @@ class Lab:
     def worker(self, *args: str) -> Worker:
         """``benchorch lab worker ARGS`` in its own process group (its log in the lab folder)."""
         assert self.config is not None
-        log = self.folder / f"worker-{self._round}-{len(self.workers)}.log"
+        name = f"worker-{self._round}-{len(self.workers)}"
+        log = self.folder / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [*BENCHORCH, "lab", "worker", "--config", str(self.config), *args],
+                [*BENCHORCH, "-v", "lab", "worker", "--config", str(self.config), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.folder,
+                env=self.env(name),
                 start_new_session=True,
             )
         w = Worker(proc, log, args)

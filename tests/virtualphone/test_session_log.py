@@ -14,6 +14,7 @@ import pytest
 
 from benchorch.devices.adb import AdbDevice
 from benchorch.devices.adbhost import ServerAddr
+from benchorch.errors import DeviceError
 from benchorch.lab import guard
 from benchorch.virtualphone.sessions import parse_command
 from tests.support.sessions import assert_no_overlap, overlaps, read_sessions
@@ -96,3 +97,25 @@ def test_the_check_catches_two_benchmarks_at_once_and_a_killed_phones_session(
     phone2.shell("true --model=m.pt")
     killed, after = read_sessions(log2)
     assert killed.end <= after.start and overlaps([killed, after]) == []
+
+
+def test_drop_launch_every_two_fails_every_other_launch_only(
+    adb_server: Any, virtual_phone: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "sessions.jsonl"
+    phone = virtual_phone(profile="pixel8", faults={"drop_launch_every": 2}, session_log=log)
+    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    outcomes = []
+    try:
+        for i in range(4):
+            assert dev.run(["getprop", "ro.product.model"], timeout=20).complete  # not counted
+            try:
+                res = dev.run(["sh", "-c", "sleep 1; echo done", f"--model=m{i}.pt"], timeout=20)
+                outcomes.append(res.complete and res.stdout.strip() == "done")
+            except DeviceError:
+                outcomes.append(False)
+            phone.connect()  # the dropped transport comes back, as a flaky cable's does
+    finally:
+        dev.close()
+    assert outcomes == [True, False, True, False]
+    assert [s.exit for s in read_sessions(log)][::2] == [0, 0]
