@@ -7,7 +7,9 @@ that number in SQLite's ``PRAGMA user_version`` instead; such a file is
 stamped with the matching revision and upgraded from there, in place.
 
 Opening a store calls ``ensure_current``: one small read when nothing is to
-do (Alembic is not even imported). Otherwise it upgrades in one transaction
+do (Alembic is not even imported). A new SQLite file gets the schema the
+revisions made for an earlier new file, from the cache (``fresh.py``), also
+without Alembic. Otherwise it upgrades in one transaction
 that holds the backend's write lock (SQLite's ``BEGIN IMMEDIATE``,
 PostgreSQL's advisory lock), re-reading the version inside it, so two
 processes upgrading at once do it once. A database whose version is above
@@ -24,6 +26,8 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
+
+from benchorch.store import fresh
 
 #: The newest revision this benchorch ships (``migrations/versions/000N_*.py``).
 SCHEMA_VERSION = 4
@@ -98,14 +102,20 @@ def upgrade(conn: sa.Connection) -> tuple[int, int]:
     found = _as_number(current_version(conn))  # another process may have upgraded meanwhile
     if found == SCHEMA_VERSION:
         return found, found
+    sqlite = conn.dialect.name == "sqlite"
+    if found == 0 and sqlite and fresh.replay(conn, SCHEMA_VERSION):  # no Alembic (fresh.py)
+        conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        return found, SCHEMA_VERSION
     from alembic import command
 
     cfg = _alembic_config(conn)
     if found and not sa.inspect(conn).has_table("alembic_version"):
         command.stamp(cfg, _revision(found))  # a file from before Alembic
     command.upgrade(cfg, _revision(SCHEMA_VERSION))
-    if conn.dialect.name == "sqlite":
+    if sqlite:
         conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        if found == 0:
+            fresh.save(conn, SCHEMA_VERSION)
     return found, SCHEMA_VERSION
 
 
