@@ -355,6 +355,22 @@ class Lab:
         )
         return done.returncode, done.stdout + done.stderr
 
+    def sweep(self, variants: Path, binary: Path, *args: str) -> subprocess.Popen[str]:
+        """``benchorch sweep --lab LAB`` as a real subprocess: small, fast settings."""
+        assert self.config is not None
+        argv = [*BENCHORCH, "sweep", "--lab", str(self.config), "--variants", str(variants)]
+        argv += ["--binary", str(binary), "--dims", "1,3,32,32", "--iter", "3", "--warmup", "1"]
+        argv += ["--out", str(self.folder / "reports"), "--quiet", "--json", *args]
+        return subprocess.Popen(
+            argv,
+            cwd=self.folder,
+            env=self.env("sweeper"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def worker(self, *args: str) -> Worker:
         """``benchorch lab worker ARGS`` in its own process group (its log in the lab folder)."""
         assert self.config is not None
@@ -404,6 +420,59 @@ class Lab:
                 "SELECT * FROM benchorch_lab_attempts WHERE serial = %s ORDER BY token", (serial,)
             ).fetchall()
         return [state.Attempt(**r) for r in rows]
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with state.connect(self.url) as conn:
+            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+    def stored(self, serial: str) -> int:
+        """Launches stored on the phone so far (any run)."""
+        try:
+            return int(
+                self.rows("SELECT count(*) AS n FROM launches WHERE device_serial = %s", (serial,))[
+                    0
+                ]["n"]
+            )
+        except Exception:  # the results tables are made by the first sweep
+            return 0
+
+    def check_run(self, run_id: str, exit_code: int) -> list[dict[str, Any]]:
+        """A lab sweep's end: each phone's part ended; every planned launch stored, failed
+        with a reason, or not run with its part's reason; at most one stored (ok) result
+        per launch key; the exit code is what the parts say (0 all ok, 1 a benchmark
+        failed, 3 a part did not run to its end)."""
+        parts = self.rows(
+            "SELECT serial, status, message, total FROM benchorch_lab_parts WHERE run_id = %s",
+            (run_id,),
+        )
+        assert parts, f"run {run_id} has no parts"
+        launches = self.rows(
+            "SELECT launch_key, device_serial, status, error_kind, message FROM launches"
+            " WHERE run_id = %s",
+            (run_id,),
+        )
+        ok_per_key: dict[str, int] = {}
+        for r in launches:
+            ok_per_key[r["launch_key"]] = ok_per_key.get(r["launch_key"], 0) + (r["status"] == "ok")
+            if r["status"] != "ok":
+                assert r["error_kind"] or r["message"], f"a failed launch with no reason: {r}"
+        assert max(ok_per_key.values(), default=0) <= 1, "a launch key stored twice"
+        for p in parts:
+            mine = [r for r in launches if r["device_serial"] == p["serial"]]
+            keys = {r["launch_key"] for r in mine}
+            assert len(keys) <= p["total"], p
+            if p["status"] == "ok":
+                assert len(keys) == p["total"] and all(r["status"] == "ok" for r in mine), p
+            elif len({k for k in keys if ok_per_key[k]}) < p["total"]:
+                assert p["message"], f"part not run to its end, with no reason: {p}"
+        statuses = {p["status"] for p in parts}
+        if statuses == {"ok"}:
+            assert exit_code == 0, parts
+        elif statuses <= {"ok", "failed"}:
+            assert exit_code == 1, parts
+        else:
+            assert exit_code == 3, parts
+        return parts
 
     def sessions(self) -> dict[Path, list[Session]]:
         return assert_no_overlap(p.session_log for p in self.phones)

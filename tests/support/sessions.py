@@ -6,7 +6,9 @@ crash, a phone pulled) is taken to have run until that log's next ``up`` or
 ``down`` line (a phone's restart; every process of a crashed test host dies
 with it), or forever when there is none, so it overlaps every later session
 on that phone: the check errs towards finding an overlap, never towards
-hiding one.
+hiding one. The one session left out is the lab guard's wrapper that refused
+to start its benchmark (a token, exit ``guard.SUPERSEDED_EXIT``): it checked
+the guard on the phone, found a newer attempt's token, and ran nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchorch.lab.guard import SUPERSEDED_EXIT
 
 __all__ = ["Session", "assert_no_overlap", "overlaps", "read_sessions"]
 
@@ -36,6 +40,11 @@ class Session:
     @property
     def ended(self) -> bool:
         return self.exit is not None
+
+    @property
+    def refused(self) -> bool:
+        """The guard's wrapper of a superseded attempt: it ran no benchmark."""
+        return self.token is not None and self.exit == SUPERSEDED_EXIT
 
     def describe(self) -> str:
         end = "running" if math.isinf(self.end) else f"{self.end:.3f}"
@@ -89,8 +98,8 @@ def read_sessions(log: Path) -> list[Session]:
 
 
 def overlaps(sessions: Iterable[Session]) -> list[tuple[Session, Session]]:
-    """Pairs of one phone's sessions that ran at the same time."""
-    ordered = sorted(sessions, key=lambda x: x.start)
+    """Pairs of one phone's sessions that ran at the same time (refused ones ran nothing)."""
+    ordered = sorted((x for x in sessions if not x.refused), key=lambda x: x.start)
     found = []
     for i, a in enumerate(ordered):
         for b in ordered[i + 1 :]:

@@ -119,3 +119,32 @@ def test_drop_launch_every_two_fails_every_other_launch_only(
         dev.close()
     assert outcomes == [True, False, True, False]
     assert [s.exit for s in read_sessions(log)][::2] == [0, 0]
+
+
+def test_a_superseded_attempts_refused_wrapper_is_no_session_at_all(
+    adb_server: Any, virtual_phone: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "sessions.jsonl"
+    phone = virtual_phone(profile="pixel8", session_log=log)
+    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    try:
+        guard.claim(dev, 2)
+        running = threading.Thread(
+            target=dev.run,
+            args=(guard.wrapped(dev, 2, ["sh", "-c", "sleep 1", "--model=m.pt"]),),
+            kwargs={"timeout": 20},
+        )
+        running.start()
+        for _ in range(50):
+            if read_sessions(log):
+                break
+            threading.Event().wait(0.05)
+        late = dev.run(guard.wrapped(dev, 1, ["sh", "-c", "sleep 1", "--model=m.pt"]), timeout=20)
+        running.join(20)
+    finally:
+        dev.close()
+    assert late.exit_code == guard.SUPERSEDED_EXIT
+    current, refused = read_sessions(log)
+    assert (current.token, refused.token, refused.refused) == (2, 1, True)
+    assert refused.start < current.end  # it did start while the other ran...
+    assert overlaps([current, refused]) == []  # ...but ran no benchmark
