@@ -49,6 +49,8 @@ class SshOptions:
     identity: Path | None = None
     connect_timeout: float = 20.0
     work_dir: str | None = None  # remote scratch folder; default ~/.cache/benchorch
+    #: how a person trusts a new host key with the command at hand (the refusal names it)
+    trust_hint: str = "pass --trust-new-host-key or add it yourself"
 
     @classmethod
     def parse(cls, spec: str, **kwargs: Any) -> SshOptions:
@@ -95,7 +97,7 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
             raise HostKeyError(
                 f"host key of {hostname} ({what}) is not in {path}",
                 host=self.opts.host,
-                hint="check its fingerprint, then pass --trust-new-host-key or add it yourself",
+                hint=f"check its fingerprint, then {self.opts.trust_hint}",
             )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with path.open("a") as fh:

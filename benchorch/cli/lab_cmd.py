@@ -11,13 +11,18 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+import psycopg
 
 from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, InfraError, UsageError
 from benchorch.lab import state
 from benchorch.lab.config import LabConfig, load_lab_config, parse_duration
+
+if TYPE_CHECKING:
+    from benchorch.lab.hosts import HostReport
 
 CONFIG = click.option(
     "--config",
@@ -89,18 +94,30 @@ def _owner_text(d: state.DeviceRow) -> str:
 @lab.command()
 @CONFIG
 @click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
-def hosts(config_path: Path | None, as_json: bool) -> Outcome:
-    """Probe each lab host: its adb server's version (first, and only if it matches this
-    client's is anything else sent), the phones it sees against the configured ones.
+@click.option(
+    "--trust-new",
+    is_flag=True,
+    help="Record a hub host's unknown SSH host key in its known_hosts (said on stderr); "
+    "a changed key is still refused.",
+)
+def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
+    """Probe each lab host: SSH reachable and the forward up (hub hosts), its adb server's
+    version (first, and only if it matches this client's is anything else sent), the
+    phones it sees against the configured ones. The result is recorded in the lab
+    database (when it answers) for `lab devices`.
 
     Exit 3 when a host is down or misconfigured, or a configured phone is missing.
 
     \b
-    Example: benchorch lab hosts --json
+    Examples:
+      benchorch lab hosts --json
+      benchorch lab hosts --trust-new   # first contact with a new hub host
     """
     from benchorch.lab.hosts import probe_hosts
 
-    reports = probe_hosts(load_lab_config(config_path))
+    config = load_lab_config(config_path)
+    reports = probe_hosts(config, trust_new=trust_new)
+    _record_hosts(config.database_url, reports)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:
@@ -110,19 +127,33 @@ def hosts(config_path: Path | None, as_json: bool) -> Outcome:
                 f" (missing: {', '.join(r.missing)})" if r.missing and r.status == "up" else ""
             )
             version = "" if r.adb_version is None else f" adb {r.adb_version}"
+            ssh = f"\tssh {r.ssh}" if r.ssh else ""
             detail = f": {r.detail}" if r.detail else ""
-            click.echo(f"{r.name}\t{r.mode}\t{r.status}{version}\t{seen}{missing}{detail}")
+            click.echo(f"{r.name}\t{r.mode}{ssh}\t{r.status}{version}\t{seen}{missing}{detail}")
     bad = any(
         r.status in ("down", "misconfigured") or (r.status == "up" and r.missing) for r in reports
     )
     return Outcome.PARTIAL if bad else Outcome.OK
 
 
+def _record_hosts(url: str, reports: list[HostReport]) -> None:
+    """Best effort: `lab hosts` answers from the hosts themselves, with or without the database."""
+    try:
+        with state.connect(url) as conn:
+            if not state.tables_exist(conn):
+                return
+            for r in reports:
+                state.set_host_status(conn, r.name, r.mode, r.status, r.detail, r.adb_version)
+    except (InfraError, psycopg.Error):
+        return
+
+
 @lab.command()
 @CONFIG
 @click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
 def devices(config_path: Path | None, as_json: bool) -> None:
-    """List the lab's phones: host, model, tags, state, current owner, failure streak.
+    """List the lab's phones: host (and its link's status when not up), model, tags, state,
+    current owner, failure streak.
 
     \b
     Example: benchorch lab devices --json
@@ -130,11 +161,14 @@ def devices(config_path: Path | None, as_json: bool) -> None:
     _config, conn = _open(config_path)
     with conn:
         rows = state.devices(conn)
+        host_rows = state.hosts(conn)
     if as_json:
         out = [
             {
                 "serial": d.serial,
                 "host": d.host,
+                "host_status": d.host_status,
+                "host_detail": host_rows[d.host].detail if d.host in host_rows else None,
                 "model": d.model,
                 "tags": list(d.tags),
                 "state": d.state,
@@ -155,8 +189,9 @@ def devices(config_path: Path | None, as_json: bool) -> None:
         return
     for d in rows:
         reason = f" ({d.state_reason})" if d.state_reason else ""
+        host = d.host if d.host_status in (None, "up") else f"{d.host} ({d.host_status})"
         click.echo(
-            f"{d.serial}\t{d.host}\t{d.model}\t{','.join(d.tags)}\t{d.state}{reason}"
+            f"{d.serial}\t{host}\t{d.model}\t{','.join(d.tags)}\t{d.state}{reason}"
             f"\tstreak {d.failure_streak}\t{_owner_text(d)}"
         )
 
@@ -260,8 +295,9 @@ def release(config_path: Path | None, serial: str, force: bool) -> None:
 def adb(config_path: Path | None, serial: str, args: tuple[str, ...]) -> Outcome:
     """Run adb on a lab phone you hold (`lab reserve`); refused otherwise.
 
-    The host's adb server's version is compared with this client's first: a
-    mismatched client would kill the server. Edge hosts only for now.
+    A hub host's adb server is reached through its verified SSH forward. Its
+    version is compared with this client's first: a mismatched client would kill
+    the server.
 
     \b
     Example: benchorch lab adb R58M123ABC -- shell getprop ro.product.model
@@ -269,7 +305,8 @@ def adb(config_path: Path | None, serial: str, args: tuple[str, ...]) -> Outcome
     import shutil
     import subprocess
 
-    from benchorch.lab.hosts import client_adb_version, probe_host
+    from benchorch.lab.hosts import client_adb_version
+    from benchorch.lab.link import HostLink
 
     config, conn = _open(config_path)
     phone = config.phone(serial)
@@ -289,21 +326,20 @@ def adb(config_path: Path | None, serial: str, args: tuple[str, ...]) -> Outcome
             f"{serial}: you ({me}) do not hold it; lab adb runs only on a phone you reserved",
             hint=f"benchorch lab reserve {serial} --ttl 1h",
         )
-    if host.ssh is not None:
-        raise UsageError(
-            f"{serial} is on hub host {host.name}: lab adb through SSH is not built yet",
-            hint=f"run it on {host.name} itself",
-        )
     adb_path = shutil.which("adb")
-    report = probe_host(host, (serial,), client_adb_version())
-    if adb_path is None or report.status != "up":
-        raise InfraError(
-            f"{serial}: host {host.name}'s adb server is {report.status}: {report.detail}"
-            if adb_path is not None
-            else "no adb client on this machine",
-            hint="benchorch lab hosts says more",
+    if adb_path is None:
+        raise InfraError("no adb client on this machine", hint="install adb (tools/setup.sh)")
+    with HostLink(host, client_adb_version()) as link:
+        status = link.open(supervise=False, strict=True)
+        if not status.up:
+            raise InfraError(
+                f"{serial}: host {host.name}'s adb server is {status.status}: {status.detail}",
+                hint="benchorch lab hosts says more",
+            )
+        addr = link.addr  # the hub's forward, or the local server
+        done = subprocess.run(
+            [adb_path, "-H", addr.host, "-P", str(addr.port), "-s", serial, *args], check=False
         )
-    done = subprocess.run([adb_path, "-P", str(host.adb_port), "-s", serial, *args], check=False)
     return Outcome.OK if done.returncode == 0 else Outcome.FAILED
 
 
@@ -360,9 +396,12 @@ def worker(
 ) -> None:
     """Serve a lab host's phones (one slot per phone), or with --control reap dead workers' jobs.
 
-    Runs in the foreground; SIGTERM stops it. Edge mode: run it on the lab host (no
-    `ssh` in its [hosts.NAME]). Today a host's worker serves reservations; sweep
-    parts and hub mode are not built yet (issue 12).
+    Runs in the foreground; SIGTERM stops it. Hub mode (an `ssh` in its [hosts.NAME]):
+    it runs anywhere and reaches the host's adb server through an SSH forward it
+    supervises (checked every second, re-opened when it drops); edge mode: on the lab
+    host itself, talking to the local adb server. The host's status (up, down,
+    misconfigured) is recorded for `lab devices` and `lab hosts`. Today a host's
+    worker serves reservations; sweep parts come with `sweep --lab` (issue 12).
 
     \b
     Examples:
@@ -370,6 +409,8 @@ def worker(
       benchorch lab worker --config lab.toml --control
     """
     from benchorch.lab import queue
+    from benchorch.lab.hosts import client_adb_version
+    from benchorch.lab.link import HostLink, LinkStatus
 
     if control == (host_name is not None):
         raise UsageError("pass exactly one of --host NAME and --control")
@@ -384,7 +425,22 @@ def worker(
             f"--host {host_name!r} is not in {config.path}",
             hint=f"configured hosts: {', '.join(sorted(config.hosts)) or 'none'}",
         )
-    queue.run_worker(config.database_url, host_name, len(config.phones_of(host_name)))
+    url = config.database_url
+
+    def record(status: LinkStatus) -> None:
+        with state.connect(url) as c:
+            state.set_host_status(
+                c, host_name, status.mode, status.status, status.detail, status.adb_version
+            )
+
+    with HostLink(config.hosts[host_name], client_adb_version(), on_change=record) as link:
+        link.open(strict=True)  # an unknown host key stops here, in one line
+        queue.run_worker(
+            url,
+            host_name,
+            len(config.phones_of(host_name)),
+            {"adb_addr": link.addr, "host_link": link},
+        )
 
 
 def _control(url: str, stalled_after_s: float) -> None:

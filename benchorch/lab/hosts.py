@@ -1,11 +1,11 @@
 """``benchorch lab hosts``: each lab host's adb server, probed safely.
 
-The first thing asked of a host's adb server is ``host:version``; a server of
-another version than this machine's ``adb`` client is marked misconfigured and
-nothing else is sent to it (a mismatched client kills the server it talks to,
-docs/LAB.md). ``host:kill`` is never sent. Every call has a timeout. Hub mode (an
-SSH forward to a remote host's adb server) is not built yet: such a host is
-reported ``not probed``.
+Each host is reached as its worker reaches it (``link.HostLink``: directly on an
+edge host, through a verified SSH forward on a hub host). The first thing asked
+of its adb server is ``host:version``; a server of another version than this
+machine's ``adb`` client is marked misconfigured and nothing else is sent to it
+(a mismatched client kills the server it talks to, docs/LAB.md). ``host:kill``
+is never sent. Every call has a timeout.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from benchorch.devices.adbhost import HostFail, ServerAddr, StreamLost, host_query, parse_devices_l
+from benchorch.devices.adbhost import HostFail, StreamLost, host_query, parse_devices_l
 from benchorch.errors import AdbServerUnreachable
 from benchorch.lab.config import HostConfig, LabConfig
+from benchorch.lab.link import HostLink
 
 __all__ = ["HostReport", "client_adb_version", "probe_host", "probe_hosts"]
 
@@ -33,6 +34,7 @@ class HostReport:
     adb_version: int | None = None
     configured: tuple[str, ...] = ()
     seen: dict[str, str] = field(default_factory=dict)  # serial -> adb state
+    ssh: str = ""  # hub: connected | unreachable | refused; edge: ""
 
     @property
     def missing(self) -> list[str]:
@@ -42,6 +44,8 @@ class HostReport:
         return {
             "host": self.name,
             "mode": self.mode,
+            "ssh": self.ssh or None,
+            "tunnel": self.mode == "hub" and self.status == "up",
             "status": self.status,
             "detail": self.detail,
             "adb_version": self.adb_version,
@@ -67,39 +71,35 @@ def client_adb_version() -> int | None:
 
 
 def probe_host(
-    host: HostConfig, configured: tuple[str, ...], client_version: int | None
+    host: HostConfig,
+    configured: tuple[str, ...],
+    client_version: int | None,
+    *,
+    trust_new: bool = False,
 ) -> HostReport:
-    mode = "edge" if host.ssh is None else "hub"
-    if host.ssh is not None:
-        return HostReport(
-            host.name, mode, "not probed", "hub mode (SSH forward) is not built yet", None,
-            configured,
-        )  # fmt: skip
-    addr = ServerAddr("127.0.0.1", host.adb_port)
-    try:
-        version = int(host_query(addr, "host:version", timeout=TIMEOUT_S), 16)
-    except (AdbServerUnreachable, HostFail, StreamLost, OSError, ValueError) as exc:
-        return HostReport(host.name, mode, "down", str(exc), None, configured)
-    if client_version is not None and version != client_version:
-        return HostReport(
-            host.name, mode, "misconfigured",
-            f"adb server at {addr} is version {version}, this client is {client_version}: "
-            "nothing is sent to it (a mismatched client would kill it); run the same adb on both",
-            version, configured,
-        )  # fmt: skip
-    try:
-        entries = parse_devices_l(host_query(addr, "host:devices-l", timeout=TIMEOUT_S))
-    except (AdbServerUnreachable, HostFail, StreamLost, OSError) as exc:
-        return HostReport(
-            host.name, mode, "down", f"adb server at {addr}: {exc}", version, configured
-        )
+    """One host's report; ``trust_new`` records an unknown SSH host key (and says so)."""
+    with HostLink(host, client_version, trust_new=trust_new, timeout_s=TIMEOUT_S) as link:
+        status = link.open(supervise=False)
+        mode, ssh = status.mode, status.ssh
+        if not status.up:
+            return HostReport(
+                host.name, mode, status.status, status.detail, status.adb_version, configured,
+                ssh=ssh,
+            )  # fmt: skip
+        try:
+            entries = parse_devices_l(host_query(link.addr, "host:devices-l", timeout=TIMEOUT_S))
+        except (AdbServerUnreachable, HostFail, StreamLost, OSError) as exc:
+            return HostReport(
+                host.name, mode, "down", f"adb server: {exc}", status.adb_version, configured,
+                ssh=ssh,
+            )  # fmt: skip
     seen = {e.serial: e.state for e in entries}
-    return HostReport(host.name, mode, "up", "", version, configured, seen)
+    return HostReport(host.name, mode, "up", "", status.adb_version, configured, seen, ssh)
 
 
-def probe_hosts(config: LabConfig) -> list[HostReport]:
+def probe_hosts(config: LabConfig, *, trust_new: bool = False) -> list[HostReport]:
     client = client_adb_version()
     return [
-        probe_host(h, tuple(p.serial for p in config.phones_of(name)), client)
+        probe_host(h, tuple(p.serial for p in config.phones_of(name)), client, trust_new=trust_new)
         for name, h in sorted(config.hosts.items())
     ]

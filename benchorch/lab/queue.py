@@ -185,9 +185,15 @@ def worker_name(host: str) -> str:
     return f"benchorch-lab-{host}-{socket.gethostname()}-{os.getpid()}"
 
 
-def run_worker(url: str, host: str, slots: int, **extra: Any) -> None:
+def run_worker(
+    url: str, host: str, slots: int, context: dict[str, Any] | None = None, **extra: Any
+) -> None:
     """Serve ``host``'s queue in the foreground until SIGTERM/SIGINT.
 
+    A job body finds ``context`` in ``JobContext.additional_context`` beside
+    ``lab_url``: the worker passes ``adb_addr`` (the ``ServerAddr`` of the host's
+    adb server as this process reaches it: the hub's forward or the local server)
+    and ``host_link`` (its ``link.HostLink``: ``.status.up`` before using a phone).
     Running jobs get ``shutdown_graceful_timeout`` to finish, then are cancelled.
     """
     app = make_app(url)
@@ -200,7 +206,7 @@ def run_worker(url: str, host: str, slots: int, **extra: Any) -> None:
         update_heartbeat_interval=HEARTBEAT_S,
         stalled_worker_timeout=STALLED_AFTER_S,
         shutdown_graceful_timeout=extra.pop("shutdown_graceful_timeout", 5.0),
-        additional_context={"lab_url": url},
+        additional_context={**(context or {}), "lab_url": url},
         install_signal_handlers=True,
         delete_jobs="never",
         **extra,

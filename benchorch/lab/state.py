@@ -11,7 +11,10 @@ The queue's tables say which job runs; these say what benchorch trusts:
   its next launch and before writing results.
 * ``benchorch_lab_reservations``: an engineer's hold on a phone (a job that
   owns the phone's lock until released or expired).
-* ``benchorch_lab_events``: the log of what happened to each phone.
+* ``benchorch_lab_hosts``: each host's link as its worker (or ``lab hosts``) last
+  saw it: up, down or misconfigured, since when, why.
+* ``benchorch_lab_events``: the log of what happened to each phone (and host:
+  ``host:<name>``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "STATES",
     "Attempt",
     "DeviceRow",
+    "HostRow",
     "Reservation",
     "connect",
 ]
@@ -82,6 +86,15 @@ CREATE TABLE IF NOT EXISTS benchorch_lab_reservations (
     ended_at timestamptz,
     end_reason text
 );
+CREATE TABLE IF NOT EXISTS benchorch_lab_hosts (
+    name text PRIMARY KEY,
+    mode text NOT NULL,
+    status text NOT NULL,
+    detail text,
+    adb_version integer,
+    since timestamptz NOT NULL DEFAULT now(),
+    checked_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS benchorch_lab_events (
     id bigserial PRIMARY KEY,
     serial text NOT NULL,
@@ -115,6 +128,18 @@ class DeviceRow:
     state_reason: str | None
     failure_streak: int
     owner: Attempt | None  # the open attempt with the phone's greatest token
+    host_status: str | None = None  # its host's link: up, down, misconfigured (None: never seen)
+
+
+@dataclass(frozen=True)
+class HostRow:
+    name: str
+    mode: str
+    status: str
+    detail: str | None
+    adb_version: int | None
+    since: datetime  # when it took this status
+    checked_at: datetime
 
 
 @dataclass(frozen=True)
@@ -203,8 +228,9 @@ def _attempt(row: Row | None) -> Attempt | None:
 def devices(conn: Conn) -> list[DeviceRow]:
     rows = conn.execute(
         "SELECT d.*, a.token AS a_token, a.kind AS a_kind, a.owner AS a_owner,"
-        " a.job_id AS a_job_id, a.started_at AS a_started_at"
-        " FROM benchorch_lab_devices d LEFT JOIN LATERAL ("
+        " a.job_id AS a_job_id, a.started_at AS a_started_at, h.status AS host_status"
+        " FROM benchorch_lab_devices d LEFT JOIN benchorch_lab_hosts h ON h.name = d.host"
+        " LEFT JOIN LATERAL ("
         "   SELECT * FROM benchorch_lab_attempts x WHERE x.serial = d.serial"
         "   AND x.ended_at IS NULL ORDER BY x.token DESC LIMIT 1) a ON true"
         " ORDER BY d.host, d.serial"
@@ -233,6 +259,7 @@ def devices(conn: Conn) -> list[DeviceRow]:
                 r["state_reason"],
                 r["failure_streak"],
                 owner,
+                r["host_status"],
             )
         )
     return out
@@ -252,6 +279,37 @@ def set_state(conn: Conn, serial: str, state: str, reason: str | None) -> None:
             (state, reason, state, serial),
         )
         log_event(conn, serial, f"state:{state}", reason)
+
+
+# --- hosts -------------------------------------------------------------------
+
+
+def set_host_status(
+    conn: Conn, name: str, mode: str, status: str, detail: str | None, adb_version: int | None
+) -> bool:
+    """Record a host's link status; True (and an event ``host:<status>``) when it changed."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT status FROM benchorch_lab_hosts WHERE name = %s FOR UPDATE", (name,)
+        ).fetchone()
+        changed = row is None or row["status"] != status
+        conn.execute(
+            "INSERT INTO benchorch_lab_hosts (name, mode, status, detail, adb_version)"
+            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode,"
+            " status = EXCLUDED.status, detail = EXCLUDED.detail,"
+            " adb_version = EXCLUDED.adb_version, checked_at = now(),"
+            " since = CASE WHEN benchorch_lab_hosts.status = EXCLUDED.status"
+            " THEN benchorch_lab_hosts.since ELSE now() END",
+            (name, mode, status, detail or None, adb_version),
+        )
+        if changed:
+            log_event(conn, f"host:{name}", f"host:{status}", detail or None)
+    return changed
+
+
+def hosts(conn: Conn) -> dict[str, HostRow]:
+    rows = conn.execute("SELECT * FROM benchorch_lab_hosts ORDER BY name").fetchall()
+    return {r["name"]: HostRow(**r) for r in rows}
 
 
 # --- attempts: the fencing tokens ------------------------------------------------

@@ -80,4 +80,4 @@ def test_hosts_compares_the_version_first_and_lists_phones(
     assert (odd["status"], odd["adb_version"]) == ("misconfigured", 32)
     assert "version 32" in odd["detail"] and "41" in odd["detail"]
     assert other_version.asked == ["host:version"]  # nothing else: no listing, no host:kill
-    assert reports["remote"]["status"] == "not probed"
+    assert (reports["remote"]["status"], reports["remote"]["ssh"]) == ("down", "unreachable")
