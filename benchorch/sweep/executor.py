@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchorch.devices.base import Device
 from benchorch.devices.battery import require_battery
@@ -38,7 +39,7 @@ from benchorch.errors import (
     DeviceStorageFull,
     DeviceUnreachable,
 )
-from benchorch.store import LaunchRecord, Store, sweep_store
+from benchorch.store import LaunchRecord, sweep_store
 from benchorch.store.location import DbLocation
 from benchorch.sweep import logcat
 from benchorch.sweep.inputs import Binary
@@ -50,6 +51,9 @@ from benchorch.sweep.launch import (
     run_launch,
 )
 from benchorch.sweep.plan import LaunchSpec, Plan
+
+if TYPE_CHECKING:
+    from benchorch.store.store import Store
 
 log = logging.getLogger("benchorch.sweep")
 

@@ -5,6 +5,7 @@ Order of work, each step able to fail before anything is measured:
 1. settings: ``sweep.toml`` validated fully, flags override it, the report
    folder writable, all before the results store is opened (``--resume``
    takes the stored settings of that run instead, and refuses other settings);
+   the store then opens in a thread (``storeopen``) while step 2 runs;
 2. inputs: variants (export or ``--variants``), devices (open, lock, facts),
    one binary per device (host runner, ``--binary`` or ``--build-from``);
 3. plan per device (pure), skips stored with their reasons;
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchorch.abi import host_abi
 from benchorch.devices import open_device
@@ -38,7 +39,7 @@ from benchorch.errors import (
     UsageError,
 )
 from benchorch.paths import cache_root
-from benchorch.store import Store, sweep_store
+from benchorch.store import sweep_store
 from benchorch.store.location import DbLocation
 from benchorch.sweep.emptyplan import (
     DeviceBinary,
@@ -62,8 +63,12 @@ from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
+from benchorch.sweep.storeopen import StoreOpening
 from benchorch.variants.manifest import Manifest
 from benchorch.variants.steps import recipe_formats
+
+if TYPE_CHECKING:
+    from benchorch.store.store import Store
 
 log = logging.getLogger("benchorch.sweep")
 
@@ -236,10 +241,13 @@ def run_sweep(
         file_values = load_toml(config_file) if config_file is not None else {}
         cfg = merge(file_values, given(flags), flag_names=flag_names)
         _check_writable(Path(cfg.out or "reports"))
-        with sweep_store(db) as store:
+        opening = StoreOpening(db)  # in a thread, while the devices are probed
+        try:
             return _sweep(
-                store, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
+                opening, db, cfg, cfg.to_dict(), "running", None, command, quiet, hooks or _NO_HOOKS
             )
+        finally:
+            opening.close()
     refuse_with_resume(flags, flag_names, config_file)
     file = db if isinstance(db, Path) else db.path
     if file is not None and not file.exists():
@@ -251,7 +259,7 @@ def run_sweep(
         cfg, stored_settings, prior_status = _resumed(store, resume_run, flags, flag_names)
         _check_writable(Path(cfg.out or "reports"))
         return _sweep(
-            store,
+            StoreOpening(opened=store),
             db,
             cfg,
             stored_settings,
@@ -264,7 +272,7 @@ def run_sweep(
 
 
 def _sweep(
-    store: Store,
+    opening: StoreOpening,
     db: Path | DbLocation,
     cfg: SweepConfig,
     stored_settings: dict[str, Any],
@@ -274,7 +282,8 @@ def _sweep(
     quiet: bool,
     hooks: SweepHooks,
 ) -> SweepSummary:
-    """The sweep on an open store, its settings validated (steps 2-5 above)."""
+    """The sweep, its settings validated (steps 2-5 above); the store is needed
+    (and waited for) once the plans are made."""
     out_dir = Path(cfg.out or "reports")
     adb_addr = cfg.adb_server
     serials = _serials(cfg, adb_addr)
@@ -312,6 +321,7 @@ def _sweep(
                 plans, from_recipe=cfg.variants is None, candidates=len(manifest.files)
             )
 
+        store = opening.store()
         run_id = resume_run or store.create_run(
             command=command,
             params={
