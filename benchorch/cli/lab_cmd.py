@@ -84,6 +84,18 @@ def init(config_path: Path | None) -> None:
     )
 
 
+def _health_text(d: state.DeviceRow) -> str:
+    if d.health_at is None:
+        return "health never checked"
+    at = d.health_at.strftime("%Y-%m-%d %H:%M:%SZ")
+    if d.health_ok:
+        h = d.health or {}
+        return f"health ok at {at} (battery {h.get('battery_level')}%, {h.get('temp_c')} C)"
+    checks = (d.health or {}).get("checks", {})
+    failed = [f"{k}: {v}" for k, v in checks.items() if v not in ("ok", "skipped")]
+    return f"health FAILED at {at} ({'; '.join(failed)})"
+
+
 def _owner_text(d: state.DeviceRow) -> str:
     if d.owner is None:
         return ""
@@ -153,7 +165,12 @@ def _record_hosts(url: str, reports: list[HostReport]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
 def devices(config_path: Path | None, as_json: bool) -> None:
     """List the lab's phones: host (and its link's status when not up), model, tags, state,
-    current owner, failure streak.
+    failure streak, last health check, current owner.
+
+    A phone that fails for infrastructure reasons becomes `suspect`; `quarantine_after`
+    (lab.toml, default 3) failures in a row make it `quarantined` (by benchorch): it
+    gets only health checks (`lab worker --control`) until one passes, or a person
+    runs `lab unquarantine`. A benchmark's own failure never counts.
 
     \b
     Example: benchorch lab devices --json
@@ -174,6 +191,12 @@ def devices(config_path: Path | None, as_json: bool) -> None:
                 "state": d.state,
                 "state_reason": d.state_reason,
                 "failure_streak": d.failure_streak,
+                "quarantined_by": None
+                if d.state != "quarantined"
+                else ("benchorch" if d.quarantine_auto else "a person"),
+                "health": None
+                if d.health_at is None
+                else {**(d.health or {}), "ok": d.health_ok, "at": d.health_at.isoformat()},
                 "owner": None
                 if d.owner is None
                 else {
@@ -192,7 +215,7 @@ def devices(config_path: Path | None, as_json: bool) -> None:
         host = d.host if d.host_status in (None, "up") else f"{d.host} ({d.host_status})"
         click.echo(
             f"{d.serial}\t{host}\t{d.model}\t{','.join(d.tags)}\t{d.state}{reason}"
-            f"\tstreak {d.failure_streak}\t{_owner_text(d)}"
+            f"\tstreak {d.failure_streak}\t{_health_text(d)}\t{_owner_text(d)}"
         )
 
 
@@ -391,10 +414,21 @@ def unquarantine(config_path: Path | None, serial: str) -> None:
     show_default=True,
     help="--control: a worker silent this long is dead; its jobs are retried.",
 )
+@click.option(
+    "--health-every",
+    default="60s",
+    show_default=True,
+    help="--control: how often a suspect or quarantined phone gets a health check.",
+)
 def worker(
-    config_path: Path | None, host_name: str | None, control: bool, stalled_after: str
+    config_path: Path | None,
+    host_name: str | None,
+    control: bool,
+    stalled_after: str,
+    health_every: str,
 ) -> None:
-    """Serve a lab host's phones (one slot per phone), or with --control reap dead workers' jobs.
+    """Serve a lab host's phones (one slot per phone), or with --control reap dead workers'
+    jobs and schedule health checks of suspect and quarantined phones.
 
     Runs in the foreground; SIGTERM stops it. Hub mode (an `ssh` in its [hosts.NAME]):
     it runs anywhere and reaches the host's adb server through an SSH forward it
@@ -417,7 +451,11 @@ def worker(
     config, conn = _open(config_path)
     conn.close()
     if control:
-        _control(config.database_url, parse_duration(stalled_after, what="--stalled-after"))
+        _control(
+            config,
+            parse_duration(stalled_after, what="--stalled-after"),
+            parse_duration(health_every, what="--health-every"),
+        )
         return
     assert host_name is not None
     if host_name not in config.hosts:
@@ -439,11 +477,15 @@ def worker(
             url,
             host_name,
             len(config.phones_of(host_name)),
-            {"adb_addr": link.addr, "host_link": link},
+            {
+                "adb_addr": str(link.addr),
+                "host_link": link,
+                "quarantine_after": config.quarantine_after,
+            },
         )
 
 
-def _control(url: str, stalled_after_s: float) -> None:
+def _control(config: LabConfig, stalled_after_s: float, health_every_s: float) -> None:
     import signal
     import threading
 
@@ -452,4 +494,11 @@ def _control(url: str, stalled_after_s: float) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_control(url, stalled_after_s, min(2.0, stalled_after_s / 2), stop)
+    run_control(
+        config.database_url,
+        stalled_after_s,
+        min(2.0, stalled_after_s / 2),
+        stop,
+        config,
+        health_every_s,
+    )

@@ -65,6 +65,7 @@ class LabConfig:
     database_url: str
     hosts: dict[str, HostConfig]
     phones: dict[str, PhoneConfig]
+    quarantine_after: int = 3  # infrastructure failures in a row that quarantine a phone
 
     def phones_of(self, host: str) -> list[PhoneConfig]:
         return [p for p in self.phones.values() if p.host == host]
@@ -194,7 +195,17 @@ def load_lab_config(path: Path | None = None) -> LabConfig:
     """Read and check lab.toml (``path``, else ``BENCHORCH_LAB``)."""
     path = lab_config_path(path)
     data = read_toml(path, hint="pass --config lab.toml")
-    _unknown(data, {"database", "hosts", "phones"}, f"{path}:")
+    _unknown(data, {"database", "hosts", "phones", "quarantine_after"}, f"{path}:")
+    quarantine_after = data.get("quarantine_after", 3)
+    if (
+        isinstance(quarantine_after, bool)
+        or not isinstance(quarantine_after, int)
+        or quarantine_after < 1
+    ):
+        raise ConfigError(
+            f"{path}: quarantine_after = {quarantine_after!r} must be a whole number of at least 1",
+            hint="write e.g. quarantine_after = 3 (before the first [table])",
+        )
     database = data.get("database", {})
     if not isinstance(database, dict):
         raise ConfigError(f"{path}: [database] must be a table")
@@ -217,4 +228,10 @@ def load_lab_config(path: Path | None = None) -> LabConfig:
         raise ConfigError(f"{path}: [hosts] and [phones] must be tables of tables")
     hosts = {name: _host(path, name, t) for name, t in hosts_table.items()}
     phones = {serial: _phone(path, serial, t, hosts) for serial, t in phones_table.items()}
-    return LabConfig(path=path, database_url=url, hosts=hosts, phones=phones)
+    return LabConfig(
+        path=path,
+        database_url=url,
+        hosts=hosts,
+        phones=phones,
+        quarantine_after=quarantine_after,
+    )

@@ -1,9 +1,13 @@
-"""The control worker (``benchorch lab worker --control``): the lab's reaper.
+"""The control worker (``benchorch lab worker --control``): the lab's reaper and the
+scheduler of health checks.
 
 Every ``interval_s`` it hands the jobs of workers whose heartbeat lapsed back
 to the queue (the job keeps its phone lock, so the retry waits for nothing but
 a worker), and logs each one on its phone. A retried job's new attempt
-supersedes the dead one's fencing token. Engine-free: it calls ``queue``.
+supersedes the dead one's fencing token. Then it defers a health check
+(``queue.defer_health``: a job holding the phone's lock) for each suspect or
+benchorch-quarantined phone whose last check is older than ``health_every_s``
+and that has none queued or running. Engine-free: it calls ``queue``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 
 from benchorch.errors import InfraError
 from benchorch.lab import queue, state
+from benchorch.lab.config import LabConfig
 
 __all__ = ["run_control"]
 
@@ -33,11 +38,41 @@ def reap_once(url: str, stalled_after_s: float) -> list[queue.Reaped]:
     return reaped
 
 
-def run_control(url: str, stalled_after_s: float, interval_s: float, stop: threading.Event) -> None:
-    """Reap until ``stop`` is set; a database outage is logged and retried, never fatal."""
+HEALTH_TASK = "benchorch.lab.health"
+
+
+def schedule_health(config: LabConfig, every_s: float) -> list[str]:
+    """Defer a health check for each phone that wants one; the serials deferred."""
+    url = config.database_url
+    with state.connect(url) as conn:
+        due = [d for d in state.health_due(conn, every_s) if d.serial in config.phones]
+    deferred = []
+    for d in due:
+        jobs = queue.jobs_on_lock(url, queue.device_lock(d.serial))
+        if any(j.task == HEALTH_TASK and j.status in ("todo", "doing") for j in jobs):
+            continue
+        job_id = queue.defer_health(url, d.serial, config.phones[d.serial].host)
+        with state.connect(url) as conn:
+            state.log_event(conn, d.serial, "health:queued", f"job {job_id} ({d.state})")
+        deferred.append(d.serial)
+    return deferred
+
+
+def run_control(
+    url: str,
+    stalled_after_s: float,
+    interval_s: float,
+    stop: threading.Event,
+    config: LabConfig | None = None,
+    health_every_s: float = 60.0,
+) -> None:
+    """Reap (and schedule health checks when given ``config``) until ``stop`` is set;
+    a database outage is logged and retried, never fatal."""
     while not stop.is_set():
         try:
             reap_once(url, stalled_after_s)
+            if config is not None:
+                schedule_health(config, health_every_s)
         except InfraError as exc:
             log.error("%s", exc)
         stop.wait(interval_s)

@@ -7,6 +7,8 @@ knows the engine). What it offers the rest of benchorch:
 * ``defer_hold``: a reservation's job, on the phone's host queue, holding the
   lock ``device:<serial>`` at ``RESERVATION`` priority (reservations outrank ad-hoc
   sweeps, which outrank the nightly).
+* ``defer_health``: a phone's health check, on its host queue, holding its lock, at
+  ``HEALTH`` priority (after reservations, before sweeps).
 * ``cancel``: a job that has not started is cancelled; a running one is asked to abort.
 * ``run_worker``: a host's worker: one slot per phone, polling about every second
   (a job waiting on a phone's lock starts at the next poll; docs/LAB.md).
@@ -34,11 +36,13 @@ from benchorch.lab.config import mask_url
 
 __all__ = [
     "ADHOC",
+    "HEALTH",
     "NIGHTLY",
     "RESERVATION",
     "JobRow",
     "Reaped",
     "cancel",
+    "defer_health",
     "defer_hold",
     "device_lock",
     "host_queue",
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 RESERVATION = 100
+HEALTH = 75
 ADHOC = 50
 NIGHTLY = 0
 POLL_S = 1.0
@@ -81,6 +86,22 @@ def make_app(url: str) -> procrastinate.App:
         extra = context.additional_context
         await run_hold(
             extra["lab_url"], rid, context.job.id, context.worker_name or "?", context.should_abort
+        )
+
+    @app.task(name="benchorch.lab.health", pass_context=True)
+    async def health(context: procrastinate.JobContext, serial: str) -> None:
+        from benchorch.lab.health import run_health_job
+
+        extra = context.additional_context
+        link = extra.get("host_link")
+        await run_health_job(
+            extra["lab_url"],
+            serial,
+            context.job.id,
+            context.worker_name or "?",
+            extra.get("adb_addr"),
+            link is None or link.status.up,
+            int(extra.get("quarantine_after", 3)),
         )
 
     return app
@@ -117,6 +138,21 @@ def defer_hold(url: str, serial: str, host: str, rid: int) -> int:
                 task.configure(
                     queue=host_queue(host), lock=device_lock(serial), priority=RESERVATION
                 ).defer(rid=rid)
+            )
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
+
+
+def defer_health(url: str, serial: str, host: str) -> int:
+    """A health check of ``serial`` on ``host``'s queue, holding the phone's lock."""
+    app = make_app(url)
+    try:
+        with app.open():
+            task = app.tasks["benchorch.lab.health"]
+            return int(
+                task.configure(
+                    queue=host_queue(host), lock=device_lock(serial), priority=HEALTH
+                ).defer(serial=serial)
             )
     except (pexc.ProcrastinateException, OSError) as exc:
         raise _infra(url, exc) from exc
@@ -191,9 +227,10 @@ def run_worker(
     """Serve ``host``'s queue in the foreground until SIGTERM/SIGINT.
 
     A job body finds ``context`` in ``JobContext.additional_context`` beside
-    ``lab_url``: the worker passes ``adb_addr`` (the ``ServerAddr`` of the host's
-    adb server as this process reaches it: the hub's forward or the local server)
-    and ``host_link`` (its ``link.HostLink``: ``.status.up`` before using a phone).
+    ``lab_url``: the worker passes ``adb_addr`` (``"HOST:PORT"`` of the host's adb
+    server as this process reaches it: the hub's forward or the local server;
+    ``ServerAddr.resolve`` reads it), ``host_link`` (its ``link.HostLink``:
+    ``.status.up`` before using a phone) and ``quarantine_after`` (lab.toml).
     Running jobs get ``shutdown_graceful_timeout`` to finish, then are cancelled.
     """
     app = make_app(url)

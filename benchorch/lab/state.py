@@ -3,7 +3,9 @@
 The queue's tables say which job runs; these say what benchorch trusts:
 
 * ``benchorch_lab_devices``: each configured phone's state (good, suspect,
-  quarantined, maintenance), why, and its infrastructure failure streak.
+  quarantined, maintenance), why, its infrastructure failure streak, whether
+  benchorch quarantined it (health checks may clear that) or a person did (only
+  a person clears that), and its last health check.
 * ``benchorch_lab_attempts``: every use of a phone, numbered by a fencing
   token. Beginning an attempt supersedes every open attempt on that phone, so
   the current attempt is the one with the phone's greatest token: an attempt
@@ -32,6 +34,7 @@ from benchorch.errors import InfraError
 from benchorch.lab.config import LabConfig, mask_url
 
 __all__ = [
+    "QUARANTINE_AFTER",
     "STATES",
     "Attempt",
     "DeviceRow",
@@ -86,6 +89,11 @@ CREATE TABLE IF NOT EXISTS benchorch_lab_reservations (
     ended_at timestamptz,
     end_reason text
 );
+ALTER TABLE benchorch_lab_devices
+    ADD COLUMN IF NOT EXISTS quarantine_auto boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS health jsonb,
+    ADD COLUMN IF NOT EXISTS health_ok boolean,
+    ADD COLUMN IF NOT EXISTS health_at timestamptz;
 CREATE TABLE IF NOT EXISTS benchorch_lab_hosts (
     name text PRIMARY KEY,
     mode text NOT NULL,
@@ -129,6 +137,10 @@ class DeviceRow:
     failure_streak: int
     owner: Attempt | None  # the open attempt with the phone's greatest token
     host_status: str | None = None  # its host's link: up, down, misconfigured (None: never seen)
+    quarantine_auto: bool = False  # quarantined by benchorch (a passing health check clears it)
+    health: dict[str, Any] | None = None  # the last health check's snapshot
+    health_ok: bool | None = None
+    health_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +272,10 @@ def devices(conn: Conn) -> list[DeviceRow]:
                 r["failure_streak"],
                 owner,
                 r["host_status"],
+                r["quarantine_auto"],
+                r["health"],
+                r["health_ok"],
+                r["health_at"],
             )
         )
     return out
@@ -270,15 +286,144 @@ def device(conn: Conn, serial: str) -> DeviceRow | None:
 
 
 def set_state(conn: Conn, serial: str, state: str, reason: str | None) -> None:
+    """A person's decision (``lab quarantine``/``unquarantine``): only a person undoes it."""
     assert state in STATES
     with conn.transaction():
         conn.execute(
             "UPDATE benchorch_lab_devices SET state = %s, state_reason = %s, updated_at = now(),"
+            " quarantine_auto = false,"
             " failure_streak = CASE WHEN %s = 'good' THEN 0 ELSE failure_streak END"
             " WHERE serial = %s",
             (state, reason, state, serial),
         )
         log_event(conn, serial, f"state:{state}", reason)
+
+
+# --- quarantine: infrastructure failures in a row ----------------------------------
+
+#: infrastructure failures in a row that quarantine a phone (lab.toml ``quarantine_after``)
+QUARANTINE_AFTER = 3
+
+
+def _move(conn: Conn, serial: str, state: str, reason: str | None, *, auto: bool) -> None:
+    conn.execute(
+        "UPDATE benchorch_lab_devices SET state = %s, state_reason = %s, quarantine_auto = %s,"
+        " updated_at = now() WHERE serial = %s",
+        (state, reason, auto, serial),
+    )
+    log_event(conn, serial, f"state:{state}", reason)
+
+
+def _count(
+    conn: Conn, serial: str, infra_failed: bool, quarantine_after: int, detail: str | None
+) -> str:
+    """The streak rule, inside the caller's transaction with the device row locked."""
+    row = conn.execute(
+        "SELECT state, failure_streak FROM benchorch_lab_devices WHERE serial = %s FOR UPDATE",
+        (serial,),
+    ).fetchone()
+    if row is None:
+        raise KeyError(serial)
+    state, streak = str(row["state"]), int(row["failure_streak"])
+    if not infra_failed:
+        conn.execute(
+            "UPDATE benchorch_lab_devices SET failure_streak = 0 WHERE serial = %s", (serial,)
+        )
+        if state == "suspect":
+            _move(conn, serial, "good", "a use succeeded", auto=False)
+            return "good"
+        return state
+    streak += 1
+    conn.execute(
+        "UPDATE benchorch_lab_devices SET failure_streak = %s WHERE serial = %s", (streak, serial)
+    )
+    last = f" (last: {detail})" if detail else ""
+    if state in ("good", "suspect") and streak >= max(1, quarantine_after):
+        _move(
+            conn, serial, "quarantined",
+            f"{streak} infrastructure failures in a row{last}", auto=True,
+        )  # fmt: skip
+        return "quarantined"
+    if state == "good":
+        _move(conn, serial, "suspect", f"an infrastructure failure{last}", auto=False)
+        return "suspect"
+    return state
+
+
+def record_use(
+    conn: Conn,
+    serial: str,
+    infra_failed: bool,
+    *,
+    quarantine_after: int = QUARANTINE_AFTER,
+    detail: str | None = None,
+) -> str:
+    """Count one use of a phone; its state after (good, suspect, quarantined, maintenance).
+
+    ``infra_failed``: the phone or its link failed (dropped, unreachable, adb or storage
+    errors), never the benchmark's own failure (a bad model, a crash: pass False, or
+    do not call). A failure makes a good phone ``suspect`` (it gets health checks);
+    ``quarantine_after`` in a row make it ``quarantined`` (only health checks until one
+    passes, or a person clears it). A success ends the streak and clears ``suspect``
+    (a quarantined phone is cleared only by a health check or a person).
+    """
+    with conn.transaction():
+        return _count(conn, serial, infra_failed, quarantine_after, detail)
+
+
+def record_health(
+    conn: Conn,
+    serial: str,
+    ok: bool,
+    snapshot: dict[str, Any],
+    *,
+    quarantine_after: int = QUARANTINE_AFTER,
+    token: int | None = None,
+) -> str:
+    """Store a health check's result as the phone's last snapshot; its state after.
+
+    A pass makes a suspect or benchorch-quarantined phone ``good`` (streak 0); a
+    person's quarantine and maintenance stay. A failure counts as an infrastructure
+    failure (``record_use``).
+    """
+    import json
+
+    with conn.transaction():
+        conn.execute(
+            "UPDATE benchorch_lab_devices SET health = %s::jsonb, health_ok = %s,"
+            " health_at = now() WHERE serial = %s",
+            (json.dumps(snapshot), ok, serial),
+        )
+        failed = ", ".join(k for k, v in snapshot.get("checks", {}).items() if v != "ok")
+        log_event(conn, serial, "health:ok" if ok else "health:failed", failed or None, token)
+        if not ok:
+            return _count(conn, serial, True, quarantine_after, f"health check: {failed}")
+        row = conn.execute(
+            "SELECT state, quarantine_auto FROM benchorch_lab_devices WHERE serial = %s FOR UPDATE",
+            (serial,),
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            "UPDATE benchorch_lab_devices SET failure_streak = 0 WHERE serial = %s", (serial,)
+        )
+        if row["state"] == "suspect" or (row["state"] == "quarantined" and row["quarantine_auto"]):
+            _move(conn, serial, "good", "a health check passed", auto=False)
+            return "good"
+        return str(row["state"])
+
+
+def health_due(conn: Conn, every_s: float) -> list[DeviceRow]:
+    """Phones that want a health check: suspect, or quarantined by benchorch, whose last
+    check is older than ``every_s`` or than their current state."""
+    due = conn.execute(
+        "SELECT serial FROM benchorch_lab_devices WHERE"
+        " (state = 'suspect' OR (state = 'quarantined' AND quarantine_auto))"
+        " AND (health_at IS NULL OR health_at < updated_at"
+        "      OR health_at < now() - %s * interval '1 second')",
+        (every_s,),
+    ).fetchall()
+    serials = {r["serial"] for r in due}
+    return [d for d in devices(conn) if d.serial in serials]
 
 
 # --- hosts -------------------------------------------------------------------
