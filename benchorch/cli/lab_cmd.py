@@ -11,7 +11,6 @@ import json
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import psycopg
@@ -20,9 +19,6 @@ from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, InfraError, UsageError
 from benchorch.lab import state
 from benchorch.lab.config import LabConfig, load_lab_config, parse_duration
-
-if TYPE_CHECKING:
-    from benchorch.lab.hosts import HostReport
 
 CONFIG = click.option(
     "--config",
@@ -115,8 +111,8 @@ def _owner_text(d: state.DeviceRow) -> str:
 def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
     """Probe each lab host: SSH reachable and the forward up (hub hosts), its adb server's
     version (first, and only if it matches this client's is anything else sent), the
-    phones it sees against the configured ones. The result is recorded in the lab
-    database (when it answers) for `lab devices`.
+    phones it sees against the configured ones; beside it, what the host's worker
+    last recorded in the lab database (up, down, misconfigured, since when).
 
     Exit 3 when a host is down or misconfigured, or a configured phone is missing.
 
@@ -129,9 +125,24 @@ def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
 
     config = load_lab_config(config_path)
     reports = probe_hosts(config, trust_new=trust_new)
-    _record_hosts(config.database_url, reports)
+    recorded = _recorded_hosts(config.database_url)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+        out = []
+        for r in reports:
+            row = recorded.get(r.name)
+            out.append(
+                {
+                    **r.to_json(),
+                    "worker_saw": None
+                    if row is None
+                    else {
+                        "status": row.status,
+                        "detail": row.detail,
+                        "since": row.since.isoformat(),
+                    },
+                }
+            )
+        click.echo(json.dumps(out, indent=2))
     else:
         for r in reports:
             seen = f"{len(r.configured) - len(r.missing)}/{len(r.configured)} phones seen"
@@ -140,24 +151,31 @@ def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
             )
             version = "" if r.adb_version is None else f" adb {r.adb_version}"
             ssh = f"\tssh {r.ssh}" if r.ssh else ""
+            row = recorded.get(r.name)
+            worker = (
+                ""
+                if row is None
+                else f"\tits worker: {row.status} since {row.since:%Y-%m-%d %H:%M:%SZ}"
+            )
             detail = f": {r.detail}" if r.detail else ""
-            click.echo(f"{r.name}\t{r.mode}{ssh}\t{r.status}{version}\t{seen}{missing}{detail}")
+            click.echo(
+                f"{r.name}\t{r.mode}{ssh}\t{r.status}{version}\t{seen}{missing}{worker}{detail}"
+            )
     bad = any(
         r.status in ("down", "misconfigured") or (r.status == "up" and r.missing) for r in reports
     )
     return Outcome.PARTIAL if bad else Outcome.OK
 
 
-def _record_hosts(url: str, reports: list[HostReport]) -> None:
-    """Best effort: `lab hosts` answers from the hosts themselves, with or without the database."""
+def _recorded_hosts(url: str) -> dict[str, state.HostRow]:
+    """What each host's worker last recorded (best effort: `lab hosts` answers from the
+    hosts themselves, with or without the database). Not overwritten here: a probe
+    from a machine without the lab key must not mark a working host misconfigured."""
     try:
         with state.connect(url) as conn:
-            if not state.tables_exist(conn):
-                return
-            for r in reports:
-                state.set_host_status(conn, r.name, r.mode, r.status, r.detail, r.adb_version)
+            return state.hosts(conn) if state.tables_exist(conn) else {}
     except (InfraError, psycopg.Error):
-        return
+        return {}
 
 
 @lab.command()

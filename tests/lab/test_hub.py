@@ -193,6 +193,8 @@ def test_an_unknown_host_key_is_refused_until_trusted_and_a_changed_one_always(
     assert trusted.exit_code == 3  # because of odd
 
     again = runner.invoke(cli, ["lab", "hosts", "--json", "--config", str(config)])
+    # lab hosts reports; only a worker records (its worker never ran past the key)
+    assert {r["worker_saw"] is None for r in json.loads(again.stdout)} == {True}
     assert {r["host"]: r["status"] for r in json.loads(again.stdout)} == {
         "hub": "up",
         "odd": "misconfigured",
@@ -251,6 +253,8 @@ def test_a_hub_worker_serves_a_reservation_and_lab_adb_and_marks_its_host_down_a
         wait_for(lambda: _devices(config)[phone.serial]["host_status"] == "down", 30, "down")
         listed = run("devices")
         assert f"{phone.serial}\thub (down)\t" in listed.stdout
+        (probed,) = json.loads(run("hosts", "--json").stdout)
+        assert probed["status"] == "down" and probed["worker_saw"]["status"] == "down"
         hub.resume()
         wait_for(lambda: _devices(config)[phone.serial]["host_status"] == "up", 60, "up again")
         owner = _devices(config)[phone.serial]["owner"]
