@@ -1,4 +1,5 @@
-"""``benchorch db``: look after a results database (upgrade, check, copy).
+"""``benchorch db``: look after a results database (upgrade, check, copy, flush)
+and the files its runs keep (prune-files).
 
 Each reads ``--db`` / ``BENCHORCH_DB`` like every command (a file or a
 PostgreSQL URL, the password never shown).
@@ -110,6 +111,34 @@ def flush(ctx: click.Context) -> None:
         f"{location}: replayed {written} launches from the local spool"
         f" ({counts.spooled} spooled, {counts.replayed} replayed in all)"
     )
+
+
+@db.command("prune-files")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=14.0,
+    show_default=True,
+    help="Keep files any run used within this many days (other databases may share the cache).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.pass_context
+def prune_files(ctx: click.Context, older_than: float, dry_run: bool) -> None:
+    """Remove kept binaries and variant files (the confirm step's baselines,
+    under the cache's ``kept/``) that no run of this database references."""
+    from benchorch.kept import kept_root, prune_kept
+    from benchorch.store import Store
+
+    location = db_path(ctx)
+    if location.path is not None and not location.path.exists():
+        raise UsageError(
+            f"no results database at {location}",
+            hint="point --db / BENCHORCH_DB at the database whose runs the files serve",
+        )
+    with Store(location, create=False) as store:
+        referenced = store.file_hashes()
+    result = prune_kept(referenced, older_than_s=older_than * 86400.0, dry_run=dry_run)
+    click.echo(f"{kept_root()}: {'would have ' if dry_run else ''}{result.line()}")
 
 
 @db.command()

@@ -55,7 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "benchorch.cli.report_cmd:compare",
         "Compare two runs: faster, slower or the same.",
     ),
-    "db": ("benchorch.cli.db_cmd:db", "Upgrade, check or copy a results database."),
+    "db": (
+        "benchorch.cli.db_cmd:db",
+        "Upgrade, check or copy a results database; prune kept files.",
+    ),
     "trend": ("benchorch.cli.report_cmd:trend", "Render the history report across runs."),
     "nightly": (
         "benchorch.cli.nightly_cmd:nightly",

@@ -204,6 +204,8 @@ def sweep(
                 "cand_run": confirmed.cand_run,
                 "launches": confirmed.launches,
                 "suspects": [s.label for s in confirmed.suspects],
+                "launches_per_suspect": dict(confirmed.spent),
+                "cost": confirmed.cost(),
                 "comparison": confirmed.comparison.to_dict(),
             }
         click.echo(json.dumps(report, indent=2, sort_keys=True))

@@ -8,7 +8,8 @@ the run's own report) into ``--out``; a GitHub-issue body file for a confirmed
 regression; a webhook when there is something to say (its failure is logged,
 never the verdict). The outcome: ``REGRESSION`` (exit 1) for a confirmed
 regression or a newly failing configuration, else ``PARTIAL`` (exit 3) when
-coverage is under the minimum, else ``OK``.
+coverage is under the minimum or the confirm step could not run (a baseline
+file gone: the error names its hash), else ``OK``.
 """
 
 from __future__ import annotations
@@ -155,8 +156,8 @@ def report_night(
         )
         if verdicts.regressions or verdicts.newly_failing:
             outcome = Outcome.REGRESSION
-        elif not status.coverage_met:
-            outcome = Outcome.PARTIAL
+        elif not status.coverage_met or verdicts.confirm_error:
+            outcome = Outcome.PARTIAL  # a confirm step that could not run: infrastructure
         else:
             outcome = Outcome.OK
         report = NightReport(

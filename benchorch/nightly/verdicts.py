@@ -81,6 +81,7 @@ class NightVerdicts:
     newly_failing: tuple[ConfigVerdict, ...] = ()
     confirm_launches: int = 0
     confirm_note: str = ""
+    confirm_error: str = ""  # the confirm step could not run (a baseline file gone, a phone)
     compared: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -97,6 +98,7 @@ class NightVerdicts:
             "newly_failing": [v.to_dict() for v in self.newly_failing],
             "confirm_launches": self.confirm_launches,
             "confirm_note": self.confirm_note,
+            "confirm_error": self.confirm_error,
             "notes": list(self.notes),
         }
 
@@ -204,12 +206,14 @@ def judge_night(
         " not a code change on this evidence (an A/B re-run on it decides)"
         for phone, ratio in drifted.items()
     )
+    error = ""
     try:
         confirmed, launches, note = _confirm(
             db, night, previous, slower, faster, confirm, confirm_budget
         )
     except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
         log.error("the confirm step failed: %s", exc)
+        error = str(exc)
         confirmed, launches, note = {}, 0, f"not confirmed: the confirm step failed: {exc}"
     regs, imps, sus = [], [], []
     for row, zp, zw in [*slower, *faster]:
@@ -257,6 +261,7 @@ def judge_night(
         newly_failing=tuple(failing),
         confirm_launches=launches,
         confirm_note=note,
+        confirm_error=error,
         compared=sum(1 for r in cmp_prev.rows if r.verdict is not stats.Verdict.NOT_COMPARABLE),
         notes=notes,
     )

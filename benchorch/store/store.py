@@ -584,6 +584,13 @@ class Store:
         self._require_run(run_id)
         return run_query.devices_frame(self._read, run_id)
 
+    def file_hashes(self) -> set[str]:
+        """The sha256 of every binary and variant file any stored run used
+        (what ``benchorch.kept`` must keep)."""
+        rows = self._read(sa.select(run_binaries.c.sha256).distinct())
+        rows += self._read(sa.select(run_variants.c.sha256).distinct())
+        return {str(r["sha256"]) for r in rows}
+
     def binaries(self, run_id: str) -> pd.DataFrame:
         self._require_run(run_id)
         return run_query.binaries_frame(self._read, run_id)

@@ -3,8 +3,9 @@
 After a sweep, its comparison with the baseline run is the **screen**
 (``stats.confirm``); the suspects it picks within the budget are measured
 again on their own phones: for each, the baseline's exact binary and variant
-file (found by content hash: the stored provenance path and the baseline's
-variants folder, each checked against its sha256) and the candidate's,
+file (found by content hash: kept by the sweep that used them,
+``benchorch.kept``, else at their original paths checked against the sha256;
+neither: exit 3 naming the hash) and the candidate's,
 **A/B interleaved launch by launch** (ABBA order, so neither side always runs
 second), ``per_side`` launches a side. The launches are stored as two runs,
 ``side`` ``base`` and ``cand`` in their ``params["confirm"]``, so ``compare``
@@ -18,6 +19,7 @@ only plans, runs and stores the launches.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +33,10 @@ from benchorch.build.provenance import Provenance
 from benchorch.devices import open_device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import ModelFormat
-from benchorch.errors import UsageError
+from benchorch.errors import InfraError, UsageError
 from benchorch.files import sha256_file
-from benchorch.stats.confirm import DEFAULT_ALPHA
+from benchorch.kept import find_kept, kept_path, kept_root
+from benchorch.stats.confirm import DEFAULT_ALPHA, DEFAULT_MAX_SUSPECTS, MIN_PER_SIDE
 from benchorch.store import Store
 from benchorch.store.location import DbLocation
 from benchorch.sweep.executor import DeviceProgress, DeviceWork, Executor, SweepSettings
@@ -46,6 +49,12 @@ log = logging.getLogger("benchorch.sweep")
 
 #: Share of the screened run's launches the confirmation may add by default.
 DEFAULT_BUDGET = 0.14
+#: The budget's floor: every suspect the screen picks (at most
+#: ``stats.confirm.DEFAULT_MAX_SUSPECTS``) gets at least this many extra launches
+#: (``MIN_PER_SIDE`` a side: 10 + 10 interleaved launches reach an exact
+#: two-sided p of 1.1e-5, far under Holm's ``alpha / K``), however small the
+#: night: at 14% a night under about 143 launches could confirm nothing.
+MIN_LAUNCHES_PER_SUSPECT = 2 * MIN_PER_SIDE
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,30 @@ class Confirmation:
     base_run: str | None
     cand_run: str | None
     launches: int
+    #: extra launches spent on each suspect (label -> launches, both sides)
+    spent: tuple[tuple[str, int], ...] = ()
+
+    def confirmed(self) -> set[str]:
+        """The suspects the confirmation called what the screen suspected."""
+        got = {r.label: r.verdict for r in self.comparison.rows}
+        return {s.label for s in self.suspects if got.get(s.label) is s.direction}
+
+    def cost(self) -> dict[str, dict[str, float]]:
+        """Extra launches spent on the confirmed and on the rejected suspects:
+        ``{"confirmed"|"rejected": {"suspects", "launches", "per_suspect"}}``."""
+        yes, spent = self.confirmed(), dict(self.spent)
+        out = {}
+        for name, labels in (
+            ("confirmed", [s.label for s in self.suspects if s.label in yes]),
+            ("rejected", [s.label for s in self.suspects if s.label not in yes]),
+        ):
+            n = sum(spent.get(lbl, 0) for lbl in labels)
+            out[name] = {
+                "suspects": len(labels),
+                "launches": n,
+                "per_suspect": n / len(labels) if labels else float("nan"),
+            }
+        return out
 
     def lines(self) -> list[str]:
         c = self.comparison.counts
@@ -64,6 +97,11 @@ class Confirmation:
             f"confirmation against {self.comparison.base}: {len(self.suspects)} suspects,"
             f" {self.launches} extra launches"
         )
+        cost = self.cost()
+        if self.suspects:
+            head += "; " + ", ".join(
+                f"{v['suspects']} {k} ({v['launches']} launches)" for k, v in cost.items()
+            )
         counts = ", ".join(f"{n} {v}" for v, n in c.items() if n)
         return [head, f"  verdicts: {counts}"] + [
             f"  {r.verdict.value}: {r.label}: {r.reason}"
@@ -92,24 +130,31 @@ def _binary(store: Store, run_id: str, sha: str) -> Binary:
                 hint="confirm with the torch and benchorch that ran it",
             )
         return runner
-    path = Path(prov.path)
-    if not path.is_file() or sha256_file(path) != sha:
-        raise UsageError(
-            f"run {run_id}'s binary {path} is gone or changed (want sha256 {sha[:12]})",
-            hint="keep the baseline's binary where it was registered",
-        )
-    return Binary.from_provenance(prov)
+    path = _exact(run_id, "binary", Path(prov.path), sha)
+    # the provenance stays the recorded one; only the bytes come from where they are
+    return dataclasses.replace(Binary.from_provenance(prov), local_path=path)
 
 
 def _variant_file(store: Store, run_id: str, file: str, sha: str) -> Path:
     root = Path(str(store.run(run_id)["params"].get("manifest", "")))
-    path = root / file
-    if not path.is_file() or sha256_file(path) != sha:
-        raise UsageError(
-            f"run {run_id}'s variant file {path} is gone or changed (want sha256 {sha[:12]})",
-            hint="keep the baseline's variants folder (or the export cache)",
-        )
-    return path
+    return _exact(run_id, "variant file", root / file, sha)
+
+
+def _exact(run_id: str, what: str, original: Path, sha: str) -> Path:
+    """The file with exactly ``sha``'s bytes: kept by content hash
+    (``benchorch.kept``), else still at its original path; else ``InfraError``
+    (exit 3) naming the hash and the fix."""
+    kept = find_kept(sha)
+    if kept is not None:
+        return kept
+    if original.is_file() and sha256_file(original) == sha:
+        return original
+    raise InfraError(
+        f"run {run_id}'s {what} sha256 {sha} is gone: not kept in {kept_root()}"
+        f" and {original} is gone or changed",
+        hint=f"put the file with that hash back at {original} (or at {kept_path(sha)}),"
+        " or confirm against a later baseline run",
+    )
 
 
 def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
@@ -132,6 +177,14 @@ def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
     )
 
 
+def confirm_budget(screen: stats.Comparison, share: float, launches: int) -> int:
+    """Extra launches the confirmation may spend: ``share`` of the screened
+    run's ``launches``, at least ``MIN_LAUNCHES_PER_SUSPECT`` for each suspect
+    the screen would pick with no limit but its own."""
+    wanted = stats.pick_suspects(screen, budget=2 * MIN_PER_SIDE * DEFAULT_MAX_SUSPECTS)
+    return max(int(share * launches), MIN_LAUNCHES_PER_SUSPECT * len(wanted))
+
+
 def confirm_run(
     *,
     db: Path | DbLocation,
@@ -150,7 +203,7 @@ def confirm_run(
         screen = compare_runs(store, base_id, cand_id, vary=vary)
         cand_launches = store.launches(cand_id, include_output=False)
         base_launches = store.launches(base_id, include_output=False)
-        budget = int(budget_share * len(cand_launches))
+        budget = confirm_budget(screen, budget_share, len(cand_launches))
         suspects = stats.pick_suspects(screen, budget=budget)
         if not suspects:
             return Confirmation(screen, (), None, None, 0)
@@ -210,6 +263,7 @@ def confirm_run(
         for side, d in sides.items()
     }
     done = 0
+    spent = dict.fromkeys((s.label for s in suspects), 0)
     with contextlib.ExitStack() as stack:
         devices = {}
         for serial in sorted({str(c["device_serial"]) for _, _, c in plan}):
@@ -233,8 +287,11 @@ def confirm_run(
                     if prog.message:
                         log.warning("%s: confirmation launch: %s", info.serial, prog.message)
                     done += 1
+                    spent[s.label] += 1
     with Store(db) as store:
         for d in sides.values():
             store.finish_run(d["run"], "ok")
         final = confirmation_of(store, screen, vary=vary, alpha=alpha)
-    return Confirmation(final, suspects, sides["base"]["run"], sides["cand"]["run"], done)
+    return Confirmation(
+        final, suspects, sides["base"]["run"], sides["cand"]["run"], done, tuple(spent.items())
+    )

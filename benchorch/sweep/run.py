@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchorch import kept
 from benchorch.abi import host_abi
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
@@ -366,6 +367,8 @@ def _sweep(
             if plan.launches:
                 todo = remaining(plan, info.serial, done)
                 work.append(DeviceWork(device, info, binary, todo, et_binary))
+        _keep_inputs([b for _, _, b in per_device] + [*filter(None, et_binaries.values())],
+                     variant_files, {f.name: f.sha256 for f in manifest.files})  # fmt: skip
         if not resume_run:
             for f in manifest.files:
                 store.record_variant(run_id, f)
@@ -421,6 +424,16 @@ def _sweep(
 
 
 _NO_HOOKS = SweepHooks()
+
+
+def _keep_inputs(binaries: list[Binary], files: dict[str, Path], shas: dict[str, str]) -> None:
+    """Keep the run's binaries and variant files by content hash (``benchorch.kept``):
+    the confirm step re-runs them after their original paths changed."""
+    for b in {b.sha256: b for b in binaries}.values():
+        if b.local_path is not None:
+            kept.keep(b.local_path, b.sha256, executable=True)
+    for name, path in files.items():
+        kept.keep(path, shas[name])
 
 
 def _stop_timer(executor: Executor, stop_at: float | None) -> threading.Timer | None:

@@ -90,15 +90,14 @@ def test_quiet_nights_exit_0_and_say_nothing_to_the_webhook(tmp_path: Path, hook
 def test_a_slowdown_in_both_baselines_is_a_suspect_never_an_unconfirmed_regression(
     tmp_path: Path, hook: Hook
 ) -> None:
-    config = write_config(tmp_path, webhook=hook.url)
+    config = write_config(tmp_path, webhook=hook.url, confirm=False)
     slow = Night("2026-11-07", scale={("PHONE_A", "fused"): 1.2})
     build(tmp_path / "r.sqlite", config, [*QUIET, slow])
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     result = _report(tmp_path, config, env={"GITHUB_STEP_SUMMARY": str(summary)})
-    # the confirm step's budget (a share of this small night's launches) pays
-    # for no confirmation: the suspect is listed apart and the night is not
-    # failed on the screen alone
+    # no confirm step (confirm = false): the suspect is listed apart and the
+    # night is not failed on the screen alone
     assert result.exit_code == 0, result.output
     md = result.stdout
     assert "## Unconfirmed suspects (not regressions)" in md
@@ -106,7 +105,7 @@ def test_a_slowdown_in_both_baselines_is_a_suspect_never_an_unconfirmed_regressi
     [row] = [line for line in suspects.splitlines() if "fused" in line and "quantized" not in line]
     pct = float(re.findall(r"\| ([+-][0-9.]+)% \|", row)[0])
     assert 15 < pct < 25, row  # the +20% it was given, against the previous night
-    assert "not confirmed: the confirm step did not measure it again" in suspects
+    assert "not confirmed: confirm = false in \\[nightly\\]" in suspects
     assert "## Confirmed regressions" not in md
     assert summary.read_text().startswith("earlier step\n# benchorch nightly 2026-11-07")
     [body] = hook.bodies  # once, with the night's line
@@ -192,7 +191,9 @@ def test_compare_two_nights(tmp_path: Path) -> None:
 def test_a_phone_that_drifted_on_every_configuration_is_not_a_code_regression(
     tmp_path: Path, hook: Hook
 ) -> None:
-    config = write_config(tmp_path, webhook=hook.url)
+    # synthetic nights have no phone to re-run on (confirm = false); the
+    # fortnight on virtual phones re-runs a drifted phone A/B for real
+    config = write_config(tmp_path, webhook=hook.url, confirm=False)
     build(
         tmp_path / "r.sqlite", config, [*QUIET, Night("2026-11-07", phone_scale={"PHONE_A": 1.1})]
     )
@@ -211,20 +212,24 @@ def test_a_phone_that_drifted_on_every_configuration_is_not_a_code_regression(
     assert "the phone drifted" in body["text"]
 
 
-def test_the_confirm_budget_reaches_the_confirm_step(tmp_path: Path) -> None:
-    # the same +20% night; 14% of its 48 launches pays for no suspect (at least
-    # 10 launches a side: "its budget", the test above), 100% does: the confirm
-    # step then takes the suspect and sets out to re-run it, which synthetic
-    # nights (no phone, no stored sweep settings) cannot: the suspect stays
-    # unconfirmed with the confirm step's error, and the report still exits 0
-    config = write_config(tmp_path, confirm_budget=100)
+def test_a_small_night_pays_its_suspect_and_a_confirm_step_that_cannot_run_is_exit_3(
+    tmp_path: Path,
+) -> None:
+    # the same +20% night: 14% of its 48 launches is 6, under one suspect's
+    # 20; the floor (sweep.confirm.MIN_LAUNCHES_PER_SUSPECT) pays for it anyway,
+    # so the confirm step takes the suspect and sets out to re-run it, which
+    # synthetic nights (no phone, no stored sweep settings) cannot: the suspect
+    # stays unconfirmed with the confirm step's error, and the report exits 3
+    # (infrastructure: it cannot say whether the night regressed)
+    config = write_config(tmp_path)
     slow = Night("2026-11-07", scale={("PHONE_A", "fused"): 1.2})
     build(tmp_path / "r.sqlite", config, [*QUIET, slow])
     result = _report(tmp_path, config, "--format", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     doc = json.loads(next((tmp_path / "out").glob("*.json")).read_text())["verdicts"]
     assert doc["regressions"] == [] and doc["confirm_launches"] == 0
     assert doc["confirm_note"].startswith("not confirmed: the confirm step failed: ")
+    assert doc["confirm_error"] and doc["confirm_error"] in doc["confirm_note"]
     [sus] = [
         s
         for s in doc["unconfirmed_suspects"]

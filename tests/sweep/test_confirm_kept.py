@@ -1,0 +1,135 @@
+"""``sweep --confirm`` re-runs the baseline's exact bytes after its variants
+folder was re-exported over: the sweep kept every file it used by content hash
+(``benchorch.kept``). Real parts: two real exports into one folder, the real
+host-built speed_benchmark_torch on ``--device local``, a real SQLite store,
+the CLI as a subprocess. The later export writes a model with four more
+convolutions (about 2.5x the work): the confirmation can only call it slower
+if its baseline side ran the original file, not the file now at its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchorch.build.provenance import Provenance
+from benchorch.store import Store
+
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
+
+DIMS = "1,3,32,32"
+
+
+def _models(folder: Path) -> dict[str, Path]:
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self, extra: int) -> None:
+            super().__init__()
+            layers = [torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()]
+            for _ in range(2 + extra):
+                layers += [torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()]
+            self.body = torch.nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return self.body(x)
+
+    torch.manual_seed(0)
+    out = {}
+    for name, extra in (("same", 0), ("slowed", 4)):
+        out[name] = folder / f"{name}.pt"
+        torch.jit.trace(Net(extra).eval(), torch.ones(1, 3, 32, 32)).save(str(out[name]))
+    return out
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchorch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _sweep(env: dict[str, str], binary: str, folder: Path, *extra: str) -> Any:
+    res = _cli(
+        env, "sweep", "--device", "local", "--binary", binary, "--variants", str(folder),
+        "--dims", DIMS, "--launches", "6", "--iter", "20", "--warmup", "2",
+        "--load-launches", "0", "--quiet", "--json", "--out", str(Path(env["HOME"]) / "r"),
+        *extra,
+    )  # fmt: skip
+    return res
+
+
+def test_confirm_runs_the_baseline_bytes_after_the_folder_was_exported_over(
+    host_binary_lite: Provenance, tmp_path: Path
+) -> None:
+    models = _models(tmp_path)
+    env = dict(
+        os.environ,
+        HOME=str(tmp_path),
+        BENCHORCH_DB=str(tmp_path / "results.sqlite"),
+        BENCHORCH_LOCK_DIR=str(tmp_path / "locks"),
+        BENCHORCH_CACHE=str(tmp_path / "cache"),
+    )
+    folder = tmp_path / "variants"
+
+    def export(model: str) -> dict[str, str]:
+        res = _cli(env, "variants", str(models[model]), "--out", str(folder), "--dims", DIMS,
+                   "--recipe", "lite")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        doc = json.loads((folder / "manifest.json").read_text())
+        return {f["name"]: f["sha256"] for f in doc["files"]}
+
+    before = export("same")
+    binary = str(host_binary_lite.path)
+    first = _sweep(env, binary, folder)
+    assert first.returncode == 0, first.stderr
+    base_run = json.loads(first.stdout)["run_id"]
+
+    after = export("slowed")  # the next night's export, into the same folder
+    assert all(after[n] != before[n] for n in before)  # every file was rewritten
+
+    second = _sweep(env, binary, folder, "--confirm", "--baseline", base_run,
+                    "--vary", "variant_sha256")  # fmt: skip
+    assert second.returncode == 1, (second.stdout, second.stderr)
+    conf = json.loads(second.stdout)["confirmation"]
+    rows = [r for r in conf["comparison"]["rows"] if r["confirm_base"]]
+    assert rows and {r["verdict"] for r in rows} == {"slower"}, rows
+    assert conf["cost"]["confirmed"]["suspects"] == len(rows)
+    assert conf["cost"]["confirmed"]["launches"] == conf["launches"] >= 20 * len(rows)  # floor
+    with Store(Path(env["BENCHORCH_DB"]), create=False) as store:
+        ran = store.launches(conf["base_run"])
+    ran_shas = dict(zip(ran["variant_file"], ran["variant_sha256"], strict=True))
+    assert ran_shas and all(before[f] == sha for f, sha in ran_shas.items())
+    name = next(iter(ran_shas))
+    kept = tmp_path / "cache" / "kept" / before[name][:2] / before[name]
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == before[name]
+
+    # the kept copy gone as well: one line naming the hash and the fix, exit 3,
+    # the sweep's own launches kept
+    kept.unlink()
+    third = _sweep(env, binary, folder, "--confirm", "--baseline", base_run,
+                   "--vary", "variant_sha256")  # fmt: skip
+    assert third.returncode == 3, (third.stdout, third.stderr)
+    [line] = [ln for ln in third.stderr.splitlines() if before[name] in ln]
+    assert "put the file with that hash back" in line and str(folder / name) in line
+    runs = json.loads(_cli(env, "runs", "--json").stdout)
+    assert len(runs) == 5  # 3 sweeps and the two sides of one confirmation
+
+    # prune: only what no stored run references goes
+    junk = tmp_path / "cache" / "kept" / "ab" / ("ab" + "0" * 62)
+    junk.parent.mkdir(exist_ok=True)
+    junk.write_bytes(b"no run used this")
+    res = _cli(env, "db", "prune-files", "--older-than", "0")
+    assert res.returncode == 0, res.stderr
+    assert "removed 1 kept file(s)" in res.stdout and not junk.exists()
+    assert (tmp_path / "cache" / "kept" / after[name][:2] / after[name]).is_file()
