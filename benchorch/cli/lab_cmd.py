@@ -17,7 +17,7 @@ import psycopg
 
 from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, InfraError, UsageError
-from benchorch.lab import state
+from benchorch.lab import parts, state
 from benchorch.lab.config import LabConfig, load_lab_config, parse_duration
 
 CONFIG = click.option(
@@ -73,6 +73,7 @@ def init(config_path: Path | None) -> None:
     with state.connect(config.database_url) as conn, state.init_lock(conn):
         created = queue.init_schema(config.database_url)
         state.create_tables(conn)
+        parts.create_tables(conn)
         state.sync_devices(conn, config)
     click.echo(
         f"lab database ready ({'queue schema created' if created else 'queue schema already there'}"
@@ -452,8 +453,9 @@ def worker(
     it runs anywhere and reaches the host's adb server through an SSH forward it
     supervises (checked every second, re-opened when it drops); edge mode: on the lab
     host itself, talking to the local adb server. The host's status (up, down,
-    misconfigured) is recorded for `lab devices` and `lab hosts`. Today a host's
-    worker serves reservations; sweep parts come with `sweep --lab` (issue 12).
+    misconfigured) is recorded for `lab devices` and `lab hosts`. A host's worker
+    serves reservations and the parts of `benchorch sweep --lab`; a running part stopped
+    by SIGTERM finishes its launch and is handed back (retried at once, resuming).
 
     \b
     Examples:

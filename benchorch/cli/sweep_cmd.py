@@ -20,6 +20,7 @@ Examples:
   benchorch sweep --device 1A2B3C --binary speed_benchmark_torch --variants out/ --threads 1,4
   benchorch sweep --all --config nightly.toml
   benchorch sweep --resume 20261126-013000-ab12
+  benchorch sweep --lab lab.toml --phone-model pixel_7 --binary sbt --model demo:conv_bn_relu
 
 \b
 Exit codes: 0 every launch succeeded; 1 a launch failed or the sweep was
@@ -147,6 +148,27 @@ refused (the other devices' results are kept).
     metavar="FIELD",
     help="With --confirm: a field that differs on purpose (see `compare --help`).",
 )
+@click.option(
+    "--lab",
+    "lab",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[LAB.TOML]",
+    help="Run on the shared lab: each phone's part is a job of the lab's queue, served by"
+    " its host's worker (lab.toml: this value, else BENCHORCH_LAB). Phones by --device,"
+    " --phone-model, --tag or --all.",
+)
+@click.option(
+    "--phone-model",
+    "phone_models",
+    multiple=True,
+    metavar="MODEL",
+    help="--lab: every phone of this lab.toml model (repeatable).",
+)
+@click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="--lab: every phone with this tag."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.pass_context
@@ -160,6 +182,9 @@ def sweep(
     vary: tuple[str, ...],
     quiet: bool,
     as_json: bool,
+    lab: str | None,
+    phone_models: tuple[str, ...],
+    tags: tuple[str, ...],
     **settings: Any,
 ) -> Outcome:
     """Run a benchmark sweep and write its HTML report (its path is printed last).
@@ -174,15 +199,38 @@ def sweep(
     # Every other option is named after the SweepConfig field it sets.
     flag_names = {p.name: p.opts[0] for p in ctx.command.params if p.name in settings}
     command = invocation()
-    summary = run_sweep(
-        db=db_path(ctx),
-        flags=settings,
-        flag_names=flag_names,
-        config_file=config_file,
-        resume_run=resume,
-        command=command,
-        quiet=quiet or as_json,
-    )
+    if lab is None and (phone_models or tags):
+        raise UsageError("--phone-model and --tag choose lab phones", hint="add --lab lab.toml")
+    if lab is not None:
+        from benchorch.lab.submit import Selection, run_lab_sweep
+
+        if resume is not None:
+            raise UsageError("--resume does not go with --lab", hint="start a new lab sweep")
+        selection = Selection(
+            devices=tuple(settings.pop("devices") or ()),
+            models=phone_models,
+            tags=tags,
+            all=bool(settings.pop("all")),
+        )
+        summary = run_lab_sweep(
+            lab_path=Path(lab) if lab else None,
+            selection=selection,
+            flags=settings,
+            flag_names=flag_names,
+            config_file=config_file,
+            command=command,
+            quiet=quiet or as_json,
+        )
+    else:
+        summary = run_sweep(
+            db=db_path(ctx),
+            flags=settings,
+            flag_names=flag_names,
+            config_file=config_file,
+            resume_run=resume,
+            command=command,
+            quiet=quiet or as_json,
+        )
     status, confirmed = summary.status, None
     if confirm and baseline is not None and summary.run_id is not None:
         from benchorch.sweep.confirm import confirm_run

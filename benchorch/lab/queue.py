@@ -9,6 +9,8 @@ knows the engine). What it offers the rest of benchorch:
   sweeps, which outrank the nightly).
 * ``defer_health``: a phone's health check, on its host queue, holding its lock, at
   ``HEALTH`` priority (after reservations, before sweeps).
+* ``defer_part``: a ``sweep --lab`` phone's part, on the phone's host queue, holding
+  the lock ``device:<serial>``, at ``ADHOC`` (a person's sweep) or ``NIGHTLY``.
 * ``cancel``: a job that has not started is cancelled; a running one is asked to abort.
 * ``run_worker``: a host's worker: one slot per phone, polling about every second
   (a job waiting on a phone's lock starts at the next poll; docs/LAB.md).
@@ -44,6 +46,7 @@ __all__ = [
     "cancel",
     "defer_health",
     "defer_hold",
+    "defer_part",
     "device_lock",
     "host_queue",
     "init_schema",
@@ -74,10 +77,11 @@ def make_app(url: str) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
 
     from benchorch.lab.hold import HandBack
+    from benchorch.lab.sweeppart import PartHandBack
 
-    # A stopping worker hands its holds back: retried at once (never scheduled into
-    # the future, which would block the phone's lock: #1599), no queueing_lock (#1543).
-    handback = procrastinate.RetryStrategy(retry_exceptions=[HandBack])
+    # A stopping worker hands its holds and parts back: retried at once (never scheduled
+    # into the future, which would block the phone's lock: #1599), no queueing_lock (#1543).
+    handback = procrastinate.RetryStrategy(retry_exceptions=[HandBack, PartHandBack])
 
     @app.task(name="benchorch.lab.hold", pass_context=True, retry=handback)
     async def hold(context: procrastinate.JobContext, rid: int) -> None:
@@ -101,6 +105,27 @@ def make_app(url: str) -> procrastinate.App:
             context.worker_name or "?",
             extra.get("adb_addr"),
             link is None or link.status.up,
+            int(extra.get("quarantine_after", 3)),
+        )
+
+    @app.task(name="benchorch.lab.sweep_part", pass_context=True, retry=handback)
+    async def sweep_part(context: procrastinate.JobContext, part_id: int) -> None:
+        from benchorch.lab.sweeppart import run_part_job
+
+        extra = context.additional_context
+        link = extra.get("host_link")
+
+        def shutting_down() -> bool:
+            return context.abort_reason() == procrastinate.job_context.AbortReason.SHUTDOWN
+
+        await run_part_job(
+            extra["lab_url"],
+            part_id,
+            context.job.id,
+            context.worker_name or "?",
+            extra.get("adb_addr"),
+            shutting_down,
+            lambda: link is None or link.status.up,
             int(extra.get("quarantine_after", 3)),
         )
 
@@ -153,6 +178,21 @@ def defer_health(url: str, serial: str, host: str) -> int:
                 task.configure(
                     queue=host_queue(host), lock=device_lock(serial), priority=HEALTH
                 ).defer(serial=serial)
+            )
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
+
+
+def defer_part(url: str, serial: str, host: str, part_id: int, priority: int) -> int:
+    """A sweep part's job on ``host``'s queue, holding the phone's lock."""
+    app = make_app(url)
+    try:
+        with app.open():
+            task = app.tasks["benchorch.lab.sweep_part"]
+            return int(
+                task.configure(
+                    queue=host_queue(host), lock=device_lock(serial), priority=priority
+                ).defer(part_id=part_id)
             )
     except (pexc.ProcrastinateException, OSError) as exc:
         raise _infra(url, exc) from exc

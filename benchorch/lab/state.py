@@ -480,13 +480,20 @@ def begin_attempt(conn: Conn, serial: str, kind: str, owner: str, job_id: int | 
     return token
 
 
+#: (serial, token, token) -> ok: the attempt ``token`` is the open one with the greatest token
+CURRENT_SQL = (
+    "SELECT (SELECT max(token) FROM benchorch_lab_attempts WHERE serial = %s) = %s"
+    " AND (SELECT ended_at IS NULL FROM benchorch_lab_attempts WHERE token = %s) AS ok"
+)
+#: (serial,): taken by a fenced write before ``CURRENT_SQL`` in its own transaction, so
+#: ``begin_attempt`` (which locks the row for update) waits for the write to commit, and a
+#: write after it sees the new attempt: no result of a superseded attempt is ever stored
+SHARE_DEVICE_SQL = "SELECT 1 FROM benchorch_lab_devices WHERE serial = %s FOR SHARE"
+
+
 def is_current(conn: Conn, serial: str, token: int) -> bool:
     """True while ``token`` is the open attempt with ``serial``'s greatest token."""
-    row = conn.execute(
-        "SELECT (SELECT max(token) FROM benchorch_lab_attempts WHERE serial = %s) = %s"
-        " AND (SELECT ended_at IS NULL FROM benchorch_lab_attempts WHERE token = %s) AS ok",
-        (serial, token, token),
-    ).fetchone()
+    row = conn.execute(CURRENT_SQL, (serial, token, token)).fetchone()
     return bool(row and row["ok"])
 
 

@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -382,6 +382,19 @@ class Store:
                 self.spool.add_launch(rec)
                 self._next_flush = time.monotonic() + FLUSH_RETRY_S
                 return None
+
+    def record_launch_if(
+        self, rec: LaunchRecord, check: Callable[[sa.Connection], bool]
+    ) -> int | None:
+        """Store one launch only if ``check``, run first in the same transaction, says so
+        (a lab attempt's fence: a superseded attempt stores nothing); None when it did not.
+
+        Never spooled: a launch that cannot be fenced now is not stored (``StoreUnavailable``).
+        """
+        with self._writing(run_id=rec.run_id) as conn:
+            if not check(conn):
+                return None
+            return self._execute_insert(conn, rec)
 
     def _try_flush(self) -> bool:
         """Replay the spool if it is time to try; True when nothing waits any more."""

@@ -68,6 +68,11 @@ DEVICE_SUPERSEDED = "superseded"  # a lab attempt whose phone was handed to a la
 
 #: A lab attempt's fence: True while this attempt still owns the phone (its token is current).
 Fence = Callable[[], bool]
+#: A lab attempt's write: stores the launch only while the attempt is current, checked in
+#: the write's own transaction; False: superseded, nothing stored.
+FencedWrite = Callable[[Store, LaunchRecord], bool]
+#: A lab attempt's launch command around the planned one (the phone's guard).
+Wrap = Callable[[Sequence[str]], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class DeviceWork:
     # lab mode: asked before each launch and before its result is stored; False ends
     # the part as superseded, storing nothing more (issue 12's fencing)
     fence: Fence | None = None
+    write: FencedWrite | None = None  # lab mode: the fenced write (else ``record_launch``)
+    wrap: Wrap | None = None  # lab mode: the guard around each launch (not stored in argv)
 
     def binary_of(self, spec: LaunchSpec) -> Binary:
         return self.et_binary if spec.executorch and self.et_binary is not None else self.binary
@@ -191,13 +198,21 @@ class Executor:
             runner = et_argv if spec.executorch else binary_argv
             argv = launch_argv(runner, spec, model_paths[spec.file], info.load_clock)
             et_warmup = spec.warmup if spec.executorch else None
+            run_argv = argv if work.wrap is None else tuple(work.wrap(argv))
             outcome = self._launch_with_retries(
-                device, argv, spec.kind, policy, last_health, et_warmup, et_logcat
+                device, run_argv, spec.kind, policy, last_health, et_warmup, et_logcat
             )
+            if run_argv is not argv:
+                outcome = dataclasses.replace(outcome, argv=tuple(argv))
             last_health = outcome.health_after
             if self._superseded(work, prog):
                 return  # this launch's result belongs to no current attempt: not stored
-            store.record_launch(self._record(work, spec, policy.cpu_mask, outcome))
+            record = self._record(work, spec, policy.cpu_mask, outcome)
+            if work.write is None:
+                store.record_launch(record)
+            elif not work.write(store, record):
+                self._superseded(work, prog, force=True)
+                return
             prog.done += 1
             if not outcome.ok:
                 prog.failed += 1
@@ -213,8 +228,8 @@ class Executor:
         prog.current = ""
 
     @staticmethod
-    def _superseded(work: DeviceWork, prog: DeviceProgress) -> bool:
-        if work.fence is None or work.fence():
+    def _superseded(work: DeviceWork, prog: DeviceProgress, *, force: bool = False) -> bool:
+        if not force and (work.fence is None or work.fence()):
             return False
         prog.status = DEVICE_SUPERSEDED
         prog.message = "a later attempt took the phone over; this attempt stored nothing more"

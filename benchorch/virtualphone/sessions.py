@@ -55,8 +55,22 @@ def parse_command(command: str) -> tuple[int | None, list[str]]:
         words = list(lexer)
     except ValueError:  # unbalanced quotes: keep the raw line
         return None, [command]
-    cut = max((i + 1 for i, w in enumerate(words) if w in _OPERATORS), default=0)
-    argv = words[cut:]
+    simple: list[list[str]] = [[]]
+    for w in words:
+        if w in _OPERATORS:
+            simple.append([])
+        else:
+            simple[-1].append(w)
+    # the benchmark's own simple command: the last that names a model (a launch that
+    # reads the phone's health in its own round trip runs more commands after it)
+    argv = next(
+        (
+            c
+            for c in reversed(simple)
+            if any(w.startswith(("--model=", "--model_path=")) for w in c)
+        ),
+        simple[-1],
+    )
     token = None
     for i, word in enumerate(argv):
         m = _ENV_TOKEN.match(word)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from benchorch.cli.main import cli
 from tests.support.postgres import PgServer
+from tests.sweep.conftest import small_variants, sweep_binaries  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

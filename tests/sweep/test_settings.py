@@ -202,8 +202,9 @@ def test_click_style_flags_as_the_sweep_command_passes_them(tmp_path: Path) -> N
 
 def test_the_sweep_command_names_its_options_after_the_settings() -> None:
     """No mapping table: every sweep option sets the SweepConfig field it is named for,
-    but the output switches and the confirm step's own options (its baseline, budget
-    and varied field, which belong to that step and are not stored as settings)."""
+    but the output switches, the confirm step's own options (its baseline, budget
+    and varied field, which belong to that step and are not stored as settings) and
+    the lab's (which lab, and which of its phones: they become ``devices``)."""
     from dataclasses import fields
 
     from benchorch.cli.sweep_cmd import sweep
@@ -217,6 +218,9 @@ def test_the_sweep_command_names_its_options_after_the_settings() -> None:
         "baseline",
         "confirm_budget",
         "vary",
+        "lab",
+        "phone_models",
+        "tags",
     }
     assert names - {f.name for f in fields(SweepConfig)} == not_settings
     assert not hasattr(cfg, "ALIASES") and not hasattr(cfg, "FLAG_NAMES")

@@ -33,6 +33,12 @@ def test_parse_command_finds_the_guard_token_and_the_benchmark_argv() -> None:
         ["env", "BENCHORCH_LAB_TOKEN=7", "./x", "--model=m"],
     )
     assert parse_command("./x --model=m") == (None, ["./x", "--model=m"])
+    # a launch that reads the health in its own round trip: commands follow the benchmark
+    folded = (
+        "echo @@pid@@$$ >&2; { dumpsys battery; } 2>/dev/null; cd /d && sh -c 'exec \"$@\"' sh"
+        " /d/lab-guard 9 ./sbt --model=/d/m.ptl --iter=3; r=$?; echo; { dumpsys battery; }; exit $r"
+    )
+    assert parse_command(folded) == (9, ["./sbt", "--model=/d/m.ptl", "--iter=3"])
     assert parse_command("echo 'unbalanced") == (None, ["echo 'unbalanced"])
 
 

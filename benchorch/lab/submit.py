@@ -1,0 +1,366 @@
+"""``benchorch sweep --lab``: today's sweep, each phone's part a job of the lab's queue.
+
+The submitting process, in order (each step able to fail before anything is queued):
+
+1. the phones: ``--device SERIAL``, ``--phone-model MODEL``, ``--tag TAG`` or
+   ``--all`` against lab.toml (a phone quarantined or in maintenance gets a part
+   that ends "not run" with the reason, never a job);
+2. the settings as today (``sweep.toml``, flags over it); a lab sweep needs
+   ``--binary`` (the phones are on other hosts: nothing is built or probed here);
+3. the variants (exported or ``--variants``) and the plan, which does not depend
+   on the phone (``LaunchSpec.key_for`` adds the serial);
+4. the binaries and variant files stored by content hash in the lab database
+   (``parts.put_blob``), where a worker on any machine fetches them;
+5. the run in the results store (the lab's PostgreSQL), then one part per phone
+   (``parts``) and its job (``queue.defer_part``: the phone's host queue, the
+   lock ``device:<serial>``, ``ADHOC`` or ``NIGHTLY`` priority);
+6. waiting, with today's progress display fed from the parts' rows;
+7. the summary and report from benchorch's tables (the launches stored, the
+   parts' statuses), never from the queue's status.
+
+Ctrl-C asks every part to stop (queued ones end interrupted, running ones finish
+the launch they are in); a second Ctrl-C stops waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchorch.errors import UsageError
+from benchorch.lab import parts, queue, state
+from benchorch.lab.config import LabConfig, PhoneConfig, load_lab_config
+from benchorch.lab.sweeppart import launch_to_json
+from benchorch.store import Store
+from benchorch.sweep.emptyplan import nothing_to_run
+from benchorch.sweep.executor import (
+    DEVICE_INTERRUPTED,
+    DeviceProgress,
+    SweepResult,
+    overall_status,
+)
+from benchorch.sweep.inputs import Binary
+from benchorch.sweep.plan import make_plan, plan_variants
+from benchorch.sweep.progress import ProgressDisplay
+from benchorch.sweep.run import (
+    SweepHooks,
+    SweepSummary,
+    _check_writable,
+    _report,
+    _variants,
+    prewarm_report,
+)
+from benchorch.sweep.settings import SweepConfig, given, load_toml, merge
+
+__all__ = ["Selection", "run_lab_sweep", "select_phones"]
+
+log = logging.getLogger("benchorch.lab.submit")
+POLL_S = 0.25
+UNUSABLE = ("quarantined", "maintenance")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which lab phones a sweep runs on (any mix; ``all``: every configured phone)."""
+
+    devices: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    all: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.devices or self.models or self.tags or self.all)
+
+
+def select_phones(config: LabConfig, selection: Selection) -> list[PhoneConfig]:
+    """The configured phones the selection names, in lab.toml's order; an unknown
+    serial, model or tag is a usage error naming what is configured."""
+    if selection.empty:
+        raise UsageError(
+            "no lab phone given",
+            hint="pass --device SERIAL, --phone-model MODEL, --tag TAG or --all",
+        )
+    chosen: dict[str, PhoneConfig] = {}
+    for serial in selection.devices:
+        chosen[serial] = config.phone(serial)
+    for model in selection.models:
+        found = [p for p in config.phones.values() if p.model == model]
+        if not found:
+            known = sorted({p.model for p in config.phones.values()})
+            raise UsageError(
+                f"no phone of model {model!r} in {config.path}",
+                hint=f"models there: {', '.join(known) or 'none'}",
+            )
+        chosen.update((p.serial, p) for p in found)
+    for tag in selection.tags:
+        found = [p for p in config.phones.values() if tag in p.tags]
+        if not found:
+            known = sorted({t for p in config.phones.values() for t in p.tags})
+            raise UsageError(
+                f"no phone tagged {tag!r} in {config.path}",
+                hint=f"tags there: {', '.join(known) or 'none'}",
+            )
+        chosen.update((p.serial, p) for p in found)
+    if selection.all:
+        chosen.update(config.phones)
+    if not chosen:
+        raise UsageError(f"{config.path} configures no phones", hint="add [phones.SERIAL] tables")
+    return [p for p in config.phones.values() if p.serial in chosen]
+
+
+def _settings(
+    flags: dict[str, Any],
+    flag_names: dict[str, str],
+    config_file: Path | None,
+    serials: Sequence[str],
+) -> SweepConfig:
+    chosen = given(flags)
+    for name in ("adb_server", "build_from", "resume"):
+        if name in chosen:
+            flag = flag_names.get(name, f"--{name.replace('_', '-')}")
+            raise UsageError(
+                f"{flag} does not go with --lab",
+                hint="the lab's hosts serve its phones; pass --binary for them",
+            )
+    chosen.pop("all", None)
+    chosen["devices"] = tuple(serials)
+    file_values = load_toml(config_file) if config_file is not None else {}
+    for name in ("devices", "all", "adb_server"):
+        file_values.pop(name, None)
+    cfg = merge(file_values, chosen, flag_names=flag_names)
+    if cfg.binary is None:
+        raise UsageError(
+            "a lab sweep needs --binary (a speed_benchmark_torch for the phones' ABI)",
+            hint="build one with `benchorch build` and pass --binary PATH",
+        )
+    return cfg
+
+
+def _binary_spec(conn: state.Conn, binary: Binary | None) -> dict[str, Any] | None:
+    if binary is None or binary.local_path is None:
+        return None
+    return {
+        "provenance": binary.provenance.to_dict(),
+        "sha256": parts.put_blob(conn, binary.local_path),
+        "name": binary.local_path.name,
+        "extra": {p.name: parts.put_blob(conn, p) for p in binary.extra_files},
+    }
+
+
+def _register(cfg: SweepConfig) -> tuple[Binary, Binary | None]:
+    from benchorch.build.provenance import register_binary
+
+    assert cfg.binary is not None
+    binary = Binary.from_provenance(register_binary(Path(cfg.binary)))
+    et_binary = None
+    if cfg.et_binary is not None:
+        from benchorch.etrunner.register import register_runner
+
+        et_binary = Binary.from_provenance(register_runner(Path(cfg.et_binary)))
+    return binary, et_binary
+
+
+def run_lab_sweep(
+    *,
+    lab_path: Path | None,
+    selection: Selection,
+    flags: dict[str, Any],
+    flag_names: dict[str, str],
+    config_file: Path | None,
+    command: str,
+    quiet: bool,
+    priority: int = queue.ADHOC,
+    hooks: SweepHooks | None = None,
+) -> SweepSummary:
+    """Steps 1-7 above; the summary's status gives today's exit code."""
+    config = load_lab_config(lab_path)
+    phones = select_phones(config, selection)
+    cfg = _settings(flags, flag_names, config_file, [p.serial for p in phones])
+    out_dir = Path(cfg.out or "reports")
+    _check_writable(out_dir)
+    binary, et_binary = _register(cfg)
+    manifest = _variants(cfg, [(p.serial, binary) for p in phones])
+    plan = make_plan(plan_variants(manifest), binary, cfg, et_binary)
+    if not plan.launches:
+        raise nothing_to_run(
+            {p.serial: plan for p in phones},
+            from_recipe=cfg.variants is None,
+            candidates=len(manifest.files),
+        )
+    url = config.database_url
+    with state.connect(url) as conn:
+        if not state.tables_exist(conn):
+            raise UsageError(
+                "the lab database has no benchorch tables", hint="run `benchorch lab init` first"
+            )
+        parts.create_tables(conn)  # a database initialised before sweep parts existed
+        state.sync_devices(conn, config)
+        rows = {d.serial: d for d in state.devices(conn)}
+        spec = {
+            "settings": {
+                "timeout_s": cfg.timeout,
+                "cooldown_temp_c": cfg.cooldown_c,
+                "cooldown_max_wait_s": cfg.cooldown_max_wait,
+                "min_battery": cfg.min_battery,
+                "retries": cfg.retries,
+                "reconnect_s": cfg.reconnect_timeout,
+                "pin": cfg.pin,
+            },
+            "binary": _binary_spec(conn, binary),
+            "et_binary": _binary_spec(conn, et_binary),
+            "files": {
+                f.name: parts.put_blob(conn, f.abspath(manifest.root))
+                for f in manifest.files
+                if f.name in {s.file for s in plan.launches}
+            },
+            "launches": [launch_to_json(s) for s in plan.launches],
+        }
+        with Store(url) as store:
+            run_id = store.create_run(
+                command=command,
+                params={
+                    "settings": cfg.to_dict(),
+                    "manifest": str(manifest.root),
+                    "devices": [p.serial for p in phones],
+                    "lab": str(config.path),
+                },
+            )
+            store.record_binary(run_id, binary.provenance)
+            if et_binary is not None:
+                store.record_binary(run_id, et_binary.provenance)
+            for f in manifest.files:
+                store.record_variant(run_id, f)
+            for s in manifest.skipped:
+                store.record_skip(run_id, device="*", variant=s.variant, config={}, reason=s.reason)
+            for p in phones:
+                for skip in plan.skipped:
+                    store.record_skip(
+                        run_id,
+                        device=p.serial,
+                        variant=skip.file,
+                        config=skip.config,
+                        reason=skip.reason,
+                    )
+        if hooks is not None and hooks.on_run is not None:
+            hooks.on_run(run_id, {p.serial: len(plan.launches) for p in phones})
+        for p in phones:
+            part_id = parts.create_part(
+                conn,
+                run_id=run_id,
+                serial=p.serial,
+                host=p.host,
+                model=p.model,
+                priority=priority,
+                spec=spec,
+                total=len(plan.launches),
+            )
+            row = rows.get(p.serial)
+            if row is not None and row.state in UNUSABLE:
+                why = f"{row.state}" + (f" ({row.state_reason})" if row.state_reason else "")
+                parts.end_unstarted(conn, part_id, parts.NOT_RUN, f"not run: the phone is {why}")
+                continue
+            job_id = queue.defer_part(url, p.serial, p.host, part_id, priority)
+            parts.set_job(conn, part_id, job_id)
+    return _wait_and_report(url, run_id, out_dir, quiet, len(plan.skipped) * len(phones), hooks)
+
+
+def _progress(p: parts.Part) -> DeviceProgress:
+    return DeviceProgress(p.serial, p.total, p.done, p.failed, p.current, p.status, p.message)
+
+
+def _stop_all(url: str, conn: state.Conn, run_id: str, why: str) -> None:
+    for p in parts.parts_of_run(conn, run_id):
+        if p.ended:
+            continue
+        parts.end_unstarted(conn, p.id, DEVICE_INTERRUPTED, why)
+        if p.job_id is not None:  # queued: cancelled; running: asked to abort (ends interrupted)
+            queue.cancel(url, p.job_id)
+
+
+def _wait(url: str, run_id: str, quiet: bool, stop_at: float | None) -> list[parts.Part]:
+    display = ProgressDisplay(enabled=not quiet)
+    shown: dict[int, tuple[object, ...]] = {}
+    interrupted = False
+    warmed = False
+    with state.connect(url) as conn, display:
+        while True:
+            try:
+                now = parts.parts_of_run(conn, run_id)
+                for p in now:
+                    key = (p.status, p.done, p.failed, p.current)
+                    if shown.get(p.id) != key:
+                        shown[p.id] = key
+                        display.update(_progress(p))
+                    if p.status == "running" and not warmed:
+                        warmed = True
+                        prewarm_report()
+                if all(p.ended for p in now):
+                    return now
+                if stop_at is not None and time.time() >= stop_at and not interrupted:
+                    interrupted = True
+                    _stop_all(url, conn, run_id, "not run: the sweep's time ran out")
+                time.sleep(POLL_S)
+            except KeyboardInterrupt:
+                if interrupted:
+                    log.warning("stopped waiting: the parts still running go on in the lab")
+                    return parts.parts_of_run(conn, run_id)
+                interrupted = True
+                log.warning("interrupted: the parts finish the launch they are in (Ctrl-C again)")
+                _stop_all(url, conn, run_id, "interrupted before it started")
+
+
+def _stored_counts(url: str, run_id: str) -> dict[str, tuple[int, int]]:
+    """Per phone: launches stored and of those failed (benchorch's table, not the queue)."""
+    with state.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT device_serial, count(DISTINCT launch_key) AS done,"
+            " count(DISTINCT launch_key) FILTER (WHERE status <> 'ok') AS failed"
+            " FROM launches WHERE run_id = %s GROUP BY device_serial",
+            (run_id,),
+        ).fetchall()
+    return {str(r["device_serial"]): (int(r["done"]), int(r["failed"])) for r in rows}
+
+
+def _wait_and_report(
+    url: str,
+    run_id: str,
+    out_dir: Path,
+    quiet: bool,
+    skipped: int,
+    hooks: SweepHooks | None,
+) -> SweepSummary:
+    ended = _wait(url, run_id, quiet, hooks.stop_at if hooks is not None else None)
+    counts = _stored_counts(url, run_id)
+    devices: dict[str, DeviceProgress] = {}
+    for p in ended:
+        done, failed = counts.get(p.serial, (0, 0))
+        status = p.status if p.ended else DEVICE_INTERRUPTED
+        devices[p.serial] = DeviceProgress(p.serial, p.total, done, failed, "", status, p.message)
+    result = SweepResult(
+        run_id=run_id,
+        devices=devices,
+        interrupted=any(d.status == DEVICE_INTERRUPTED for d in devices.values()),
+    )
+    from benchorch.domain import Outcome
+
+    status = Outcome(overall_status(result))
+    with Store(url) as store:
+        store.finish_run(run_id, status.value)
+        summary = SweepSummary(run_id=run_id, status=status, skipped=skipped)
+        summary.devices = {
+            s: {
+                "status": d.status,
+                "done": d.done,
+                "total": d.total,
+                "failed": d.failed,
+                "message": d.message,
+            }
+            for s, d in devices.items()
+        }
+        summary.report_path, summary.report_error = _report(store, run_id, out_dir)
+    return summary

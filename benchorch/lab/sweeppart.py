@@ -1,0 +1,415 @@
+"""One phone's part of a ``sweep --lab``, run by the worker of the phone's host.
+
+The job (``queue``'s ``benchorch.lab.sweep_part``, holding the lock
+``device:<serial>``) calls ``run_part_job``. In order:
+
+1. a fenced attempt begins (``state.begin_attempt``: every older attempt on the
+   phone is superseded) and takes the part (``parts.take``); a part that has
+   already ended is left alone (a retried job of a finished part);
+2. the phone is opened on the host's adb server and the guard on it is claimed
+   with the token (``guard.claim``: an older attempt's leftover processes are
+   killed first);
+3. the binaries and variant files are fetched by content hash from the lab
+   database into this machine's cache (``parts.fetch_blob``);
+4. the launches not stored yet for this phone (a retried part resumes) run
+   through the normal executor with the lab's hooks: the fence asked before
+   each launch, every launch run inside the guard, and each result written by
+   ``Store.record_launch_if`` in one transaction with the fence (so a
+   superseded attempt stores nothing, and a launch key is stored at most once);
+5. the part's last status is written (only by the current attempt) and the
+   attempt ends with that status as its outcome.
+
+Knows nothing of the job engine: the abort and the shutdown come in as calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchorch.build.provenance import Provenance
+from benchorch.devices import open_device
+from benchorch.devices.base import Device
+from benchorch.domain import ModelFormat
+from benchorch.errors import BenchorchError, DeviceNotFound, DeviceUnreachable
+from benchorch.lab import guard, parts, state
+from benchorch.paths import cache_root
+from benchorch.store import LaunchRecord, Store
+from benchorch.store.location import parse_db
+from benchorch.sweep.executor import (
+    DEVICE_ERROR,
+    DEVICE_FAILED,
+    DEVICE_INTERRUPTED,
+    DEVICE_LOST,
+    DEVICE_OK,
+    DEVICE_REFUSED,
+    DEVICE_SUPERSEDED,
+    DeviceProgress,
+    DeviceWork,
+    Executor,
+    SweepSettings,
+)
+from benchorch.sweep.inputs import Binary, check_abi
+from benchorch.sweep.launch import LaunchPolicy
+from benchorch.sweep.plan import LaunchSpec
+
+__all__ = [
+    "INFRA_STATUSES",
+    "PartHandBack",
+    "failure_kind",
+    "launch_from_json",
+    "launch_to_json",
+    "run_part",
+    "run_part_job",
+]
+
+log = logging.getLogger("benchorch.lab.sweeppart")
+
+#: Part statuses that are the phone's or the lab's fault (counted against the phone by
+#: the health rules), as opposed to a benchmark's own failure (``failed``), which never is.
+INFRA_STATUSES = frozenset({DEVICE_LOST, DEVICE_REFUSED, DEVICE_ERROR})
+HANDED_BACK = "handed back"
+
+
+class PartHandBack(Exception):
+    """The worker is stopping: the queue retries this part at once; the retry resumes it."""
+
+
+def failure_kind(status: str) -> str | None:
+    """``"infra"`` (the phone or the lab failed), ``"benchmark"`` (a launch failed on its
+    own), or None (ok, superseded, interrupted, handed back)."""
+    if status in INFRA_STATUSES:
+        return "infra"
+    if status == DEVICE_FAILED:
+        return "benchmark"
+    return None
+
+
+def launch_to_json(spec: LaunchSpec) -> dict[str, Any]:
+    out = dataclasses.asdict(spec)
+    out["format"] = spec.format.value
+    return out
+
+
+def launch_from_json(data: dict[str, Any]) -> LaunchSpec:
+    values = dict(data)
+    values["format"] = ModelFormat(values["format"])
+    return LaunchSpec(**values)
+
+
+def _blobs_cache() -> Path:
+    return cache_root() / "lab-files"
+
+
+def _binary(conn: state.Conn, data: dict[str, Any] | None, cache: Path) -> Binary | None:
+    """The binary of the spec, its files fetched into this machine's cache."""
+    if data is None:
+        return None
+    prov = Provenance.from_dict(data["provenance"])
+    local = parts.fetch_blob(conn, data["sha256"], data["name"], cache)
+    extra = tuple(parts.fetch_blob(conn, sha, name, cache) for name, sha in data["extra"].items())
+    prov = dataclasses.replace(prov, path=str(local), extra_files=tuple(str(p) for p in extra))
+    return Binary(provenance=prov, local_path=local, extra_files=extra)
+
+
+def _stored_keys(conn: state.Conn, run_id: str, serial: str) -> set[str]:
+    """Launch keys of this phone already stored in the run (whatever their outcome)."""
+    rows = conn.execute(
+        "SELECT DISTINCT launch_key FROM launches WHERE run_id = %s AND device_serial = %s",
+        (run_id, serial),
+    ).fetchall()
+    return {str(r["launch_key"]) for r in rows}
+
+
+def _fenced_write(serial: str, token: int) -> Callable[[Store, LaunchRecord], bool]:
+    def check(conn: sa.Connection, rec: LaunchRecord) -> bool:
+        conn.exec_driver_sql(state.SHARE_DEVICE_SQL, (serial,))
+        if not conn.exec_driver_sql(state.CURRENT_SQL, (serial, token, token)).scalar():
+            return False
+        held = conn.exec_driver_sql(
+            "SELECT 1 FROM launches WHERE run_id = %s AND launch_key = %s LIMIT 1",
+            (rec.run_id, rec.launch_key),
+        ).first()
+        return held is None
+
+    def write(store: Store, rec: LaunchRecord) -> bool:
+        return store.record_launch_if(rec, lambda conn: check(conn, rec)) is not None
+
+    return write
+
+
+class _PartState:
+    """The part's row, written by this attempt only (one connection, one thread)."""
+
+    def __init__(self, url: str, part_id: int, serial: str, token: int) -> None:
+        self.url, self.part_id, self.serial, self.token = url, part_id, serial, token
+        self.conn: state.Conn | None = None
+        self.lock = threading.Lock()
+
+    def _conn(self) -> state.Conn:
+        if self.conn is None or self.conn.closed:
+            self.conn = state.connect(self.url)
+        return self.conn
+
+    def write(self, prog: DeviceProgress) -> bool:
+        with self.lock:
+            try:
+                return parts.progress(
+                    self._conn(),
+                    self.part_id,
+                    self.token,
+                    status=prog.status,
+                    done=prog.done,
+                    failed=prog.failed,
+                    current=prog.current,
+                    message=prog.message,
+                )
+            except Exception as exc:  # progress is advisory; the fence decides
+                log.warning("part %d: progress not written: %s", self.part_id, exc)
+                self.conn = None
+                return False
+
+    def update(self, prog: DeviceProgress) -> None:
+        self.write(prog)
+
+    def current(self) -> bool:
+        """The fence before each launch; fails closed when the database cannot say."""
+        with self.lock:
+            try:
+                return state.is_current(self._conn(), self.serial, self.token)
+            except Exception:
+                self.conn = None
+                return False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+
+
+def _begin(
+    url: str, part_id: int, job_id: int | None, worker: str
+) -> tuple[parts.Part, int] | None:
+    with state.connect(url) as conn:
+        p = parts.part(conn, part_id)
+        if p is None or p.ended:
+            return None
+        d = state.device(conn, p.serial)
+        if d is not None and d.state in ("quarantined", "maintenance"):
+            why = d.state + (f" ({d.state_reason})" if d.state_reason else "")
+            parts.end_unstarted(conn, part_id, parts.NOT_RUN, f"not run: the phone is {why}")
+            return None
+        token = state.begin_attempt(conn, p.serial, "sweep", f"run {p.run_id} ({worker})", job_id)
+        taken = parts.take(conn, part_id, token)
+        if taken is None:
+            state.end_attempt(conn, token, "part already ended")
+            return None
+        return taken, token
+
+
+def _settings(run_id: str, data: dict[str, Any]) -> SweepSettings:
+    return SweepSettings(
+        run_id=run_id,
+        launch=LaunchPolicy(
+            timeout_s=data["timeout_s"],
+            cooldown_temp_c=data["cooldown_temp_c"],
+            cooldown_max_wait_s=data["cooldown_max_wait_s"],
+        ),
+        min_battery=data["min_battery"],
+        retries=data["retries"],
+        reconnect_s=data["reconnect_s"],
+        pin=data["pin"],
+    )
+
+
+def run_part(
+    url: str,
+    part_id: int,
+    job_id: int | None,
+    worker: str,
+    adb_addr: str | None,
+    stop: threading.Event,
+    handing_back: threading.Event,
+    host_up: Callable[[], bool] = lambda: True,
+    quarantine_after: int = state.QUARANTINE_AFTER,
+) -> str | None:
+    """Run one part (steps 1-5 above) in this thread; its last status (None: not taken)."""
+    began = _begin(url, part_id, job_id, worker)
+    if began is None:
+        return None
+    part, token = began
+    spec, serial = part.spec, part.serial
+    row = _PartState(url, part_id, serial, token)
+    launches = [launch_from_json(x) for x in spec["launches"]]
+    prog = DeviceProgress(serial, len(launches), status="preparing")
+    device: Device | None = None
+    try:
+        if not host_up():
+            raise DeviceUnreachable(
+                f"its host {part.host} is down (the worker's link to its adb server)",
+                serial=serial,
+            )
+        device = open_device(serial, adb_addr=adb_addr)
+        info = device.info()
+        claim = guard.claim(device, token)
+        if claim.killed:
+            log.warning("%s: killed %d leftovers of an older attempt", serial, claim.killed)
+        cache = _blobs_cache()
+        with state.connect(url) as conn:
+            binary = _binary(conn, spec["binary"], cache)
+            et_binary = _binary(conn, spec.get("et_binary"), cache)
+            files = {
+                name: parts.fetch_blob(conn, sha, name, cache)
+                for name, sha in spec["files"].items()
+            }
+            stored = _stored_keys(conn, part.run_id, serial)
+        assert binary is not None
+        check_abi(binary, info)
+        todo = [s for s in launches if s.key_for(serial) not in stored]
+        prog.done = len(launches) - len(todo)
+        with Store(url) as store:
+            store.record_device(part.run_id, info)
+        executor = Executor(
+            store_path=parse_db(url),
+            settings=_settings(part.run_id, spec["settings"]),
+            variant_files=files,
+            progress=row.update,
+        )
+        executor.stop = stop
+        dev = device
+
+        def wrap(argv: Sequence[str]) -> list[str]:
+            return guard.wrapped(dev, token, argv)
+
+        work = DeviceWork(
+            device,
+            info,
+            binary,
+            todo,
+            et_binary,
+            fence=row.current,
+            write=_fenced_write(serial, token),
+            wrap=wrap,
+        )
+        if todo:
+            executor.run_device(work, prog)
+        else:
+            prog.status = DEVICE_OK
+    except (DeviceNotFound, DeviceUnreachable) as exc:
+        prog.status, prog.message = DEVICE_LOST, str(exc)
+    except BenchorchError as exc:
+        prog.status, prog.message = DEVICE_REFUSED, str(exc)
+    except Exception as exc:  # a defect must not pass for a clean part
+        log.exception("part %d on %s failed", part_id, serial)
+        prog.status, prog.message = DEVICE_ERROR, f"internal error: {exc!r}"
+    return _finish(url, row, prog, device, token, handing_back, quarantine_after)
+
+
+def _finish(
+    url: str,
+    row: _PartState,
+    prog: DeviceProgress,
+    device: Device | None,
+    token: int,
+    handing_back: threading.Event,
+    quarantine_after: int,
+) -> str:
+    status = prog.status
+    try:
+        if status == DEVICE_SUPERSEDED:
+            return status  # the part belongs to the later attempt: touch nothing
+        if status == DEVICE_INTERRUPTED and handing_back.is_set():
+            prog.status, prog.message, prog.current = (
+                "queued",
+                "handed back: its worker stopped",
+                "",
+            )
+            row.write(prog)
+            status = HANDED_BACK
+        else:
+            prog.current = ""
+            if status not in (DEVICE_OK, DEVICE_FAILED) and not prog.message:
+                prog.message = status
+            row.write(prog)
+        with state.connect(url) as conn:
+            kind = failure_kind(status)
+            state.end_attempt(conn, token, status if kind is None else f"{kind}: {status}")
+            if status in (DEVICE_OK, DEVICE_FAILED) or kind == "infra":
+                # the phone's health rules count infrastructure failures only
+                state.record_use(
+                    conn,
+                    row.serial,
+                    kind == "infra",
+                    quarantine_after=quarantine_after,
+                    detail=prog.message or None,
+                )
+        if device is not None:
+            with contextlib.suppress(BenchorchError, OSError):
+                guard.release(device, token)
+        return status
+    finally:
+        row.close()
+        if device is not None:
+            with contextlib.suppress(Exception):
+                device.close()
+
+
+async def run_part_job(
+    url: str,
+    part_id: int,
+    job_id: int | None,
+    worker: str,
+    adb_addr: str | None,
+    shutting_down: Callable[[], bool],
+    host_up: Callable[[], bool] = lambda: True,
+    quarantine_after: int = state.QUARANTINE_AFTER,
+) -> None:
+    """The job's body: the part in a thread; cancelled (aborted, or the worker stops), the
+    launch in flight ends and is stored, then the part ends interrupted (an abort) or is
+    handed back to the queue (``PartHandBack``: retried at once, resuming)."""
+    stop, handing_back = threading.Event(), threading.Event()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str | None] = loop.create_future()
+
+    def settle(fn: Callable[..., object], value: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the worker stopped
+            loop.call_soon_threadsafe(lambda: done.done() or fn(value))
+
+    def body() -> None:
+        try:
+            result = run_part(
+                url,
+                part_id,
+                job_id,
+                worker,
+                adb_addr,
+                stop,
+                handing_back,
+                host_up,
+                quarantine_after,
+            )
+        except BaseException as exc:
+            settle(done.set_exception, exc)
+        else:
+            settle(done.set_result, result)
+
+    threading.Thread(target=body, name=f"lab-part-{part_id}", daemon=True).start()
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        if shutting_down():
+            handing_back.set()
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(done), timeout=60)
+        if handing_back.is_set():
+            raise PartHandBack(f"part {part_id} handed back: its worker stopped") from None
+        raise
