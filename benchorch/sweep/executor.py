@@ -70,7 +70,7 @@ DEVICE_SUPERSEDED = "superseded"  # a lab attempt whose phone was handed to a la
 Fence = Callable[[], bool]
 #: A lab attempt's write: stores the launch only while the attempt is current, checked in
 #: the write's own transaction; False: superseded, nothing stored.
-FencedWrite = Callable[[Store, LaunchRecord], bool]
+FencedWrite = Callable[["Store", LaunchRecord], bool]
 #: A lab attempt's launch command around the planned one (the phone's guard).
 Wrap = Callable[[Sequence[str]], Sequence[str]]
 
