@@ -54,7 +54,6 @@ from benchorch.sweep.executor import (
     DeviceProgress,
     DeviceWork,
     Executor,
-    ProgressFn,
     SweepSettings,
     overall_status,
     remaining,
@@ -62,6 +61,7 @@ from benchorch.sweep.executor import (
 from benchorch.sweep.inputs import Binary, check_abi, local_binary, resolve_variants
 from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
+from benchorch.sweep.prewarm import ReportWarmup
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
 from benchorch.sweep.storeopen import StoreOpening
@@ -390,17 +390,19 @@ def _sweep(
             pin=cfg.pin,
         )
         display = ProgressDisplay(enabled=not quiet)
+        warmup = ReportWarmup(db, run_id)
         executor = Executor(
             store_path=db,
             settings=settings,
             variant_files=variant_files,
-            progress=_warming(display.update),
+            progress=warmup.progress(display.update),
         )
         timer = _stop_timer(executor, hooks.stop_at)
         try:
             with display:
                 result = executor.run(work)
         finally:
+            warmup.finish()
             if timer is not None:
                 timer.cancel()
     for serial, note in empty.items():
@@ -541,42 +543,6 @@ def _check_writable(out_dir: Path) -> None:
             f"cannot write the report folder {out_dir}: {exc.strerror or exc}",
             hint="pass --out DIR with a folder you can write",
         ) from exc
-
-
-def _warming(update: ProgressFn) -> ProgressFn:
-    """``update``, starting ``prewarm_report`` when the first device starts its launches
-    (not earlier: the pushes and hash checks before them would share the GIL with it)."""
-    started = threading.Event()
-
-    def progress(prog: DeviceProgress) -> None:
-        if prog.status == "running" and not started.is_set():
-            started.set()
-            prewarm_report()
-        update(prog)
-
-    return progress
-
-
-def prewarm_report() -> threading.Thread:
-    """Import the report's libraries (pandas, jinja2) and compile its template in a
-    background thread while the launches run, so the report after the last launch
-    costs only its own reading and rendering (``benchmarks/sweep_start_finish.py``).
-
-    A failure here is only logged: ``_report`` imports again and says why.
-    """
-
-    def warm() -> None:
-        try:
-            import benchorch.report.api  # noqa: F401  (pandas, the model)
-            from benchorch.report.render import environment
-
-            environment().get_template("run.html.j2")
-        except Exception as exc:  # the report step reports it properly
-            log.debug("report prewarm failed: %r", exc)
-
-    thread = threading.Thread(target=warm, name="report-prewarm", daemon=True)
-    thread.start()
-    return thread
 
 
 def _report(store: Store, run_id: str, out_dir: Path) -> tuple[Path | None, str | None]:
