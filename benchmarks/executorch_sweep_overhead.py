@@ -17,13 +17,18 @@ Rounds alternate which goes first, so drift hits both alike; the ratio of the
 medians is printed, with what the sweep adds per launch beyond its fixed part.
 
     .venv/bin/python benchmarks/executorch_sweep_overhead.py [--rounds 3] [--launches 10]
-        [--dims 1,3,224,224] [--iter 50] [--warmup 5]
+        [--dims 1,3,224,224] [--iter 50] [--warmup 5] [--before-tree DIR]
+
+``--before-tree DIR`` (a source tree of an older benchorch, e.g. ``git archive
+COMMIT | tar -x -C DIR``) also runs that code's sweep in each round, under the
+same load, and prints its ratio beside this one's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -51,6 +56,24 @@ def runner(tmp: Path) -> Path:
     return dst / built.name
 
 
+def _sweep(
+    cmd: list[str], env: dict[str, str], db: Path, ptes: list[str], cwd: Path
+) -> tuple[float, float, list[tuple[str, str, float, float, str]]]:
+    """Run one sweep command: its wall time, its fixed part (start to the first
+    launch, the last launch to exit) and its stored launches in start order."""
+    w0, t0 = time.time(), time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=cwd)
+    took, w1 = time.perf_counter() - t0, time.time()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT argv, status, started_at, finished_at, variant_file FROM launches"
+            " ORDER BY started_at"
+        ).fetchall()
+    assert all(row[1] == "ok" for row in rows), rows
+    assert {row[4] for row in rows} == set(ptes), rows
+    return took, (rows[0][2] - w0) + (w1 - max(row[3] for row in rows)), rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -58,6 +81,11 @@ def main() -> None:
     ap.add_argument("--iter", type=int, default=50, help="the sweep's default")
     ap.add_argument("--warmup", type=int, default=5, help="the sweep's default")
     ap.add_argument("--dims", default="1,3,224,224")
+    ap.add_argument(
+        "--before-tree",
+        type=Path,
+        help="an older benchorch source tree whose sweep also runs each round, side by side",
+    )
     args = ap.parse_args()
     from benchorch.devices.base import REMOTE_ROOT
     from benchorch.variants.export import ExportOptions, export_variants
@@ -81,6 +109,8 @@ def main() -> None:
         sweep_t: list[float] = []
         bare_t: list[float] = []
         fixed_t: list[float] = []
+        before_t: list[float] = []  # --before-tree's whole command
+        before_fixed: list[float] = []  # and its fixed part
         n = 0
         script = tmp / "bare.sh"
         for r in range(args.rounds):
@@ -102,18 +132,9 @@ def main() -> None:
 
             if r % 2 and script.exists():
                 bare()
-            w0, t0 = time.time(), time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
-            sweep_t.append(time.perf_counter() - t0)
-            w1 = time.time()
-            with sqlite3.connect(db) as conn:
-                rows = conn.execute(
-                    "SELECT argv, status, started_at, finished_at, variant_file FROM launches"
-                    " ORDER BY started_at"
-                ).fetchall()
-            assert all(row[1] == "ok" for row in rows), rows
-            assert {row[4] for row in rows} == set(ptes), rows
-            fixed_t.append((rows[0][2] - w0) + (w1 - rows[-1][3]))
+            took, fixed, rows = _sweep(cmd, env, db, ptes, ROOT)
+            sweep_t.append(took)
+            fixed_t.append(fixed)
             argvs = [json.loads(row[0]) for row in rows]
             n = len(argvs)
             script.write_text(
@@ -121,7 +142,16 @@ def main() -> None:
             )
             if len(bare_t) <= r:
                 bare()
-            print(f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s")
+            line = f"round {r + 1}: sweep {sweep_t[-1]:6.2f} s   bare {bare_t[-1]:6.2f} s"
+            if args.before_tree is not None:
+                old_db = tmp / f"before-{r}.sqlite"
+                old_cmd = [a if a != str(db) else str(old_db) for a in cmd]
+                old_env = dict(env, PYTHONPATH=str(args.before_tree.resolve()))
+                took, fixed, _ = _sweep(old_cmd, old_env, old_db, ptes, tmp)
+                before_t.append(took)
+                before_fixed.append(fixed)
+                line += f"   before-tree sweep {took:6.2f} s"
+            print(line)
         s, b = statistics.median(sweep_t), statistics.median(bare_t)
         fixed = statistics.median(fixed_t)
         ratio = s / b
@@ -135,6 +165,13 @@ def main() -> None:
         print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
         verdict = "OK" if ratio <= 1.10 else "MISSED"
         print(f"ratio sweep/bare      : {ratio:.3f}  (target <= 1.10: {verdict})")
+        if before_t:
+            bt = statistics.median(before_t)
+            print(
+                f"before-tree sweep     : median {bt:6.2f} s, fixed part"
+                f" {statistics.median(before_fixed):.2f} s, ratio sweep/bare {bt / b:.3f}"
+            )
+        print(f"load average (1 min)  : {os.getloadavg()[0]:.2f} at the end")
     finally:
         if phone is not None:
             phone.close()

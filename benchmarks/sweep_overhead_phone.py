@@ -149,6 +149,8 @@ def main() -> None:
         n = 0
         paired: list[float] = []  # per round: (sweep - its fixed part - bare) / launches
         before_paired: list[float] = []  # the same for --before-tree's sweep
+        before_t: list[float] = []  # --before-tree's whole command
+        before_fixed: list[float] = []  # and its fixed part
         script = tmp / "bare.sh"
         for r in range(args.rounds):
             db = new_db(f"r{r}")
@@ -195,6 +197,8 @@ def main() -> None:
                 old_rows = stored(old_db)
                 first, last = old_rows[0][2], max(row[3] for row in old_rows)
                 before_paired.append((took - (first - w0) - (w1 - last) - bare_t[-1]) / n)
+                before_t.append(took)
+                before_fixed.append((first - w0) + (w1 - last))
                 line += f"   before-tree sweep {took:6.2f} s"
             print(line)
 
@@ -211,6 +215,7 @@ def main() -> None:
             f"  sweep fixed part    : start-up {statistics.median(start_t):.2f} s, "
             f"report and exit {statistics.median(end_t):.2f} s"
         )
+        print(f"load average (1 min)  : {os.getloadavg()[0]:.2f} at the end")
         print(
             f"added per launch      : {(s - fixed - b) / n * 1e3:6.1f} ms (beyond the fixed part)"
         )
@@ -219,6 +224,11 @@ def main() -> None:
             print(
                 f"  before-tree, paired : {statistics.median(before_paired) * 1e3:6.1f} ms"
                 " per launch (median)"
+            )
+            bt = statistics.median(before_t)
+            print(
+                f"before-tree sweep     : median {bt:6.2f} s, fixed part"
+                f" {statistics.median(before_fixed):.2f} s, ratio sweep/bare {bt / b:.3f}"
             )
         print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
         verdict = "OK" if ratio <= 1.10 else "MISSED"

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PIECES = {
     "python + benchorch.cli.main": "import benchorch.cli.main",
-    "benchorch.sweep.run (store, sqlalchemy)": "import benchorch.sweep.run",
+    "benchorch.sweep.run (no store)": "import benchorch.sweep.run",
+    "the store (sqlalchemy; opened in a thread)": "import benchorch.store.store",
     "report: pandas, model, template": (
         "import benchorch.report.api; from benchorch.report.render import environment;"
         " environment().get_template('run.html.j2')"
@@ -127,7 +128,10 @@ def main() -> None:
                 start[name].append(first - w0)
                 finish[name].append(w1 - last)
                 total[name].append(w1 - w0)
-        print(f"{len(manifest.files)} files exported; {args.rounds} rounds, 2 launches each")
+        print(
+            f"{len(manifest.files)} files exported; {args.rounds} rounds, 2 launches each;"
+            f" load average (1 min) {os.getloadavg()[0]:.2f}"
+        )
         for name in trees:
             print(
                 f"{name:>6}: before the first launch {statistics.median(start[name]):5.2f} s,"
