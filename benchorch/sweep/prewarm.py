@@ -62,11 +62,9 @@ class ReportWarmup:
 
     def _warm(self) -> None:
         try:
+            warm_libraries()
             from benchorch.report import api, render
 
-            env = render.environment()
-            for name in env.list_templates():
-                env.get_template(name)
             self._stored.wait()
             if self._done.is_set():
                 return
@@ -77,3 +75,30 @@ class ReportWarmup:
             self.rehearsed = True
         except Exception as exc:  # the real report step reports it properly
             log.debug("report warm-up failed: %r", exc)
+
+
+def warm_libraries() -> None:
+    """Import the report's libraries and compile every template (the first part
+    of the warm-up; the lab's sweep, which stores nothing here, does only this)."""
+    from benchorch.report import (
+        api,  # noqa: F401  (pandas, the model)
+        render,
+    )
+
+    env = render.environment()
+    for name in env.list_templates():
+        env.get_template(name)
+
+
+def prewarm_report() -> threading.Thread:
+    """``warm_libraries`` in a thread named like ``ReportWarmup``'s; failures only logged."""
+
+    def warm() -> None:
+        try:
+            warm_libraries()
+        except Exception as exc:  # the report step reports it properly
+            log.debug("report warm-up failed: %r", exc)
+
+    thread = threading.Thread(target=warm, name="report-prewarm", daemon=True)
+    thread.start()
+    return thread

@@ -62,6 +62,7 @@ from benchorch.sweep.inputs import Binary, check_abi, local_binary, resolve_vari
 from benchorch.sweep.launch import LaunchPolicy
 from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.prewarm import ReportWarmup
+from benchorch.sweep.prewarm import prewarm_report as prewarm_report  # the lab's sweep
 from benchorch.sweep.progress import ProgressDisplay
 from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
 from benchorch.sweep.storeopen import StoreOpening
