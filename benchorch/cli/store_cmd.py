@@ -73,7 +73,7 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None) -> None:
     rows: list[dict[str, Any]] = []
     if existing_db(path) is not None:
         with Store(path, create=False) as store:
-            rows = store.runs().to_dict("records")
+            rows = store.run_list()  # no pandas for a list
     rows.reverse()
     if limit is not None:
         rows = rows[:limit]

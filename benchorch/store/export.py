@@ -82,10 +82,12 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
-    if value is None or isinstance(value, str | bool):
+    if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float) and value != value:
         return None
+    if type(value) is float:
+        return value
     if hasattr(value, "item"):  # numpy scalar
         return jsonable(value.item())
     import pandas as pd

@@ -533,10 +533,13 @@ class Store:
         """Every run, oldest first, with devices, launch and failure counts."""
         import pandas as pd
 
+        return pd.DataFrame(self.run_list(), columns=run_query.RUN_COLUMNS)
+
+    def run_list(self) -> list[dict[str, Any]]:
+        """``runs()`` as plain dicts (``run_query.RUN_COLUMNS``), without pandas:
+        ``benchorch runs`` lists them without importing it."""
         rows = self._read(sa.select(runs).order_by(runs.c.started_at, runs.c.run_id))
-        return pd.DataFrame(
-            run_query.run_summaries(self._read, rows), columns=run_query.RUN_COLUMNS
-        )
+        return run_query.run_summaries(self._read, rows)
 
     def launches(
         self,
