@@ -29,7 +29,8 @@ here: it costs about a second). The method is ``docs/STATISTICS.md``:
 Modules: ``keys`` (identities, launch values), ``bootstrap`` (the two-level
 bootstrap engine), ``nonparametric`` (the rank and trend tests and
 Benjamini-Hochberg, Holm, numpy twins of scipy's), ``bimodal`` (two clusters
-of launches), ``aa`` (the A/A check), ``confirm`` (screen, then confirm),
+of launches), ``aa`` (the A/A check), ``confirm`` (screen, then confirm), ``pool`` (the
+screen's baseline pooled with its earlier runs),
 ``summary`` (per-configuration
 summaries, ratios), ``history``, ``compare``; everything public is re-exported
 here.
@@ -90,6 +91,12 @@ from benchorch.stats.nonparametric import (
     mann_whitney,
     mann_whitney_null_rate,
 )
+from benchorch.stats.pool import (
+    DEFAULT_WINDOW,
+    pooled_baseline,
+    pooled_comparison,
+    pooled_scores,
+)
 from benchorch.stats.summary import (
     ConfigStats,
     Ratio,
@@ -109,6 +116,7 @@ __all__ = [
     "DEFAULT_BOOT",
     "DEFAULT_MIN_EFFECT",
     "DEFAULT_Q",
+    "DEFAULT_WINDOW",
     "MIN_LAUNCHES_FOR_TEST",
     "PAIR_FIELDS",
     "AACheck",
@@ -146,6 +154,9 @@ __all__ = [
     "pair_label",
     "percentile_interval",
     "pick_suspects",
+    "pooled_baseline",
+    "pooled_comparison",
+    "pooled_scores",
     "ratio_of",
     "robust_sigma",
     "run_medians",

@@ -224,6 +224,7 @@ def compare_frames(
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
     cache: SummaryCache | None = None,
+    alternatives: Mapping[str, str] | None = None,
 ) -> Comparison:
     """Compare two runs' launches (store rows) configuration by configuration.
 
@@ -238,7 +239,9 @@ def compare_frames(
        verdict is ``slower`` or ``faster`` all the same (then the clusters
        are named in its reason: a regression is never hidden behind them).
     3. ``p``: two-sided Mann-Whitney U on the log launch medians, exact
-       (``nonparametric.mann_whitney``).
+       (``nonparametric.mann_whitney``); one-sided for the labels in
+       ``alternatives`` (label -> ``"greater"``: slower, ``"less"``: faster),
+       as the confirmation tests each suspect in the screen's direction.
     4. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
     5. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``.
        Minimum effect ``m``: ``threshold_pct`` (or ``thresholds[variant]``,
@@ -332,7 +335,8 @@ def compare_frames(
             floor = noise_floor(h) if h is not None else 0.0
         wanted = thresholds.get(str(common["pair"][1])) if thresholds else None
         b_meds, c_meds = np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us)
-        p = mann_whitney(b_meds, c_meds)
+        alt = alternatives.get(str(common["label"]), "two-sided") if alternatives else "two-sided"
+        p = mann_whitney(b_meds, c_meds, alternative=alt)
         common.update(_log_change(b_meds, c_meds))
         common.update(
             verdict=None,

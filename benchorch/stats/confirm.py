@@ -64,10 +64,12 @@ from benchorch.stats.nonparametric import holm_adjust
 DEFAULT_ALPHA = 0.01
 #: Confirmation launches a side per suspect: at most this many, at least
 #: ``MIN_PER_SIDE`` (a suspect the budget cannot pay that for is left out).
-MAX_PER_SIDE = 40
+MAX_PER_SIDE = 100
 MIN_PER_SIDE = 10
 #: Suspects confirmed per night at most.
 DEFAULT_MAX_SUSPECTS = 10
+#: The ``k``-th suspect gets a share of the budget proportional to ``k ** -DEFAULT_TAPER``.
+DEFAULT_TAPER = 0.5
 #: Screen score a configuration needs to become a suspect.
 DEFAULT_Z = 1.5
 #: Configurations needed before the night's median shift is taken out.
@@ -112,21 +114,39 @@ def pick_suspects(
     budget: int,
     max_suspects: int = DEFAULT_MAX_SUSPECTS,
     z_min: float = DEFAULT_Z,
+    scores: Mapping[str, float] | None = None,
+    max_per_side: int = MAX_PER_SIDE,
+    taper: float = DEFAULT_TAPER,
 ) -> tuple[Suspect, ...]:
     """The screen's suspects that ``budget`` extra launches pay for: slower
     ones by score first, then faster ones, at most ``max_suspects``, each
     with ``per_side`` launches a side (the budget shared equally, at most
-    ``MAX_PER_SIDE``, at least ``MIN_PER_SIDE``)."""
-    scores = screen_scores(cmp)
+    ``MAX_PER_SIDE``, at least ``MIN_PER_SIDE``). ``scores``: the screen's
+    scores by label when they come from elsewhere (``pool.pooled_scores``: the
+    baseline pooled with its earlier runs), else ``screen_scores(cmp)``; only
+    rows of ``cmp`` the screen may send on (not failed, bimodal or not
+    comparable) are picked. The ``k``-th suspect's share of the budget is
+    proportional to ``k ** -taper`` (0: equal shares): the screen's first
+    suspect is the true change far more often than its tenth (about half
+    the nights a single 5% regression is confirmed it ranked first), so more
+    launches there buy more power (``benchmarks/verdicts_sim.py``).
+    A suspect whose share is under ``MIN_PER_SIDE`` is left out."""
     by_label = {r.label: r for r in cmp.rows}
+    if scores is None:
+        scores = screen_scores(cmp)
+    else:
+        scores = {
+            k: z
+            for k, z in scores.items()
+            if k in by_label and by_label[k].verdict in _SCREENED and np.isfinite(z)
+        }
     slower = sorted((z, k) for k, z in scores.items() if z >= z_min)[::-1]
     faster = sorted((z, k) for k, z in scores.items() if z <= -z_min)
     chosen = [*slower, *faster][: max(0, min(max_suspects, budget // (2 * MIN_PER_SIDE)))]
-    if not chosen:
-        return ()
-    per_side = min(MAX_PER_SIDE, budget // (2 * len(chosen)))
+    shares = _shares(len(chosen), budget // 2, taper, max_per_side)
+    paid = [(c, n) for c, n in zip(chosen, shares, strict=True) if n >= MIN_PER_SIDE]
     out = []
-    for z, label in chosen:
+    for (z, label), per_side in paid:
         r = by_label[label]
         out.append(
             Suspect(
@@ -144,6 +164,15 @@ def pick_suspects(
     return tuple(out)
 
 
+def _shares(k: int, per_side_total: int, taper: float, cap: int) -> list[int]:
+    """Launches a side for ``k`` suspects out of ``per_side_total``: shares
+    proportional to ``rank ** -taper``, each at most ``cap``."""
+    if k == 0:
+        return []
+    w = np.arange(1, k + 1, dtype=float) ** -taper
+    return [min(cap, int(n)) for n in np.floor(per_side_total * w / w.sum())]
+
+
 def judge_confirmation(
     screen: Comparison,
     suspects: Sequence[Suspect],
@@ -154,6 +183,7 @@ def judge_confirmation(
     vary: Sequence[str] = (),
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
+    one_sided: bool = True,
 ) -> Comparison:
     """The night's verdicts: the screen's, with each suspect judged on its
     confirmation launches (``confirm_base``/``confirm_cand``: store rows of the
@@ -163,8 +193,19 @@ def judge_confirmation(
     wanted = {s.label for s in suspects}
     fresh: Mapping[str, ComparisonRow] = {}
     if wanted and not confirm_base.empty and not confirm_cand.empty:
+        sided = {
+            s.label: "greater" if s.direction is Verdict.SLOWER else "less"
+            for s in suspects
+            if one_sided and s.direction in (Verdict.SLOWER, Verdict.FASTER)
+        }
         again = compare_frames(
-            confirm_base, confirm_cand, vary=vary, q=alpha, n_boot=n_boot, seed=seed
+            confirm_base,
+            confirm_cand,
+            vary=vary,
+            q=alpha,
+            n_boot=n_boot,
+            seed=seed,
+            alternatives=sided,
         )
         fresh = {r.label: r for r in again.rows if r.label in wanted}
     tested = [lbl for lbl in sorted(wanted) if lbl in fresh and np.isfinite(fresh[lbl].p_value)]

@@ -80,8 +80,11 @@ def holm_adjust(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def mann_whitney(base: np.ndarray, cand: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value on log launch medians (NaN if too few).
+def mann_whitney(base: np.ndarray, cand: np.ndarray, *, alternative: str = "two-sided") -> float:
+    """Two-sided Mann-Whitney U p-value on log launch medians (NaN if too few);
+    ``alternative="greater"``: one-sided, the candidate slower (its values
+    larger), ``"less"``: the candidate faster (scipy's ``alternative`` with
+    ``x = cand``).
 
     Mirrors ``scipy.stats.mannwhitneyu(a, b, alternative="two-sided",
     method="exact")`` without ties and ``scipy.stats.permutation_test`` of the
@@ -121,14 +124,22 @@ def mann_whitney(base: np.ndarray, cand: np.ndarray) -> float:
             law = np.asarray(_u_counts(min(n1, n2), max(n1, n2)), dtype=float)
             k = (s - n1 * (n1 + 1)) // 2  # U of the a side; the law is symmetric
         total = float(law.sum())
-        upper = float(law[k:].sum()) / total
-        lower = float(law[: k + 1].sum()) / total
+        upper = float(law[k:].sum()) / total  # the base ranks high: the candidate faster
+        lower = float(law[: k + 1].sum()) / total  # the base ranks low: the candidate slower
+        if alternative == "greater":
+            return lower
+        if alternative == "less":
+            return upper
         return float(min(1.0, 2.0 * min(upper, lower)))
     u1 = s / 2.0 - n1 * (n1 + 1) / 2.0
-    u = max(u1, n1 * n2 - u1)
     n = n1 + n2
     t = counts.astype(float)
     sd = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - float((t**3 - t).sum()) / (n * (n - 1))))
+    if alternative in ("greater", "less"):  # P(U' <= u1) or P(U' >= u1), continuity-corrected
+        sign = 1.0 if alternative == "greater" else -1.0
+        z = (sign * (n1 * n2 / 2.0 - u1) - 0.5) / sd
+        return float(min(1.0, 0.5 * math.erfc(z / math.sqrt(2.0))))
+    u = max(u1, n1 * n2 - u1)
     z = (u - n1 * n2 / 2.0 - 0.5) / sd
     return float(min(1.0, math.erfc(z / math.sqrt(2.0))))
 

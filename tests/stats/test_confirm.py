@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,10 +59,15 @@ def _confirm(
 ) -> stats.Comparison:
     """Confirmation launches as the sweep makes them: the suspects only, base
     and candidate interleaved in one stretch of time on one phone."""
-    names = [s.pair[1] for s in suspects]
-    n = suspects[0].per_side if suspects else 0
-    cb = launches("cb", [cfgs[v] for v in names], n_launches=n, n_iter=10, seed=seed + 7)
-    cc = launches("cc", [cand_cfgs[v] for v in names], n_launches=n, n_iter=10, seed=seed + 8)
+    cb = pd.concat(
+        [launches("cb", [cfgs[s.pair[1]]], n_launches=s.per_side, n_iter=10, seed=seed + 7 + k)
+         for k, s in enumerate(suspects)] or [launches("cb", [])], ignore_index=True,
+    )  # fmt: skip
+    cc = pd.concat(
+        [launches("cc", [cand_cfgs[s.pair[1]]], n_launches=s.per_side, n_iter=10,
+                  seed=seed + 100 + k) for k, s in enumerate(suspects)]
+        or [launches("cc", [])], ignore_index=True,
+    )  # fmt: skip
     return stats.judge_confirmation(cmp, suspects, cb, cc, alpha=alpha, n_boot=100, seed=seed)
 
 
@@ -90,7 +96,7 @@ def test_a_regression_is_confirmed_with_its_evidence_and_drift_is_not_a_suspect(
     cmp = _night(1, cfgs, list(slow.values()))
     suspects = stats.pick_suspects(cmp, budget=400, max_suspects=4)
     assert suspects[0].pair[1] == "v7" and suspects[0].direction is Verdict.SLOWER
-    assert len(suspects) <= 4 and 2 * suspects[0].per_side * len(suspects) <= 400
+    assert len(suspects) <= 4 and sum(2 * s.per_side for s in suspects) <= 400
     out = _confirm(1, cmp, suspects, {c.variant: c for c in cfgs}, slow, 0.01)
     (row,) = [r for r in out.rows if r.pair[1] == "v7"]
     assert row.verdict is Verdict.SLOWER, row
