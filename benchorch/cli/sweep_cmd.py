@@ -142,6 +142,15 @@ refused (the other devices' results are kept).
     help="Extra launches for --confirm, % of the sweep's.",
 )
 @click.option(
+    "--baseline-window",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="With --confirm: pool the N latest earlier runs of the baseline's configurations"
+    " (same phone, binary and file) into the screen; 0: the baseline run alone.",
+)
+@click.option(
     "--vary",
     multiple=True,
     type=VARY_FIELD,
@@ -179,6 +188,7 @@ def sweep(
     baseline: str | None,
     confirm: bool,
     confirm_budget: float,
+    baseline_window: int,
     vary: tuple[str, ...],
     quiet: bool,
     as_json: bool,
@@ -241,6 +251,7 @@ def sweep(
             baseline=baseline,
             budget_share=confirm_budget / 100.0,
             vary=vary,
+            window=baseline_window,
         )
         if status is Outcome.OK:
             status = comparison_outcome(confirmed.comparison)

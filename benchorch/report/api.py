@@ -65,15 +65,19 @@ def confirmation_of(
     alpha: float = stats.DEFAULT_ALPHA,
 ) -> stats.Comparison:
     """``screen`` judged with the confirmation runs stored for its two runs
-    (the latest pair), or ``screen`` itself when there are none."""
+    (the latest pair), or ``screen`` itself when there are none. Each suspect
+    is tested one-sided in the direction the screen stored for it; a
+    confirmation stored without directions (before they were kept) two-sided."""
     runs = store.runs()
     found: dict[str, str] = {}
     suspects: list[str] = []
+    directions: dict[str, str] = {}
     for _, r in runs.iterrows():
         conf = (r["params"] or {}).get("confirm") if isinstance(r["params"], dict) else None
         if conf and conf.get("baseline") == screen.base and conf.get("cand") == screen.cand:
             found[str(conf["side"])] = str(r["run_id"])
             suspects = list(conf.get("suspects", []))
+            directions = dict(conf.get("directions") or {})
     if set(found) != {"base", "cand"}:
         return screen
     labels = set(suspects)
@@ -84,7 +88,7 @@ def confirmation_of(
             pair=row.pair,
             base_key=str(row.base_key),
             cand_key=str(row.cand_key),
-            direction=stats.Verdict.SLOWER,
+            direction=stats.Verdict(directions.get(label, "slower")),
             z=float("nan"),
             screen_ratio=row.ratio,
             screen_p=row.p_value,
@@ -99,6 +103,7 @@ def confirmation_of(
         store.launches(found["cand"], include_output=False),
         alpha=alpha,
         vary=vary,
+        one_sided=bool(directions),
     )
 
 

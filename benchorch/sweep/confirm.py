@@ -7,7 +7,8 @@ file (found by content hash: kept by the sweep that used them,
 ``benchorch.kept``, else at their original paths checked against the sha256;
 neither: exit 3 naming the hash) and the candidate's,
 **A/B interleaved launch by launch** (ABBA order, so neither side always runs
-second), ``per_side`` launches a side. The launches are stored as two runs,
+second), each suspect its own ``per_side`` launches a side (a larger share
+for the screen's first suspects, ``stats.pick_suspects``). The launches are stored as two runs,
 ``side`` ``base`` and ``cand`` in their ``params["confirm"]``, so ``compare``
 and the report judge the suspects on them later too
 (``report.api.confirmation_of``).
@@ -185,6 +186,59 @@ def confirm_budget(screen: stats.Comparison, share: float, launches: int) -> int
     return max(int(share * launches), MIN_LAUNCHES_PER_SUSPECT * len(wanted))
 
 
+def earlier_runs(store: Store, base_id: str, cand_id: str, window: int) -> list[str]:
+    """The ``window`` latest runs that started before the candidate on one of
+    the baseline's phones, other than the two compared and confirmation runs
+    (whose launches ``stats.pooled_baseline`` then keeps only where they
+    measured one of the baseline's configurations: same phone, binary and
+    file by content hash)."""
+    if window <= 0:
+        return []
+    runs = store.runs()
+    starts = dict(zip(runs["run_id"], runs["started_at"], strict=True))
+    phones = set(store.run(base_id)["devices"])
+    cut = starts.get(cand_id)
+    found = [
+        str(r["run_id"])
+        for _, r in runs.iterrows()
+        if r["run_id"] not in (base_id, cand_id)
+        and not (isinstance(r["params"], dict) and r["params"].get("confirm"))
+        and phones & set(r["devices"])
+        and (cut is None or float(r["started_at"]) <= float(cut))
+    ]
+    return found[-window:]
+
+
+def choose_suspects(
+    store: Store,
+    base_id: str,
+    cand_id: str,
+    *,
+    budget_share: float = DEFAULT_BUDGET,
+    vary: Sequence[str] = (),
+    window: int = stats.DEFAULT_WINDOW,
+) -> tuple[stats.Comparison, tuple[stats.Suspect, ...], list[str]]:
+    """The screen (``cand_id`` against ``base_id``), its suspects within
+    ``budget_share`` of the candidate's launches, ranked with the baseline
+    pooled with its ``window`` earlier runs (``earlier_runs``), and those runs."""
+    from benchorch.report.api import compare_runs
+
+    screen = compare_runs(store, base_id, cand_id, vary=vary)
+    cand_launches = store.launches(cand_id, include_output=False)
+    earlier = earlier_runs(store, base_id, cand_id, window)
+    scores = None
+    if earlier:
+        scores = stats.pooled_scores(
+            store.launches(base_id, include_output=False),
+            store.launches(earlier, include_output=False),
+            cand_launches,
+            cand_id=cand_id,
+            vary=vary,
+        )
+    budget = confirm_budget(screen, budget_share, len(cand_launches))
+    return screen, stats.pick_suspects(screen, budget=budget, scores=scores), earlier
+
+
 def confirm_run(
     *,
     db: Path | DbLocation,
@@ -193,18 +247,21 @@ def confirm_run(
     budget_share: float = DEFAULT_BUDGET,
     vary: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
+    window: int = stats.DEFAULT_WINDOW,
 ) -> Confirmation:
-    """Screen ``cand_run`` against ``baseline``, measure the suspects again
-    A/B interleaved on their phones, store both sides and judge them."""
-    from benchorch.report.api import compare_runs, confirmation_of
+    """Screen ``cand_run`` against ``baseline`` (its baseline side pooled with
+    the ``window`` earlier runs of the same configurations: ``earlier_runs``,
+    ``stats.pooled_scores``), measure the suspects again A/B interleaved on
+    their phones, store both sides and judge them."""
+    from benchorch.report.api import confirmation_of
 
     with Store(db) as store:
         base_id, cand_id = store.resolve_run_id(baseline), store.resolve_run_id(cand_run)
-        screen = compare_runs(store, base_id, cand_id, vary=vary)
+        screen, suspects, earlier = choose_suspects(
+            store, base_id, cand_id, budget_share=budget_share, vary=vary, window=window
+        )
         cand_launches = store.launches(cand_id, include_output=False)
         base_launches = store.launches(base_id, include_output=False)
-        budget = confirm_budget(screen, budget_share, len(cand_launches))
-        suspects = stats.pick_suspects(screen, budget=budget)
         if not suspects:
             return Confirmation(screen, (), None, None, 0)
         values = dict(store.run(cand_id)["params"].get("settings", {}))
@@ -235,6 +292,8 @@ def confirm_run(
                         "cand": cand_id,
                         "side": side,
                         "suspects": [s.label for s in suspects],
+                        "directions": {s.label: s.direction.value for s in suspects},
+                        "pooled_runs": earlier,
                     },
                     "settings": values,
                 },
@@ -242,7 +301,7 @@ def confirm_run(
             for b in binaries.values():
                 store.record_binary(new, b.provenance)
             sides[side] = {"run": new, "binaries": binaries, "files": files}
-    per_side = suspects[0].per_side
+    per_side = max(s.per_side for s in suspects)  # the first suspect's share is the largest
     executors = {
         side: Executor(
             store_path=db,
@@ -277,6 +336,8 @@ def confirm_run(
         for i in range(per_side):
             order = ("base", "cand") if i % 2 == 0 else ("cand", "base")  # ABBA
             for s, b_row, c_row in plan:
+                if i >= s.per_side:  # this suspect's share is spent
+                    continue
                 device, info = devices[str(c_row["device_serial"])]
                 for side in order:
                     row = b_row if side == "base" else c_row
