@@ -3,7 +3,9 @@ rolling window of nights, screened, then confirmed before anyone is accused.
 
 * **Screen** (``stats.confirm``'s drift-free score ``z``): a configuration is a
   suspect only when it scores ``z >= z_min`` against the previous complete
-  night **and** against the window (the window's launches pooled): one bad
+  night **and** against the window (``stats.pooled_comparison``: the previous
+  night's launches pooled with those of the window's nights that measured
+  the same configuration on the same phone, binary and file): one bad
   baseline night can neither invent a regression (the window disagrees) nor
   hide one (the previous night alone does not decide). Faster in both: an
   improvement candidate.
@@ -45,9 +47,6 @@ __all__ = ["ConfigVerdict", "NightVerdicts", "judge_night"]
 VARY = ("binary_sha256", "variant_sha256", "device_fingerprint")
 #: nights of history in a sparkline
 SPARK_NIGHTS = 10
-#: bootstrap resamples of the window comparison (its ratio is shown, its
-#: interval is not used: the screen's score has no bootstrap in it)
-WINDOW_BOOT = 200
 
 
 @dataclass(frozen=True)
@@ -176,10 +175,11 @@ def judge_night(
         prev, cand, base_id=previous.run_id, cand_id=night.run_id, vary=VARY
     )
     # the window's comparison gives the screen's score (no bootstrap in it) and a
-    # ratio to show: fewer resamples do
-    cmp_win = stats.compare_frames(
-        win, cand, base_id="window", cand_id=night.run_id, vary=VARY, n_boot=WINDOW_BOOT
-    )
+    # ratio to show: the previous night pooled with the window's nights that
+    # measured the same configuration (phone, binary, file), as `sweep
+    # --confirm` pools its baseline (a window night of another binary used to
+    # make the whole window "not comparable" and silence the screen)
+    cmp_win = stats.pooled_comparison(prev, win, cand, cand_id=night.run_id, vary=VARY)
     z_prev, z_win = screen_scores(cmp_prev), screen_scores(cmp_win)
     by_win = {r.label: r for r in cmp_win.rows}
     history = [*window, night] if window else [previous, night]

@@ -36,6 +36,7 @@ class Night:
     failing: tuple[tuple[str, str], ...] = ()
     left_out: tuple[str, ...] = ()
     pytorch: str = "v2.13.0-1-gabc"
+    binary: str = "sbt-lite"  # the benchmark binary's name (its sha256 follows it)
 
 
 def write_config(folder: Path, **nightly: object) -> Path:
@@ -62,7 +63,7 @@ def build(
             healthy = [s for s in SERIALS if s not in n.left_out]
             for serial in healthy:
                 store.record_device(run_id, device_info(serial=serial, model="Pixel 8"))
-            store.record_binary(run_id, provenance())
+            store.record_binary(run_id, provenance(n.binary))
             for v in VARIANTS:
                 store.record_variant(run_id, variant_entry(v))
             for serial in healthy:
@@ -95,6 +96,7 @@ def build(
                                 device_serial=serial,
                                 variant=v,
                                 samples_us=samples,
+                                binary_sha256=sha(n.binary),
                             )
                         )
             store.finish_run(run_id, "ok")

@@ -112,6 +112,28 @@ def test_a_slowdown_in_both_baselines_is_a_suspect_never_an_unconfirmed_regressi
     assert "2026-11-07" in body["text"] and "1 unconfirmed suspect(s)" in body["text"]
 
 
+def test_the_window_pools_only_nights_of_the_same_binary(tmp_path: Path) -> None:
+    """The binary changed three nights ago: the window's older nights measured
+    another binary. The screen pools the previous night with the window's
+    nights of the same binary (``stats.pooled_comparison``) and still finds
+    tonight's 20% slowdown; pooling every night made each configuration "not
+    comparable" against the window and the slowdown no suspect at all."""
+    config = write_config(tmp_path)
+    nights = [
+        *(Night(f"2026-11-0{d}", binary="sbt-old") for d in (1, 2, 3)),
+        *(Night(f"2026-11-0{d}") for d in (4, 5, 6)),
+        Night("2026-11-07", scale={("PHONE_A", "fused"): 1.2}),
+    ]
+    build(tmp_path / "r.sqlite", config, nights)
+    result = _report(tmp_path, config, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    [suspect] = doc["verdicts"]["unconfirmed_suspects"]
+    assert "fused" in suspect["label"] and "PHONE_A" in suspect["label"], suspect
+    assert suspect["z_window"] > suspect["z_previous"] >= 1.5  # 3 nights pooled, not 1
+    assert 1.15 < suspect["ratio_window"] < 1.25
+
+
 def test_one_bad_baseline_night_does_not_invent_a_suspect(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     # night 6 was fast on one configuration; night 7 is back to normal: slower
