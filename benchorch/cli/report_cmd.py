@@ -80,10 +80,10 @@ def report(
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(min=0, min_open=True, max=1000),
     default=None,
     metavar="PCT",
-    help="Smallest change that counts, in percent (default 2; a noisier history raises it).",
+    help="Smallest change that counts, in percent (5 or 5%; default: the candidate run's"
+    " --threshold and [thresholds], else 2, raised by a noisier history).",
 )
 @click.option(
     "--vary",
@@ -97,7 +97,7 @@ def compare(
     base: str,
     cand: str,
     fmt: str,
-    threshold: float | None,
+    threshold: str | None,
     vary: tuple[str, ...],
 ) -> Outcome:
     """Compare run CAND with run BASE: faster, slower, same, inconclusive.
@@ -112,9 +112,11 @@ def compare(
     """
     from benchorch.report import compare_runs
     from benchorch.report.text import format_markdown, format_text
+    from benchorch.stats.thresholds import parse_percent
 
+    pct = parse_percent(threshold, what="--threshold") if threshold is not None else None
     with _open(ctx) as store:
-        cmp = compare_runs(store, base, cand, threshold_pct=threshold, vary=vary)
+        cmp = compare_runs(store, base, cand, threshold_pct=pct, vary=vary)
     outcome = comparison_outcome(cmp)
     if fmt == "json":
         click.echo(json.dumps({**cmp.to_dict(), "exit_code": int(exit_code(outcome))}, indent=2))

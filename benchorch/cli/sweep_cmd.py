@@ -142,6 +142,12 @@ refused (the other devices' results are kept).
     help="Extra launches for --confirm, % of the sweep's.",
 )
 @click.option(
+    "--threshold",
+    metavar="PCT",
+    help="The change of practical size for the verdicts, in percent (5 or 5%; default"
+    " max(2%, the noise floor)); per configuration: [thresholds] in the TOML.",
+)
+@click.option(
     "--baseline-window",
     type=click.IntRange(min=0),
     default=5,

@@ -41,10 +41,13 @@ def compare_runs(
     cand: str,
     *,
     threshold_pct: float | None = None,
+    thresholds: Sequence[tuple[str, float]] | None = None,
     vary: Sequence[str] = (),
     n_boot: int = stats.DEFAULT_BOOT,
 ) -> Comparison:
-    """``stats.compare_frames`` of two stored runs, with each configuration's
+    """``stats.compare_frames`` of two stored runs (``threshold_pct`` and
+    ``thresholds`` when given, else those stored with the candidate run's
+    settings: ``--threshold``, ``[thresholds]``), with each configuration's
     noise floor taken from its stored runs up to the later of the two (never
     the candidate's own, never a later run: ``stats.causal_history``); its
     suspects judged on their confirmation launches when ``benchorch sweep
@@ -53,8 +56,27 @@ def compare_runs(
     b = store.launches(base_id, include_output=False)
     c = store.launches(cand_id, include_output=False)
     hist = _history(store, sorted(set(b["device_serial"]) | set(c["device_serial"])))
-    cmp = _compare(b, c, base_id, cand_id, hist, _run_order(store), threshold_pct, vary, n_boot)
+    if threshold_pct is None and thresholds is None:
+        threshold_pct, thresholds = stored_thresholds(store, cand_id)
+    cmp = _compare(
+        b, c, base_id, cand_id, hist, _run_order(store), threshold_pct, vary, n_boot,
+        thresholds=thresholds,
+    )  # fmt: skip
     return confirmation_of(store, cmp, vary=vary)
+
+
+def stored_thresholds(
+    store: Store, run_id: str
+) -> tuple[float | None, tuple[tuple[str, float], ...] | None]:
+    """The ``threshold`` and ``thresholds`` stored with a run's settings (a
+    sweep's ``--threshold`` and ``[thresholds]``), ``None`` when absent."""
+    settings = (store.run(run_id)["params"] or {}).get("settings") or {}
+    pct = settings.get("threshold")
+    pairs = settings.get("thresholds") or None
+    return (
+        float(pct) if pct is not None else None,
+        tuple((str(k), float(v)) for k, v in pairs) if pairs else None,
+    )
 
 
 def confirmation_of(
@@ -118,6 +140,7 @@ def _compare(
     vary: Sequence[str],
     n_boot: int,
     cache: stats.SummaryCache | None = None,
+    thresholds: Sequence[tuple[str, float]] | None = None,
 ) -> Comparison:
     history = stats.run_medians(hist, run_order=order) if not hist.empty else None
     return stats.compare_frames(
@@ -127,6 +150,7 @@ def _compare(
         cand_id=cand_id,
         history=history,
         threshold_pct=threshold_pct,
+        thresholds=thresholds,
         vary=vary,
         n_boot=n_boot,
         cache=cache,

@@ -28,6 +28,7 @@ from benchorch.stats.keys import (
 )
 from benchorch.stats.nonparametric import bh_adjust, mann_whitney
 from benchorch.stats.summary import SummaryCache, ratio_of, summarize_parts
+from benchorch.stats.thresholds import threshold_for
 
 # --- comparing two runs ----------------------------------------------------------------
 
@@ -218,7 +219,7 @@ def compare_frames(
     cand_id: str = "cand",
     history: pd.DataFrame | None = None,
     threshold_pct: float | None = None,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Sequence[tuple[str, float]] | Mapping[str, float] | None = None,
     vary: Sequence[str] = (),
     q: float = DEFAULT_Q,
     n_boot: int = DEFAULT_BOOT,
@@ -244,8 +245,9 @@ def compare_frames(
        as the confirmation tests each suspect in the screen's direction.
     4. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
     5. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``.
-       Minimum effect ``m``: ``threshold_pct`` (or ``thresholds[variant]``,
-       percent) when given, else ``max(2%, noise_floor(history))`` with the
+       Minimum effect ``m``: ``thresholds``' first pattern matching the
+       variant (``thresholds.threshold_for``), else ``threshold_pct`` (percent)
+       when given, else ``max(2%, noise_floor(history))`` with the
        history of the configuration as measured on the baseline side (its
        ``base_key``: a new binary or file under ``vary`` has none of its own).
        Threshold ``t`` for ``same``: the given one, else ``max(m, the
@@ -333,7 +335,7 @@ def compare_frames(
         if hist is not None:  # the configuration as measured on the baseline side
             h = hist.get(common["base_key"])
             floor = noise_floor(h) if h is not None else 0.0
-        wanted = thresholds.get(str(common["pair"][1])) if thresholds else None
+        wanted = threshold_for(thresholds, str(common["pair"][1]), str(common["pair"][0]))
         b_meds, c_meds = np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us)
         alt = alternatives.get(str(common["label"]), "two-sided") if alternatives else "two-sided"
         p = mann_whitney(b_meds, c_meds, alternative=alt)

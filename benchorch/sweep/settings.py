@@ -52,6 +52,13 @@ that names the key, the file and the fix.
     include_failed_checks = false        # also run variants whose accuracy check failed
     out = "reports"                      # folder for the HTML report
 
+    # verdicts (compare, sweep --confirm, the nightly): the change of practical
+    # size, percent; default max(2%, the configuration's noise floor)
+    # threshold = 5                      # or "5%"; --threshold 5%
+    # per configuration (or a [thresholds] table at the end), first match wins;
+    # a glob on the variant name or on "device/variant"
+    # thresholds = { "*quantized*" = 8, "Pixel 8/*" = 6 }
+
 A single value may stand for a one-element list (``dims = "1,3,224,224"``,
 ``threads = 4``, ``recipe = "fuse,quantize"``). Relative paths are
 relative to the TOML file's folder.
@@ -71,6 +78,7 @@ from benchorch import benchflags
 from benchorch.devices.cpumask import PIN_CHOICES, parse_pin
 from benchorch.errors import ConfigError
 from benchorch.files import read_toml
+from benchorch.stats.thresholds import parse_percent, parse_thresholds
 
 __all__ = [
     "Order",
@@ -133,6 +141,10 @@ class SweepConfig:
     include_failed_checks: bool = False
     out: Path | None = None
     resume: str | None = None
+    #: percent: the change of practical size for every configuration (--threshold)
+    threshold: float | None = None
+    #: (glob pattern, percent), first match wins: [thresholds] (stats.thresholds)
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     @property
     def cooldown_c(self) -> float | None:
@@ -359,6 +371,8 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "reconnect_timeout": ("reconnect_timeout", _scalar(_FLOAT, "a number", _positive_float(True))),
     "include_failed_checks": ("include_failed_checks", _scalar((bool,), "true or false")),
     "out": ("out", _PATH),
+    "threshold": ("threshold", lambda v, what: parse_percent(v, what=what)),
+    "thresholds": ("thresholds", lambda v, what: parse_thresholds(v, what=what)),
 }
 FLAG_ONLY = {"resume"}
 _PATH_FIELDS = {"variants", "binary", "et_binary", "build_from", "out"}

@@ -1,5 +1,6 @@
 """``sweep --confirm``'s screen pools the baseline with its earlier runs,
-read from a real SQLite store (``choose_suspects``, ``earlier_runs``).
+read from a real SQLite store (``choose_suspects``, ``earlier_runs``); the
+thresholds a sweep stored with its settings judge ``compare``.
 
 The launches are synthetic (no phone is needed to choose suspects: the
 confirm step's launches on a real device are ``tests/report/test_aa_e2e.py``'s);
@@ -20,11 +21,12 @@ VARIANTS = tuple(f"v{i:02d}" for i in range(24))
 
 
 def _run(store: Store, seed: int, *, slow: float = 1.0, serial: str = "PHONE_A",
-         binary: str = "sbt-lite", confirm: bool = False) -> str:  # fmt: skip
+         binary: str = "sbt-lite", confirm: bool = False,
+         settings: dict[str, object] | None = None) -> str:  # fmt: skip
     """One sweep of ``VARIANTS``, 10 launches each (2% launch noise); ``v03``
     ``slow`` times its level."""
     rng = np.random.default_rng(seed)
-    params: dict[str, object] = {"settings": {}}
+    params: dict[str, object] = {"settings": settings or {}}
     if confirm:
         params["confirm"] = {"baseline": "x", "cand": "y", "side": "base", "suspects": []}
     run_id = store.create_run(command="benchorch sweep", params=params)
@@ -79,3 +81,37 @@ def test_a_baseline_slow_by_chance_hides_a_regression_unless_its_earlier_runs_ar
             _, pooled, used = choose_suspects(store, base, cand, budget_share=0.5, window=window)
             assert pooled and pooled[0].pair[1] == "v03", (window, pooled)
             assert pooled[0].direction.value == "slower" and used == (same if window == 5 else wide)
+
+
+def test_compare_judges_with_the_thresholds_the_candidate_sweep_stored(tmp_path: Path) -> None:
+    """The candidate sweep ran with ``[thresholds] "v03" = 10``: its 7% on
+    ``v03`` is ``same`` (no change beyond ±10%) and ``compare`` exits 0; an
+    explicit ``--threshold 3%`` replaces the stored ones and calls it slower,
+    the evidence in words. (``compare`` used to ignore what the sweep stored.)"""
+    import json
+
+    from click.testing import CliRunner
+
+    from benchorch.cli.main import cli
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        base = _run(store, 30)
+        cand = _run(store, 31, slow=1.07, settings={"thresholds": [["v03", 10.0]]})
+
+    def compare(*extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        res = CliRunner().invoke(
+            cli, ["--db", str(db), "compare", base, cand, "--format", "json", *extra],
+            catch_exceptions=False,
+        )  # fmt: skip
+        return res.exit_code, json.loads(res.stdout)
+
+    code, doc = compare()
+    (row,) = [r for r in doc["rows"] if r["variant"] == "v03"]
+    assert code == 0 and row["verdict"] == "same", row
+    assert row["threshold"] == pytest.approx(0.10) and "no change beyond ±10.0%" in row["reason"]
+    assert all(r["min_effect"] == pytest.approx(0.02) for r in doc["rows"] if r["variant"] != "v03")
+    code, doc = compare("--threshold", "3%")
+    (row,) = [r for r in doc["rows"] if r["variant"] == "v03"]
+    assert code == 1 and row["verdict"] == "slower", row
+    assert "95% interval" in row["evidence"] and "10 + 10 launches" in row["evidence"]

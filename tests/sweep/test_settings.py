@@ -63,7 +63,9 @@ def test_unknown_key_names_key_file_and_suggestion(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", sorted(SCHEMA))
 def test_wrong_type_names_the_key(tmp_path: Path, key: str) -> None:
-    path = write(tmp_path, f"[{key}]\nx = 1\n")  # a table is the wrong type for every key
+    # a table is the wrong type for every key but thresholds, which a number is
+    body = "x = 1" if key != "thresholds" else ""
+    path = write(tmp_path, f"[{key}]\n{body}\n" if body else f"{key} = 1\n")
     with pytest.raises(ConfigError, match=re.escape(f"key '{key}'")):
         load_toml(path)
 
@@ -217,6 +219,7 @@ def test_the_sweep_command_names_its_options_after_the_settings() -> None:
         "confirm",
         "baseline",
         "confirm_budget",
+        "baseline_window",
         "vary",
         "lab",
         "phone_models",
@@ -246,3 +249,25 @@ def test_resume_refuses_settings_but_not_the_adb_address() -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="--config"):
         cfg.refuse_with_resume({}, {}, Path("sweep.toml"))
+
+
+def test_thresholds_load_from_the_toml_round_trip_and_name_a_bad_one(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        devices = ["a"]
+        threshold = "5%"
+
+        [thresholds]
+        "*quantized*" = 8
+        "Pixel 8/*" = "6%"
+        """,
+    )
+    config = merge(load_toml(path), {})
+    assert config.threshold == 5.0
+    assert config.thresholds == (("*quantized*", 8.0), ("Pixel 8/*", 6.0))
+    assert merge(config.to_dict(), {}) == config  # as stored with a run
+    assert merge(load_toml(path), {"threshold": "3"}).threshold == 3.0  # the flag wins
+    bad = write(tmp_path, 'devices = ["a"]\n[thresholds]\n"fused" = "lots"\n')
+    with pytest.raises(ConfigError, match=r"key 'thresholds'.*'fused'"):
+        load_toml(bad)
