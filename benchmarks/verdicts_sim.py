@@ -48,6 +48,8 @@ import argparse
 import math
 import time
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +60,12 @@ from benchorch import stats
 from benchorch.stats import Comparison, Verdict
 
 CONFIGS, LAUNCHES, ITERS = 300, 10, 20
+
+
+#: Night-to-night jitter of each configuration (its level on one night, lognormal sd).
+RUN_SD = 0.005
+#: Whole-run shift of each earlier baseline run (uniform, +-): another night's room.
+WINDOW_SHIFT = 0.01
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,9 @@ class Night:
 
 
 def _samples(rng: np.random.Generator, night: Night, side: int, config: np.ndarray,
-             order: np.ndarray, drifting: bool) -> np.ndarray:  # fmt: skip
+             order: np.ndarray, drifting: bool, level_of: np.ndarray) -> np.ndarray:  # fmt: skip
     n = len(config)
-    level = night.true_us[config] * rng.lognormal(0.0, night.launch_sd[config])
+    level = level_of[config] * rng.lognormal(0.0, night.launch_sd[config])
     if side == 1:
         level = level * night.effect[config]
     if drifting:
@@ -86,17 +94,25 @@ def _samples(rng: np.random.Generator, night: Night, side: int, config: np.ndarr
     return np.where(outlier, it * rng.uniform(1.5, 3.0, size=(n, ITERS)), it)
 
 
+def run_level(rng: np.random.Generator, night: Night, shift: float = 0.0) -> np.ndarray:
+    """Each configuration's level on one night: its truth, its night-to-night
+    jitter (``RUN_SD``) and the run's whole shift (``shift``, uniform +-)."""
+    whole = rng.uniform(1.0 - shift, 1.0 + shift) if shift else 1.0
+    return night.true_us * whole * rng.lognormal(0.0, RUN_SD, CONFIGS)
+
+
 def run_frame(rng: np.random.Generator, night: Night, side: int, configs: np.ndarray,
-              launches: int, drifting: bool, run: int) -> pd.DataFrame:  # fmt: skip
+              launches: int, drifting: bool, run: int, level_of: np.ndarray,
+              day: float | None = None) -> pd.DataFrame:  # fmt: skip
     """One run's launches, interleaved (round-robin over ``configs``)."""
     config = np.tile(configs, launches)
     launch = np.repeat(np.arange(launches), len(configs))
     order = np.arange(len(config), dtype=float)
-    samples = _samples(rng, night, side, config, order, drifting)
+    samples = _samples(rng, night, side, config, order, drifting, level_of)
     names = np.array([f"cfg-{c:03d}" for c in range(CONFIGS)])
     df = launch_frame(np.full(len(config), run), np.zeros(len(config), dtype=int), config,
                       launch, samples, names)  # fmt: skip
-    df["started_at"] = 1.78e9 + run * 86400.0 + order * 2.0
+    df["started_at"] = 1.78e9 + (run if day is None else day) * 86400.0 + order * 2.0
     return df
 
 
@@ -165,6 +181,10 @@ def old_and_asv(cmp: Comparison, medians: dict[str, tuple[np.ndarray, np.ndarray
 # --- one night, all methods ---------------------------------------------------------
 
 
+METHODS = ("old", "asv", "current", "new")
+TWO_STAGE = ("current", "new")
+
+
 @dataclass
 class Tally:
     nights: int = 0
@@ -172,27 +192,42 @@ class Tally:
     same: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
     detected: dict[str, int] = field(default_factory=dict)
+    suspected: dict[str, int] = field(default_factory=dict)
     bimodal_named: int = 0
     bimodal_configs: int = 0
-    confirm_launches: int = 0
+    confirm_launches: dict[str, int] = field(default_factory=dict)
     night_launches: int = 0
     covered: int = 0
     intervals: int = 0
-    confirm_covered: int = 0
-    confirm_intervals: int = 0
+    confirm_covered: dict[str, int] = field(default_factory=dict)
+    confirm_intervals: dict[str, int] = field(default_factory=dict)
 
     def add(self, key: str, d: dict[str, int], n: int = 1) -> None:
         d[key] = d.get(key, 0) + n
 
 
-def simulate(case: str, nights: int, seed: int, budget: float, tally: Tally) -> None:
+@dataclass(frozen=True)
+class Options:
+    budget: float = 0.14
+    window: int = 5  # earlier baseline runs pooled into the new method's screen
+    max_suspects: int = 10
+    taper: float = 0.5  # the k-th suspect's share of the budget ~ k ** -taper
+
+
+def simulate(case: str, nights: int, seed: int, opts: Options, tally: Tally) -> None:
     rng = np.random.default_rng([seed, zlib.crc32(case.encode())])
     every = np.arange(CONFIGS)
     names = np.array([f"cfg-{c:03d}" for c in range(CONFIGS)])
     for i in range(nights):
         night = make_night(rng, case)
-        base = run_frame(rng, night, 0, every, LAUNCHES, False, 0)
-        cand = run_frame(rng, night, 1, every, LAUNCHES, True, 1)
+        earlier = pd.concat(  # the baseline's earlier runs: same binary, file and phone
+            [run_frame(rng, night, 0, every, LAUNCHES, False, 3 + k,
+                       run_level(rng, night, WINDOW_SHIFT), day=-1.0 - k)
+             for k in range(opts.window)] or [pd.DataFrame()], ignore_index=True,
+        )  # fmt: skip
+        base = run_frame(rng, night, 0, every, LAUNCHES, False, 0, run_level(rng, night))
+        tonight = run_level(rng, night)  # the candidate's night: its confirmation shares it
+        cand = run_frame(rng, night, 1, every, LAUNCHES, True, 1, tonight)
         cmp = stats.compare_frames(base, cand, base_id="night-00", cand_id="night-01",
                                    n_boot=500, seed=i)  # fmt: skip
         label_of = {r.pair[1]: r.label for r in cmp.rows}
@@ -201,24 +236,47 @@ def simulate(case: str, nights: int, seed: int, budget: float, tally: Tally) -> 
         cv = stats.launch_values(cand).groupby("variant")["value_us"].apply(np.asarray)
         medians = {label_of[n]: (bv[n], cv[n]) for n in names}
         old, asv = old_and_asv(cmp, medians)
+        verdicts = {"old": old, "asv": asv}
         night_launches = 2 * CONFIGS * LAUNCHES
-        suspects = stats.pick_suspects(cmp, budget=int(budget * night_launches))
-        which = np.array(sorted(cfg_of[s.label] for s in suspects), dtype=int)
-        per_side = suspects[0].per_side if suspects else 0
-        if which.size:  # A/B interleaved on the same phone, in the candidate's night
-            cb = run_frame(rng, night, 0, which, per_side, True, 2)
-            cc = run_frame(rng, night, 1, which, per_side, True, 2)
-            cb["run_id"], cc["run_id"] = "confirm-base", "confirm-cand"
-        else:
-            cb = cc = pd.DataFrame()
-        new_cmp = stats.judge_confirmation(cmp, suspects, cb, cc, n_boot=500, seed=i)
-        new = {r.label: r.verdict.value for r in new_cmp.rows}
+        budget = int(opts.budget * night_launches)
+        pooled = (
+            stats.pooled_scores(base, earlier, cand, cand_id="night-01", seed=i)
+            if opts.window
+            else None
+        )
+        for method in TWO_STAGE:
+            if method == "current":  # as merged before: 10 suspects, 40 launches a side
+                suspects = stats.pick_suspects(cmp, budget=budget, max_per_side=40, taper=0.0)
+            else:
+                suspects = stats.pick_suspects(cmp, budget=budget, max_suspects=opts.max_suspects,
+                                               scores=pooled, taper=opts.taper)  # fmt: skip
+            cb_parts, cc_parts = [], []
+            for s in suspects:  # A/B interleaved on the same phone, in the candidate's night
+                which = np.array([cfg_of[s.label]])
+                cb_parts.append(run_frame(rng, night, 0, which, s.per_side, True, 2, tonight))
+                cc_parts.append(run_frame(rng, night, 1, which, s.per_side, True, 2, tonight))
+            cb = pd.concat(cb_parts, ignore_index=True) if cb_parts else pd.DataFrame()
+            cc = pd.concat(cc_parts, ignore_index=True) if cc_parts else pd.DataFrame()
+            if suspects:
+                cb["run_id"], cc["run_id"] = "confirm-base", "confirm-cand"
+            out = stats.judge_confirmation(cmp, suspects, cb, cc, n_boot=500, seed=i,
+                                           one_sided=method == "new")  # fmt: skip
+            verdicts[method] = {r.label: r.verdict.value for r in out.rows}
+            tally.add(method, tally.confirm_launches, sum(2 * s.per_side for s in suspects))
+            truth_of = {r.label: night.effect[cfg_of[r.label]] for r in out.rows}
+            for s in suspects:
+                if truth_of[s.label] != 1.0:
+                    tally.add(method, tally.suspected)
+            for r in out.rows:
+                if r.confirm_base and np.isfinite(r.ci_low):
+                    tally.add(method, tally.confirm_intervals)
+                    covered = r.ci_low <= truth_of[r.label] <= r.ci_high
+                    tally.add(method, tally.confirm_covered, int(covered))
         tally.nights += 1
-        tally.confirm_launches += 2 * per_side * len(suspects)
         tally.night_launches += night_launches
         truth = {r.label: night.effect[cfg_of[r.label]] for r in cmp.rows}
-        for method, verdicts in (("old", old), ("asv", asv), ("new", new)):
-            for label, v in verdicts.items():
+        for method in METHODS:
+            for label, v in verdicts[method].items():
                 c = cfg_of[label]
                 if truth[label] == 1.0:
                     if v == "slower":
@@ -235,10 +293,13 @@ def simulate(case: str, nights: int, seed: int, budget: float, tally: Tally) -> 
             elif np.isfinite(r.ci_low) and case != "drift":
                 tally.intervals += 1
                 tally.covered += r.ci_low <= truth[r.label] <= r.ci_high
-        for r in new_cmp.rows:
-            if r.confirm_base and np.isfinite(r.ci_low):
-                tally.confirm_intervals += 1
-                tally.confirm_covered += r.ci_low <= truth[r.label] <= r.ci_high
+
+
+def _one_case(job: tuple[str, int, int, Options]) -> Tally:
+    case, nights, seed, opts = job
+    tally = Tally()
+    simulate(case, nights, seed, opts, tally)
+    return tally
 
 
 def _pct(n: float, d: float) -> str:
@@ -251,44 +312,66 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=float, default=0.14,
                     help="confirmation budget, share of the night's launches")  # fmt: skip
+    ap.add_argument("--window", type=int, default=5,
+                    help="earlier baseline runs pooled into the new screen")  # fmt: skip
+    ap.add_argument("--max-suspects", type=int, default=10, help="the new method's")
+    ap.add_argument("--taper", type=float, default=0.5, help="the new method's")
+    ap.add_argument("--cases", default="A/A,+5%,+10%,drift,bimodal")
+    ap.add_argument("--jobs", type=int, default=1, help="cases simulated at once (processes)")
     args = ap.parse_args()
-    cases = ("A/A", "+5%", "+10%", "drift", "bimodal")
-    tallies = {c: Tally() for c in cases}
+    opts = Options(budget=args.budget, window=args.window, max_suspects=args.max_suspects,
+                   taper=args.taper)  # fmt: skip
+    cases = tuple(args.cases.split(","))
     t0 = time.perf_counter()
-    for case in cases:
-        simulate(case, args.nights, args.seed, args.budget, tallies[case])
+    jobs = [(c, args.nights, args.seed, opts) for c in cases]
+    if args.jobs > 1:  # each case has its own seeded stream: the same table either way
+        with ProcessPoolExecutor(min(args.jobs, len(cases))) as pool:
+            tallies = dict(zip(cases, pool.map(_one_case, jobs), strict=True))
+    else:
+        tallies = {c: _one_case(j) for c, j in zip(cases, jobs, strict=True)}
     wall = time.perf_counter() - t0
-    aa, p5, p10 = tallies["A/A"], tallies["+5%"], tallies["+10%"]
-    per100 = lambda t, m: f"{100.0 * t.false_slower.get(m, 0) / t.nights:.1f}"  # noqa: E731
+    empty = Tally()
+    aa, p5, p10 = (tallies.get(c, empty) for c in ("A/A", "+5%", "+10%"))
+    drift, bim = tallies.get("drift", empty), tallies.get("bimodal", empty)
+
+    def per100(t: Tally, m: str) -> str:
+        return f"{100.0 * t.false_slower.get(m, 0) / t.nights:.1f}" if t.nights else "-"
+
+    def each(f: Callable[[str], str], only: tuple[str, ...] = METHODS) -> list[str]:
+        return [f(m) if m in only else "-" for m in METHODS]
+
+    everything = list(tallies.values())
     print(f"{args.nights} nights per case x {CONFIGS} configurations, {LAUNCHES} launches a side,"
-          f" seed {args.seed}, confirmation budget {args.budget:.0%} ({wall:.0f} s)")  # fmt: skip
+          f" seed {args.seed}; confirmation budget {opts.budget:.0%}; new: {opts.window} earlier"
+          f" baseline runs pooled into the screen, at most {opts.max_suspects} suspects, taper"
+          f" {opts.taper}"
+          f" ({wall:.0f} s)")  # fmt: skip
     lines = [
-        ("A/A: false slower per 100 nights", "<= 1",
-         *(per100(aa, m) for m in ("old", "asv", "new"))),
+        ("A/A: false slower per 100 nights", "<= 1", *each(lambda m: per100(aa, m))),
         ("A/A: unchanged configurations same", ">= 90%",
-         *(_pct(aa.same.get(m, 0), aa.unchanged) for m in ("old", "asv", "new"))),
+         *each(lambda m: _pct(aa.same.get(m, 0), aa.unchanged))),
         ("single +5% among 300: slower", ">= 80%",
-         *(_pct(p5.detected.get(m, 0), p5.nights) for m in ("old", "asv", "new"))),
+         *each(lambda m: _pct(p5.detected.get(m, 0), p5.nights))),
+        ("single +5% among 300: among the suspects", "-",
+         *each(lambda m: _pct(p5.suspected.get(m, 0), p5.nights), TWO_STAGE)),
         ("single +10% among 300: slower", ">= 95%",
-         *(_pct(p10.detected.get(m, 0), p10.nights) for m in ("old", "asv", "new"))),
+         *each(lambda m: _pct(p10.detected.get(m, 0), p10.nights))),
         ("drift 1.5% + 1% creep: false slower per 100 nights", "0",
-         *(per100(tallies["drift"], m) for m in ("old", "asv", "new"))),
-        ("bimodal: false slower per 100 nights", "<= 1",
-         *(per100(tallies["bimodal"], m) for m in ("old", "asv", "new"))),
+         *each(lambda m: per100(drift, m))),
+        ("bimodal: false slower per 100 nights", "<= 1", *each(lambda m: per100(bim, m))),
         ("bimodal configurations named bimodal", "-", "0.0%", "0.0%",
-         _pct(tallies["bimodal"].bimodal_named, tallies["bimodal"].bimodal_configs)),
-        ("extra confirmation launches, % of the night", "< 15%", "0%", "0%",
-         _pct(sum(t.confirm_launches for t in tallies.values()),
-              sum(t.night_launches for t in tallies.values()))),
+         *[_pct(bim.bimodal_named, bim.bimodal_configs)] * 2),
+        ("extra confirmation launches, % of the night", "< 15%",
+         *each(lambda m: _pct(sum(t.confirm_launches.get(m, 0) for t in everything),
+                              sum(t.night_launches for t in everything)), TWO_STAGE)),
         ("95% interval coverage (screen)", "93-97%", *[_pct(
-            aa.covered + p5.covered, aa.intervals + p5.intervals)] * 3),
-        ("95% interval coverage (confirmation)", "93-97%", "-", "-", _pct(
-            sum(t.confirm_covered for t in tallies.values()),
-            sum(t.confirm_intervals for t in tallies.values()))),
+            aa.covered + p5.covered, aa.intervals + p5.intervals)] * 4),
+        ("95% interval coverage (confirmation)", "93-97%", *each(lambda m: _pct(
+            sum(t.confirm_covered.get(m, 0) for t in everything),
+            sum(t.confirm_intervals.get(m, 0) for t in everything)), TWO_STAGE)),
     ]  # fmt: skip
-    widths = [max(len(str(row[i])) for row in lines) for i in range(5)]
-    head = ("measure", "target", "old", "asv", "new")
-    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    head = ("measure", "target", *METHODS)
+    widths = [max(len(str(row[i])) for row in (head, *lines)) for i in range(len(head))]
     for row in (head, *lines):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
