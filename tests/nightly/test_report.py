@@ -118,7 +118,7 @@ def test_the_window_pools_only_nights_of_the_same_binary(tmp_path: Path) -> None
     nights of the same binary (``stats.pooled_comparison``) and still finds
     tonight's 20% slowdown; pooling every night made each configuration "not
     comparable" against the window and the slowdown no suspect at all."""
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, confirm=False)  # the screen only: no phones here
     nights = [
         *(Night(f"2026-11-0{d}", binary="sbt-old") for d in (1, 2, 3)),
         *(Night(f"2026-11-0{d}") for d in (4, 5, 6)),
