@@ -21,12 +21,17 @@ Methods on the same data, side by side:
 * ``asv``: asv's rule (``asv compare``): ``slower`` when the ratio exceeds
   1.1 and Mann-Whitney (exact) gives p < 0.002; anything else shows no change,
   counted as its ``same``;
-* ``new``: ``benchorch.stats``: exact Mann-Whitney, ``same`` within the
-  comparison's resolution, bimodal named; then screen-then-confirm: the
-  suspects (``pick_suspects``, budget ``--budget`` of the night's launches)
-  are measured again, A/B interleaved on the same phone
-  (same night conditions for both sides), and judged by
-  ``judge_confirmation`` (Holm at 0.01).
+* ``current``: ``benchorch.stats`` as first merged for issue 14: exact
+  Mann-Whitney, ``same`` within the comparison's resolution, bimodal named;
+  screen on the baseline run alone, 10 suspects of at most 40 launches a
+  side, confirmed two-sided (Holm at 0.01);
+* ``new``: the screen's baseline pooled with ``--window`` earlier runs of the
+  same configurations (``stats.pooled_scores``; each earlier run with its own
+  whole-run shift up to +-1% and every run with 0.5% night-to-night jitter
+  per configuration), the budget ``--budget`` tapered over ``--max-suspects``
+  (the k-th gets a share ~ k ** -``--taper``), each suspect confirmed
+  one-sided in the screen's direction (Holm at 0.01). Confirmation launches
+  are A/B interleaved on the same phone, in the candidate's night.
 
 Printed: false ``slower`` per 100 nights (A/A, drift, bimodal), % of unchanged
 configurations called ``same`` (A/A), detection of the single regression (%
@@ -35,11 +40,11 @@ and the coverage of the 95% interval of the ratio (the screen's, all
 configurations of the A/A and +5% nights; ``new`` also the confirmation
 intervals' coverage).
 
-    .venv/bin/python benchmarks/verdicts_sim.py [--nights 20] [--seed 0]
+    .venv/bin/python benchmarks/verdicts_sim.py [--nights 20] [--seed 0] [--jobs 5]
 
-About 1.5 s a night per case on one core: the README's figures are
-``--nights 100`` (about 30 minutes on 2 shared cores); the default 20 nights
-(``make bench``) is a quick look.
+About 3 s a night per case on one core: the README's figures are
+``--nights 100 --jobs 5`` (about 20 minutes on 2 shared cores); the default
+20 nights (``make bench``) is a quick look.
 """
 
 from __future__ import annotations

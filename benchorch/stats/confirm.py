@@ -26,7 +26,9 @@ nights). Chromium's Pinpoint answers "unsure" with more samples; so does this:
 2. **Confirm** (``judge_confirmation``): each suspect is measured again,
    ``per_side`` launches of the baseline (its exact binary and variant file)
    and of the candidate, A/B interleaved on the same phone, and judged on
-   those launches alone, as a fresh family: exact Mann-Whitney p per suspect,
+   those launches alone, as a fresh family: exact Mann-Whitney p per suspect
+   (one-sided in the direction the screen suspected, fixed before these
+   launches exist),
    Holm over the suspects at ``alpha`` (default 0.01), then ``judge`` with the
    screen's minimum effect and threshold. A configuration that is not a
    suspect is never ``slower`` or ``faster``: a screen verdict of either that
