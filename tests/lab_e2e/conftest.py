@@ -12,7 +12,10 @@ import pytest
 
 from benchorch.virtualphone.harness import ADB
 from tests.lab_e2e.lab import Lab
-from tests.support.postgres import PgServer
+from tests.support.postgres import PgServer, pg_server
+from tests.sweep.conftest import small_variants, sweep_binaries
+
+__all__ = ["dedicated_postgres", "lab", "small_variants", "sweep_binaries"]
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +29,10 @@ def lab(postgres: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield the_lab
     finally:
         the_lab.close()
+
+
+@pytest.fixture
+def dedicated_postgres() -> Iterator[PgServer]:
+    """A PostgreSQL server of the test's own, for a scenario that restarts it."""
+    with pg_server() as server:
+        yield server
