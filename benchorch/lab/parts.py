@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS benchorch_lab_parts (
     ended_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS benchorch_lab_parts_run ON benchorch_lab_parts (run_id);
+ALTER TABLE benchorch_lab_parts ADD COLUMN IF NOT EXISTS move_reason text;
+ALTER TABLE benchorch_lab_parts ADD COLUMN IF NOT EXISTS moves text;
 """
 
 
@@ -84,6 +86,13 @@ class Part:
     current: str
     job_id: int | None
     token: int | None
+    move_reason: str | None = None  # why its phone cannot run it: the submitter moves it
+    moves: str | None = None  # the moves it made ("moved from SERIAL: why"; "; " between)
+
+    @property
+    def summary(self) -> str:
+        """Its message, after the moves it made."""
+        return "; ".join(x for x in (self.moves, self.message) if x)
 
     @property
     def ended(self) -> bool:
@@ -179,6 +188,39 @@ def end_unstarted(conn: Conn, part_id: int, status: str, message: str) -> bool:
         "UPDATE benchorch_lab_parts SET status = %s, message = %s, updated_at = now(),"
         " ended_at = now() WHERE id = %s AND token IS NULL AND status = 'queued' RETURNING id",
         (status, message, part_id),
+    ).fetchone()
+    return row is not None
+
+
+def release_for_move(conn: Conn, part_id: int, token: int, reason: str) -> bool:
+    """The attempt ``token`` found the part's phone unusable before any launch: the part
+    goes back to ``queued`` with no owner and ``reason``, for the submitter to move."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_parts SET status = 'queued', token = NULL, current = '',"
+        " move_reason = %s, message = %s, updated_at = now()"
+        " WHERE id = %s AND token = %s RETURNING id",
+        (reason, reason, part_id, token),
+    ).fetchone()
+    return row is not None
+
+
+def ask_move(conn: Conn, part_id: int, reason: str) -> bool:
+    """A worker found the phone of a part no attempt holds unusable: ask for a move."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_parts SET move_reason = %s, message = %s, updated_at = now()"
+        " WHERE id = %s AND status = 'queued' AND token IS NULL RETURNING id",
+        (reason, reason, part_id),
+    ).fetchone()
+    return row is not None
+
+
+def move(conn: Conn, part_id: int, serial: str, host: str, note: str) -> bool:
+    """A queued part no attempt holds goes to another phone (its job is deferred after)."""
+    row = conn.execute(
+        "UPDATE benchorch_lab_parts SET serial = %s, host = %s, move_reason = NULL,"
+        " message = '', moves = coalesce(moves || '; ', '') || %s, job_id = NULL,"
+        " updated_at = now() WHERE id = %s AND status = 'queued' AND token IS NULL RETURNING id",
+        (serial, host, note, part_id),
     ).fetchone()
     return row is not None
 

@@ -44,12 +44,14 @@ __all__ = [
     "JobRow",
     "Reaped",
     "cancel",
+    "cancel_queued",
     "defer_health",
     "defer_hold",
     "defer_part",
     "device_lock",
     "host_queue",
     "init_schema",
+    "job_status",
     "jobs_on_lock",
     "make_app",
     "reap_stalled",
@@ -196,6 +198,27 @@ def defer_part(url: str, serial: str, host: str, part_id: int, priority: int) ->
             )
     except (pexc.ProcrastinateException, OSError) as exc:
         raise _infra(url, exc) from exc
+
+
+def cancel_queued(url: str, job_id: int) -> bool:
+    """Cancel a job that has not started; False when a worker has it (or it ended)."""
+    app = make_app(url)
+    try:
+        with app.open():
+            return bool(app.job_manager.cancel_job_by_id(job_id))
+    except (pexc.ProcrastinateException, OSError) as exc:
+        raise _infra(url, exc) from exc
+
+
+def job_status(url: str, job_id: int) -> str | None:
+    """The queue's status of a job (todo, doing, succeeded, failed, cancelled, aborted)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute(
+            "SELECT status::text FROM procrastinate_jobs WHERE id = %s", (job_id,)
+        ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def cancel(url: str, job_id: int) -> None:

@@ -14,7 +14,9 @@ The submitting process, in order (each step able to fail before anything is queu
 5. the run in the results store (the lab's PostgreSQL), then one part per phone
    (``parts``) and its job (``queue.defer_part``: the phone's host queue, the
    lock ``device:<serial>``, ``ADHOC`` or ``NIGHTLY`` priority);
-6. waiting, with today's progress display fed from the parts' rows;
+6. waiting, with today's progress display fed from the parts' rows; about every
+   second a part stuck on an unusable phone or host moves to another phone of its
+   model, or ends "not run" with the reason (``reroute``);
 7. the summary and report from benchorch's tables (the launches stored, the
    parts' statuses), never from the queue's status.
 
@@ -34,6 +36,7 @@ from typing import Any
 from benchorch.errors import UsageError
 from benchorch.lab import parts, queue, state
 from benchorch.lab.config import LabConfig, PhoneConfig, load_lab_config
+from benchorch.lab.reroute import reroute
 from benchorch.lab.sweeppart import launch_to_json
 from benchorch.store import Store
 from benchorch.sweep.emptyplan import nothing_to_run
@@ -60,6 +63,7 @@ __all__ = ["Selection", "run_lab_sweep", "select_phones"]
 
 log = logging.getLogger("benchorch.lab.submit")
 POLL_S = 0.25
+REROUTE_EVERY = 4  # polls: a stuck part is looked at about every second
 UNUSABLE = ("quarantined", "maintenance")
 
 
@@ -261,12 +265,10 @@ def run_lab_sweep(
             )
             row = rows.get(p.serial)
             if row is not None and row.state in UNUSABLE:
-                why = f"{row.state}" + (f" ({row.state_reason})" if row.state_reason else "")
-                parts.end_unstarted(conn, part_id, parts.NOT_RUN, f"not run: the phone is {why}")
-                continue
+                continue  # no job: the first reroute pass moves it, or ends it not run
             job_id = queue.defer_part(url, p.serial, p.host, part_id, priority)
             parts.set_job(conn, part_id, job_id)
-    return _wait_and_report(url, run_id, out_dir, quiet, len(plan.skipped) * len(phones), hooks)
+    return _wait_and_report(config, run_id, out_dir, quiet, len(plan.skipped) * len(phones), hooks)
 
 
 def _progress(p: parts.Part) -> DeviceProgress:
@@ -282,14 +284,19 @@ def _stop_all(url: str, conn: state.Conn, run_id: str, why: str) -> None:
             queue.cancel(url, p.job_id)
 
 
-def _wait(url: str, run_id: str, quiet: bool, stop_at: float | None) -> list[parts.Part]:
+def _wait(config: LabConfig, run_id: str, quiet: bool, stop_at: float | None) -> list[parts.Part]:
+    url = config.database_url
     display = ProgressDisplay(enabled=not quiet)
+    polls = 0
     shown: dict[int, tuple[object, ...]] = {}
     interrupted = False
     warmed = False
     with state.connect(url) as conn, display:
         while True:
             try:
+                if polls % REROUTE_EVERY == 0 and not interrupted:
+                    reroute(url, conn, config, run_id)
+                polls += 1
                 now = parts.parts_of_run(conn, run_id)
                 for p in now:
                     key = (p.status, p.done, p.failed, p.current)
@@ -327,20 +334,21 @@ def _stored_counts(url: str, run_id: str) -> dict[str, tuple[int, int]]:
 
 
 def _wait_and_report(
-    url: str,
+    config: LabConfig,
     run_id: str,
     out_dir: Path,
     quiet: bool,
     skipped: int,
     hooks: SweepHooks | None,
 ) -> SweepSummary:
-    ended = _wait(url, run_id, quiet, hooks.stop_at if hooks is not None else None)
+    url = config.database_url
+    ended = _wait(config, run_id, quiet, hooks.stop_at if hooks is not None else None)
     counts = _stored_counts(url, run_id)
     devices: dict[str, DeviceProgress] = {}
     for p in ended:
         done, failed = counts.get(p.serial, (0, 0))
         status = p.status if p.ended else DEVICE_INTERRUPTED
-        devices[p.serial] = DeviceProgress(p.serial, p.total, done, failed, "", status, p.message)
+        devices[p.serial] = DeviceProgress(p.serial, p.total, done, failed, "", status, p.summary)
     result = SweepResult(
         run_id=run_id,
         devices=devices,

@@ -77,6 +77,9 @@ log = logging.getLogger("benchorch.lab.sweeppart")
 #: the health rules), as opposed to a benchmark's own failure (``failed``), which never is.
 INFRA_STATUSES = frozenset({DEVICE_LOST, DEVICE_REFUSED, DEVICE_ERROR})
 HANDED_BACK = "handed back"
+#: the part's phone or host was unusable before its first launch: back to its submitter,
+#: which moves it to another phone of the model (``reroute``) or ends it not run
+MOVING = "moving"
 
 
 class PartHandBack(Exception):
@@ -205,7 +208,7 @@ def _begin(
         d = state.device(conn, p.serial)
         if d is not None and d.state in ("quarantined", "maintenance"):
             why = d.state + (f" ({d.state_reason})" if d.state_reason else "")
-            parts.end_unstarted(conn, part_id, parts.NOT_RUN, f"not run: the phone is {why}")
+            parts.ask_move(conn, part_id, f"{p.serial} is {why}")
             return None
         token = state.begin_attempt(conn, p.serial, "sweep", f"run {p.run_id} ({worker})", job_id)
         taken = parts.take(conn, part_id, token)
@@ -251,6 +254,9 @@ def run_part(
     launches = [launch_from_json(x) for x in spec["launches"]]
     prog = DeviceProgress(serial, len(launches), status="preparing")
     device: Device | None = None
+    with state.connect(url) as conn:
+        # a part that stored nothing on its phone yet may move to another phone
+        movable = not _stored_keys(conn, part.run_id, serial)
     try:
         if not host_up():
             raise DeviceUnreachable(
@@ -299,18 +305,21 @@ def run_part(
             write=_fenced_write(serial, token),
             wrap=wrap,
         )
+        movable = False  # from here on the part runs on this phone or not at all
         if todo:
             executor.run_device(work, prog)
         else:
             prog.status = DEVICE_OK
     except (DeviceNotFound, DeviceUnreachable) as exc:
         prog.status, prog.message = DEVICE_LOST, str(exc)
+        if movable:
+            prog.status = MOVING
     except BenchorchError as exc:
         prog.status, prog.message = DEVICE_REFUSED, str(exc)
     except Exception as exc:  # a defect must not pass for a clean part
         log.exception("part %d on %s failed", part_id, serial)
         prog.status, prog.message = DEVICE_ERROR, f"internal error: {exc!r}"
-    return _finish(url, row, prog, device, token, handing_back, quarantine_after)
+    return _finish(url, row, prog, device, token, handing_back, quarantine_after, host_up)
 
 
 def _finish(
@@ -321,11 +330,22 @@ def _finish(
     token: int,
     handing_back: threading.Event,
     quarantine_after: int,
+    host_up: Callable[[], bool],
 ) -> str:
     status = prog.status
     try:
         if status == DEVICE_SUPERSEDED:
             return status  # the part belongs to the later attempt: touch nothing
+        if status == MOVING:
+            reason = prog.message
+            with state.connect(url) as conn:
+                parts.release_for_move(conn, row.part_id, token, reason)
+                state.end_attempt(conn, token, f"infra: {DEVICE_LOST} (handed back to move)")
+                if host_up():  # a host that is down is not the phone's fault
+                    state.record_use(
+                        conn, row.serial, True, quarantine_after=quarantine_after, detail=reason
+                    )
+            return status
         if status == DEVICE_INTERRUPTED and handing_back.is_set():
             prog.status, prog.message, prog.current = (
                 "queued",
