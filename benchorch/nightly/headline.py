@@ -10,7 +10,7 @@ for Markdown tables."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,8 +143,22 @@ def markdown(report: NightReport) -> str:
     if v.suspects:
         lines += ["## Unconfirmed suspects (not regressions)", "", *_table(v.suspects), ""]
     if v.confirm_launches or v.confirm_note:
-        lines += [f"Confirmation: {v.confirm_launches} extra launches. {_md(v.confirm_note)}", ""]
+        lines += [f"{confirm_line(v, _md)}", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def confirm_line(v: NightVerdicts, esc: Callable[[Any], str] = str) -> str:
+    """The confirm step's cost in one line: its extra launches, per confirmed
+    and per rejected suspect, and its note."""
+    text = f"Confirmation: {v.confirm_launches} extra launches"
+    parts = [
+        f"{int(c['launches'])} on {int(c['suspects'])} {name} ({c['per_suspect']:.0f} per suspect)"
+        for name, c in v.confirm_cost.items()
+        if c.get("suspects")
+    ]
+    if parts:
+        text += " (" + "; ".join(parts) + ")"
+    return f"{text}. {esc(v.confirm_note)}".strip()
 
 
 def webhook_text(report: NightReport) -> str:
@@ -254,9 +268,5 @@ def html_view(report: NightReport) -> HeadlineView:
             if v.suspects
             else None
         ),
-        confirm=(
-            f"Confirmation: {v.confirm_launches} extra launches. {v.confirm_note}".strip()
-            if v.confirm_launches or v.confirm_note
-            else ""
-        ),
+        confirm=confirm_line(v) if v.confirm_launches or v.confirm_note else "",
     )

@@ -81,6 +81,9 @@ class NightVerdicts:
     confirm_launches: int = 0
     confirm_note: str = ""
     confirm_error: str = ""  # the confirm step could not run (a baseline file gone, a phone)
+    #: extra launches spent on the confirmed and on the rejected suspects
+    #: (``sweep.confirm.Confirmation.cost``: suspects, launches, per_suspect)
+    confirm_cost: dict[str, dict[str, float]] = field(default_factory=dict)
     compared: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -98,6 +101,7 @@ class NightVerdicts:
             "confirm_launches": self.confirm_launches,
             "confirm_note": self.confirm_note,
             "confirm_error": self.confirm_error,
+            "confirm_cost": self.confirm_cost,
             "notes": list(self.notes),
         }
 
@@ -207,8 +211,9 @@ def judge_night(
         for phone, ratio in drifted.items()
     )
     error = ""
+    cost: dict[str, dict[str, float]] = {}
     try:
-        confirmed, launches, note = _confirm(
+        confirmed, launches, note, cost = _confirm(
             db, night, previous, slower, faster, confirm, confirm_budget
         )
     except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
@@ -262,6 +267,7 @@ def judge_night(
         confirm_launches=launches,
         confirm_note=note,
         confirm_error=error,
+        confirm_cost=cost,
         compared=sum(1 for r in cmp_prev.rows if r.verdict is not stats.Verdict.NOT_COMPARABLE),
         notes=notes,
     )
@@ -332,12 +338,13 @@ def _confirm(
     faster: Sequence[tuple[stats.ComparisonRow, float, float]],
     enabled: bool,
     budget_pct: float,
-) -> tuple[dict[str, stats.ComparisonRow], int, str]:
-    """The confirm step's verdicts by label, its extra launches, and a note."""
+) -> tuple[dict[str, stats.ComparisonRow], int, str, dict[str, dict[str, float]]]:
+    """The confirm step's verdicts by label, its extra launches, a note, and
+    its launches per confirmed and per rejected suspect."""
     if not slower and not faster:
-        return {}, 0, ""
+        return {}, 0, "", {}
     if not enabled:
-        return {}, 0, "not confirmed: confirm = false in [nightly]"
+        return {}, 0, "not confirmed: confirm = false in [nightly]", {}
     try:
         from benchorch.sweep import confirm as sweep_confirm
     except ImportError:
@@ -348,9 +355,10 @@ def _confirm(
                 "not confirmed: this benchorch has no A/B confirm step yet "
                 "(benchorch.sweep.confirm); a suspect is never called a regression unconfirmed"
             ),
+            {},
         )
     if night.run_id is None or previous.run_id is None:
-        return {}, 0, "not confirmed: a night without a stored run"
+        return {}, 0, "not confirmed: a night without a stored run", {}
     done = sweep_confirm.confirm_run(
         db=db,
         cand_run=night.run_id,
@@ -359,4 +367,4 @@ def _confirm(
         budget_share=budget_pct / 100.0,
     )
     rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
-    return rows, int(done.launches), ""
+    return rows, int(done.launches), "", done.cost()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,15 @@ def _exact(run_id: str, what: str, original: Path, sha: str) -> Path:
     )
 
 
+def _row_of(keyed: pd.DataFrame, key: str, serial: Any) -> pd.Series:
+    """A launch of configuration ``key`` on the phone ``serial`` (any phone
+    when the label named none)."""
+    rows = keyed[keyed["config_key"] == key]
+    if serial is not None:
+        rows = rows[rows["device_serial"] == serial]
+    return rows.iloc[0]
+
+
 def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
     key = f"confirm/{side}/{label}/{index}"
     return LaunchSpec(
@@ -178,11 +187,17 @@ def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
     )
 
 
-def confirm_budget(screen: stats.Comparison, share: float, launches: int) -> int:
+def confirm_budget(
+    screen: stats.Comparison,
+    share: float,
+    launches: int,
+    scores: Mapping[str, float] | None = None,
+) -> int:
     """Extra launches the confirmation may spend: ``share`` of the screened
     run's ``launches``, at least ``MIN_LAUNCHES_PER_SUSPECT`` for each suspect
     the screen would pick with no limit but its own."""
-    wanted = stats.pick_suspects(screen, budget=2 * MIN_PER_SIDE * DEFAULT_MAX_SUSPECTS)
+    unlimited = 2 * MIN_PER_SIDE * DEFAULT_MAX_SUSPECTS
+    wanted = stats.pick_suspects(screen, budget=unlimited, scores=scores)
     return max(int(share * launches), MIN_LAUNCHES_PER_SUSPECT * len(wanted))
 
 
@@ -235,7 +250,7 @@ def choose_suspects(
             cand_id=cand_id,
             vary=vary,
         )
-    budget = confirm_budget(screen, budget_share, len(cand_launches))
+    budget = confirm_budget(screen, budget_share, len(cand_launches), scores)
     return screen, stats.pick_suspects(screen, budget=budget, scores=scores), earlier
 
 
@@ -268,10 +283,19 @@ def confirm_run(
         cfg = merge(values, {}, flag_names={})
         b_keyed = stats.with_config_key(base_launches)
         c_keyed = stats.with_config_key(cand_launches)
+        # a configuration key names the phone's model and build, not the phone:
+        # two phones of one model share it, and the suspect's phone is its label's
+        serial_of = {
+            label: serial
+            for (_model, serial), label in stats.device_labels(
+                [base_launches, cand_launches]
+            ).items()
+        }
         plan: list[tuple[stats.Suspect, pd.Series, pd.Series]] = []
         for s in suspects:
-            b_row = b_keyed[b_keyed["config_key"] == s.base_key].iloc[0]
-            c_row = c_keyed[c_keyed["config_key"] == s.cand_key].iloc[0]
+            serial = serial_of.get(str(s.pair[0])) if s.pair else None
+            b_row = _row_of(b_keyed, s.base_key, serial)
+            c_row = _row_of(c_keyed, s.cand_key, serial)
             plan.append((s, b_row, c_row))
         sides: dict[str, dict[str, Any]] = {}
         for side, run_id in (("base", base_id), ("cand", cand_id)):
