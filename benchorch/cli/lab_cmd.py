@@ -501,6 +501,9 @@ def worker(
                 "adb_addr": str(link.addr),
                 "host_link": link,
                 "quarantine_after": config.quarantine_after,
+                "phone_storage": {
+                    p.serial: p.max_phone_storage for p in config.phones_of(host_name)
+                },
             },
         )
 

@@ -111,6 +111,12 @@ refused (the other devices' results are kept).
 @click.option("--order", type=click.Choice(["shuffle", "round_robin"]), help="Launch order.")
 @click.option("--pin", help="CPU pinning: big (default), all, none, or a hex mask like 0xf0.")
 @click.option("--retries", type=int, help="Re-runs of a launch whose phone dropped.")
+@click.option(
+    "--max-phone-storage",
+    metavar="SIZE",
+    help="Most benchorch's folder on a phone may hold, e.g. 2GB (default) or 500MB; the least"
+    " recently used files it pushed are evicted first (a lab phone: lab.toml's).",
+)
 @click.option("--bytecode-version", type=int, help="Lower exported lite files to this version.")
 @click.option(
     "--include-failed-checks",

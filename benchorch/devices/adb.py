@@ -45,6 +45,7 @@ from benchorch.devices.adbpush import AdbPusher
 from benchorch.devices.adbshell import AdbShell, command
 from benchorch.devices.base import REMOTE_ROOT, HealthFoldedRun
 from benchorch.devices.battery import require_battery
+from benchorch.devices.phonestore import PhoneFolder
 from benchorch.domain import DeviceInfo, Health, PushResult, ShellResult
 from benchorch.errors import DeviceUnreachable
 
@@ -185,6 +186,12 @@ class AdbDevice:
     ) -> PushResult:
         """``AdbPusher.push``: ``local`` to ``REMOTE_ROOT/name``, deduplicated and verified."""
         return self._pusher.push(local, name, executable=executable, verify_hash=verify_hash)
+
+    def make_room(self, needed: Mapping[str, int], bound: int) -> tuple[str, ...]:
+        """``PhoneFolder.make_room``: benchorch's folder kept under ``bound`` bytes with
+        ``needed`` (name -> size) in it; the least recently used files benchorch pushed
+        go first, never one of ``needed``. Returns the names evicted."""
+        return PhoneFolder(self.conn).make_room(needed, bound)
 
     # --- reconnect ----------------------------------------------------------------
 

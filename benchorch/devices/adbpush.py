@@ -21,8 +21,9 @@ import shlex
 import stat
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from benchorch.devices import adbhost
 from benchorch.devices.adbhost import HostFail, HostSocket, StreamLost
@@ -64,21 +65,7 @@ class AdbPusher:
         return self._hash_tool
 
     def _raise_storage(self, message: str, what: str) -> None:
-        text = " ".join(message.split())
-        if not text:  # adb often fails a push without a word (adbutils: empty AdbError)
-            raise PushFailed(
-                f"{what} failed and the phone gave no reason",
-                serial=self._serial,
-                hint="check free space and permissions under /data/local/tmp, and the connection",
-            )
-        if any(s in text.lower() for s in ("no space", "enospc", "disk full", "out of space")):
-            raise DeviceStorageFull(
-                f"{what}: {text}",
-                serial=self._serial,
-                hint=f"free space on the phone, e.g. `adb -s {self._serial} shell rm -r "
-                f"{REMOTE_ROOT}`",
-            )
-        raise PushFailed(f"{what}: {text}", serial=self._serial)
+        raise_storage(self._serial, message, what)
 
     def _digest_key(self, path: Path, st: os.stat_result, tool: str) -> _DigestKey:
         return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, tool)
@@ -247,23 +234,46 @@ class AdbPusher:
             self._local_hashes[self._digest_key(local, st, t)] = digests[names[t]]
         return outcome.bytes_sent
 
-    @contextmanager
-    def _sync(self, what: str) -> Iterator[HostSocket]:
-        """A ``sync:`` socket; its errors leave as ours (``what`` names the push)."""
-        hs = self._sh.open("sync:", timeout=60.0)
+    def _sync(self, what: str) -> AbstractContextManager[HostSocket]:
+        return sync_session(self._sh, what)
+
+
+def raise_storage(serial: str, message: str, what: str) -> NoReturn:
+    """A phone's refusal to store a file as ours: full (``DeviceStorageFull``) or not."""
+    text = " ".join(message.split())
+    if not text:  # adb often fails a push without a word (adbutils: empty AdbError)
+        raise PushFailed(
+            f"{what} failed and the phone gave no reason",
+            serial=serial,
+            hint="check free space and permissions under /data/local/tmp, and the connection",
+        )
+    if any(s in text.lower() for s in ("no space", "enospc", "disk full", "out of space")):
+        raise DeviceStorageFull(
+            f"{what}: {text}",
+            serial=serial,
+            hint=f"free space on the phone, e.g. `adb -s {serial} shell rm -r {REMOTE_ROOT}`",
+        )
+    raise PushFailed(f"{what}: {text}", serial=serial)
+
+
+@contextmanager
+def sync_session(sh: AdbShell, what: str) -> Iterator[HostSocket]:
+    """A ``sync:`` socket on ``sh``'s phone; its errors leave as ours (``what`` names
+    the work: a push, the storage bound's bookkeeping)."""
+    hs = sh.open("sync:", timeout=60.0)
+    try:
+        yield hs
+    except HostFail as exc:
+        raise_storage(sh.serial, exc.message, what)
+    except (StreamLost, OSError) as exc:
+        raise DeviceDropped(
+            f"{what} broke off: {exc}",
+            serial=sh.serial,
+            hint="reconnect the phone; the push is retried from scratch",
+        ) from exc
+    finally:
         try:
-            yield hs
-        except HostFail as exc:
-            self._raise_storage(exc.message, what)
-        except (StreamLost, OSError) as exc:
-            raise DeviceDropped(
-                f"{what} broke off: {exc}",
-                serial=self._serial,
-                hint="reconnect the phone; the push is retried from scratch",
-            ) from exc
-        finally:
-            try:
-                hs.send(b"QUIT\0\0\0\0")
-            except (StreamLost, OSError):
-                pass
-            hs.close()
+            hs.send(b"QUIT\0\0\0\0")
+        except (StreamLost, OSError):
+            pass
+        hs.close()

@@ -121,3 +121,12 @@ class FoldsHealth(Protocol):
         cwd: str | None = None,
         cpu_mask: int | None = None,
     ) -> HealthFoldedRun: ...
+
+
+@runtime_checkable
+class BoundsStorage(Protocol):
+    """A device whose benchorch folder is kept under a size (``max_phone_storage``):
+    phones. ``make_room`` evicts the least recently used files benchorch pushed, never
+    one named in ``needed`` (name on the device -> size), and marks ``needed`` used."""
+
+    def make_room(self, needed: Mapping[str, int], bound: int) -> tuple[str, ...]: ...

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE, parse_size
 from benchorch.errors import ConfigError
 from benchorch.files import read_toml
 from benchorch.store.location import mask as mask_url
@@ -49,6 +50,7 @@ class HostConfig:
     ssh_key: Path | None
     known_hosts: Path
     adb_port: int
+    max_phone_storage: int | None = None  # bytes; None: the lab's (top level) bound
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class PhoneConfig:
     host: str
     model: str
     tags: tuple[str, ...]
+    #: bytes benchorch's folder on the phone may hold: the phone's, else its host's,
+    #: else lab.toml's top-level ``max_phone_storage``, else 2 GB
+    max_phone_storage: int = DEFAULT_MAX_PHONE_STORAGE
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ def _host(path: Path, name: str, table: Any) -> HostConfig:
         raise ConfigError(
             f"{where}: host name {name!r} is not valid", hint="use letters, digits, . _ -"
         )
-    _unknown(table, {"ssh", "ssh_key", "known_hosts", "adb_port"}, where)
+    _unknown(table, {"ssh", "ssh_key", "known_hosts", "adb_port", "max_phone_storage"}, where)
     ssh_text = _str(table, "ssh", where, required=False)
     ssh = None
     if ssh_text is not None:
@@ -164,10 +169,19 @@ def _host(path: Path, name: str, table: Any) -> HostConfig:
         ssh_key=Path(key_text).expanduser() if key_text else None,
         known_hosts=Path(known_text).expanduser(),
         adb_port=adb_port,
+        max_phone_storage=_size(table, where),
     )
 
 
-def _phone(path: Path, serial: str, table: Any, hosts: dict[str, HostConfig]) -> PhoneConfig:
+def _size(table: dict[str, Any], where: str) -> int | None:
+    if "max_phone_storage" not in table:
+        return None
+    return parse_size(table["max_phone_storage"], what=f"{where} max_phone_storage")
+
+
+def _phone(
+    path: Path, serial: str, table: Any, hosts: dict[str, HostConfig], default_size: int
+) -> PhoneConfig:
     where = _where(path, f"phones.{serial}")
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
@@ -175,7 +189,7 @@ def _phone(path: Path, serial: str, table: Any, hosts: dict[str, HostConfig]) ->
         raise ConfigError(
             f"{where}: serial {serial!r} is not valid", hint="use letters, digits, . _ : -"
         )
-    _unknown(table, {"host", "model", "tags"}, where)
+    _unknown(table, {"host", "model", "tags", "max_phone_storage"}, where)
     host = _str(table, "host", where, required=True)
     assert host is not None
     if host not in hosts:
@@ -188,14 +202,20 @@ def _phone(path: Path, serial: str, table: Any, hosts: dict[str, HostConfig]) ->
     tags = table.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
         raise ConfigError(f"{where} tags = {tags!r} must be a list of strings")
-    return PhoneConfig(serial=serial, host=host, model=model, tags=tuple(tags))
+    size = _size(table, where) or hosts[host].max_phone_storage or default_size
+    return PhoneConfig(
+        serial=serial, host=host, model=model, tags=tuple(tags), max_phone_storage=size
+    )
 
 
 def load_lab_config(path: Path | None = None) -> LabConfig:
     """Read and check lab.toml (``path``, else ``BENCHORCH_LAB``)."""
     path = lab_config_path(path)
     data = read_toml(path, hint="pass --config lab.toml")
-    _unknown(data, {"database", "hosts", "phones", "quarantine_after"}, f"{path}:")
+    _unknown(
+        data, {"database", "hosts", "phones", "quarantine_after", "max_phone_storage"}, f"{path}:"
+    )
+    default_size = _size(data, f"{path}:") or DEFAULT_MAX_PHONE_STORAGE
     quarantine_after = data.get("quarantine_after", 3)
     if (
         isinstance(quarantine_after, bool)
@@ -227,7 +247,9 @@ def load_lab_config(path: Path | None = None) -> LabConfig:
     if not isinstance(hosts_table, dict) or not isinstance(phones_table, dict):
         raise ConfigError(f"{path}: [hosts] and [phones] must be tables of tables")
     hosts = {name: _host(path, name, t) for name, t in hosts_table.items()}
-    phones = {serial: _phone(path, serial, t, hosts) for serial, t in phones_table.items()}
+    phones = {
+        serial: _phone(path, serial, t, hosts, default_size) for serial, t in phones_table.items()
+    }
     return LabConfig(
         path=path,
         database_url=url,

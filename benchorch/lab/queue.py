@@ -129,6 +129,7 @@ def make_app(url: str) -> procrastinate.App:
             shutting_down,
             lambda: link is None or link.status.up,
             int(extra.get("quarantine_after", 3)),
+            dict(extra.get("phone_storage", {})),
         )
 
     return app

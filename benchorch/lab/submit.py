@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchorch.devices.phonestore import check_fits
 from benchorch.errors import UsageError
 from benchorch.lab import parts, queue, state
 from benchorch.lab.config import LabConfig, PhoneConfig, load_lab_config
@@ -45,6 +46,7 @@ from benchorch.sweep.executor import (
     DeviceProgress,
     SweepResult,
     overall_status,
+    part_files,
 )
 from benchorch.sweep.inputs import Binary
 from benchorch.sweep.plan import make_plan, plan_variants
@@ -124,17 +126,19 @@ def _settings(
     serials: Sequence[str],
 ) -> SweepConfig:
     chosen = given(flags)
-    for name in ("adb_server", "build_from", "resume"):
+    for name in ("adb_server", "build_from", "resume", "max_phone_storage"):
         if name in chosen:
             flag = flag_names.get(name, f"--{name.replace('_', '-')}")
             raise UsageError(
                 f"{flag} does not go with --lab",
-                hint="the lab's hosts serve its phones; pass --binary for them",
+                hint="a lab phone's storage bound is lab.toml's max_phone_storage"
+                if name == "max_phone_storage"
+                else "the lab's hosts serve its phones; pass --binary for them",
             )
     chosen.pop("all", None)
     chosen["devices"] = tuple(serials)
     file_values = load_toml(config_file) if config_file is not None else {}
-    for name in ("devices", "all", "adb_server"):
+    for name in ("devices", "all", "adb_server", "max_phone_storage"):  # the lab's own
         file_values.pop(name, None)
     cfg = merge(file_values, chosen, flag_names=flag_names)
     if cfg.binary is None:
@@ -196,6 +200,10 @@ def run_lab_sweep(
             from_recipe=cfg.variants is None,
             candidates=len(manifest.files),
         )
+    variant_files = {f.name: f.abspath(manifest.root) for f in manifest.files}
+    needed = part_files(binary, et_binary, plan.launches, variant_files)
+    for p in phones:  # a bound too small: refused before anything is queued
+        check_fits(p.serial, needed, p.max_phone_storage)
     url = config.database_url
     with state.connect(url) as conn:
         if not state.tables_exist(conn):

@@ -29,7 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from benchorch.build.provenance import Provenance
 from benchorch.devices import open_device
 from benchorch.devices.base import Device
+from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE
 from benchorch.domain import ModelFormat
 from benchorch.errors import BenchorchError, DeviceNotFound, DeviceUnreachable
 from benchorch.lab import guard, parts, state
@@ -218,7 +219,8 @@ def _begin(
         return taken, token
 
 
-def _settings(run_id: str, data: dict[str, Any]) -> SweepSettings:
+def _settings(run_id: str, data: dict[str, Any], max_phone_storage: int | None) -> SweepSettings:
+    """The part's settings; the phone's storage bound is its worker's lab.toml's."""
     return SweepSettings(
         run_id=run_id,
         launch=LaunchPolicy(
@@ -230,6 +232,7 @@ def _settings(run_id: str, data: dict[str, Any]) -> SweepSettings:
         retries=data["retries"],
         reconnect_s=data["reconnect_s"],
         pin=data["pin"],
+        max_phone_storage=max_phone_storage or DEFAULT_MAX_PHONE_STORAGE,
     )
 
 
@@ -243,6 +246,7 @@ def run_part(
     handing_back: threading.Event,
     host_up: Callable[[], bool] = lambda: True,
     quarantine_after: int = state.QUARANTINE_AFTER,
+    phone_storage: Mapping[str, int] | None = None,
 ) -> str | None:
     """Run one part (steps 1-5 above) in this thread; its last status (None: not taken)."""
     began = _begin(url, part_id, job_id, worker)
@@ -285,7 +289,7 @@ def run_part(
             store.record_device(part.run_id, info)
         executor = Executor(
             store_path=parse_db(url),
-            settings=_settings(part.run_id, spec["settings"]),
+            settings=_settings(part.run_id, spec["settings"], (phone_storage or {}).get(serial)),
             variant_files=files,
             progress=row.update,
         )
@@ -391,6 +395,7 @@ async def run_part_job(
     shutting_down: Callable[[], bool],
     host_up: Callable[[], bool] = lambda: True,
     quarantine_after: int = state.QUARANTINE_AFTER,
+    phone_storage: Mapping[str, int] | None = None,
 ) -> None:
     """The job's body: the part in a thread; cancelled (aborted, or the worker stops), the
     launch in flight ends and is stored, then the part ends interrupted (an abort) or is
@@ -415,6 +420,7 @@ async def run_part_job(
                 handing_back,
                 host_up,
                 quarantine_after,
+                phone_storage,
             )
         except BaseException as exc:
             settle(done.set_exception, exc)

@@ -26,11 +26,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from benchorch.devices.base import Device
+from benchorch.devices.base import BoundsStorage, Device
 from benchorch.devices.battery import require_battery
 from benchorch.devices.cpumask import pin_mask
+from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE
 from benchorch.domain import DeviceInfo, ErrorKind, Flavour, Health
 from benchorch.errors import (
     BatteryTooLow,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from benchorch.store.store import Store
 
 log = logging.getLogger("benchorch.sweep")
+_T = TypeVar("_T")
 
 #: Statuses a device's part of a sweep can end with.
 DEVICE_OK = "ok"
@@ -94,6 +96,31 @@ class DeviceWork:
         return self.et_binary if spec.executorch and self.et_binary is not None else self.binary
 
 
+def binary_name(binary: Binary) -> str:
+    """The binary's name on the device: content-addressed by its hash."""
+    name = "et_runner" if binary.flavour is Flavour.EXECUTORCH else "speed_benchmark_torch"
+    return f"{name}-{binary.sha256[:12]}"
+
+
+def part_files(
+    binary: Binary,
+    et_binary: Binary | None,
+    launches: Sequence[LaunchSpec],
+    variant_files: dict[str, Path],
+) -> dict[str, int]:
+    """What a device's part leaves in its folder: name on the device -> bytes."""
+    binaries = [binary]
+    if et_binary is not None and any(spec.executorch for spec in launches):
+        binaries.append(et_binary)
+    files: dict[str, Path] = {}
+    for b in binaries:
+        if b.local_path is not None:
+            files.update({extra.name: extra for extra in b.extra_files})
+            files[binary_name(b)] = b.local_path
+    files.update({name: variant_files[name] for name in {spec.file for spec in launches}})
+    return {name: path.stat().st_size for name, path in files.items()}
+
+
 @dataclass(frozen=True)
 class SweepSettings:
     run_id: str
@@ -102,6 +129,8 @@ class SweepSettings:
     retries: int  # re-runs of a launch after the device dropped
     reconnect_s: float
     pin: str = "big"  # big | all | none | a hex CPU mask ("0xf0")
+    #: bytes benchorch's folder on a phone may hold (``phonestore``); None: no bound
+    max_phone_storage: int | None = DEFAULT_MAX_PHONE_STORAGE
 
 
 @dataclass
@@ -177,10 +206,17 @@ class Executor:
         require_battery(device.serial, info.battery_level, info.charging, s.min_battery)
         prog.status, prog.current = "preparing", "pushing binary and models"
         self.progress(prog)
-        binary_argv, model_paths = self._prepare_with_retries(device, work.binary, launches)
+        if s.max_phone_storage is not None and isinstance(device, BoundsStorage):
+            needed = part_files(work.binary, work.et_binary, launches, self.variant_files)
+            bound = s.max_phone_storage
+            self._with_reconnect(device, lambda: device.make_room(needed, bound))
+        binary_argv, model_paths = self._with_reconnect(
+            device, lambda: self._prepare(device, work.binary, launches)
+        )
         et_argv: tuple[str, ...] = ()
         if work.et_binary is not None and any(spec.executorch for spec in launches):
-            et_argv, _ = self._prepare_with_retries(device, work.et_binary, [])
+            et_binary = work.et_binary
+            et_argv, _ = self._with_reconnect(device, lambda: self._prepare(device, et_binary, []))
         et_logcat = logcat.logs_to_logcat(work.et_binary)
         policy = dataclasses.replace(s.launch, cpu_mask=pin_mask(info, s.pin))
         prog.status = "running"
@@ -236,16 +272,15 @@ class Executor:
         prog.current = ""
         return True
 
-    def _prepare_with_retries(
-        self, device: Device, binary: Binary, launches: Sequence[LaunchSpec]
-    ) -> tuple[tuple[str, ...], dict[str, str]]:
-        """``_prepare``; a phone that drops during a push is reconnected and the
-        pushes run again (those already there are skipped by hash), bounded."""
+    def _with_reconnect(self, device: Device, step: Callable[[], _T]) -> _T:
+        """``step`` (a preparation: pushes, making room); a phone that drops during it
+        is reconnected and the step run again (pushes already there are skipped by
+        hash), bounded."""
         s = self.settings
         attempts = 0
         while True:
             try:
-                return self._prepare(device, binary, launches)
+                return step()
             except (DeviceUnreachable, DeviceNotFound):
                 if attempts >= s.retries or self.stop.is_set():
                     raise
@@ -262,8 +297,7 @@ class Executor:
         if binary.local_path is not None:
             for extra in binary.extra_files:
                 device.push(extra, extra.name)
-            name = "et_runner" if binary.flavour is Flavour.EXECUTORCH else "speed_benchmark_torch"
-            pushed = device.push(binary.local_path, f"{name}-{binary.sha256[:12]}", executable=True)
+            pushed = device.push(binary.local_path, binary_name(binary), executable=True)
             binary_argv = (pushed.remote_path, *binary.argv_prefix)
         model_paths: dict[str, str] = {}
         for name in sorted({spec.file for spec in launches}):

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 from benchorch import kept
 from benchorch.abi import host_abi
 from benchorch.devices import open_device
-from benchorch.devices.base import Device
+from benchorch.devices.base import BoundsStorage, Device
 from benchorch.devices.lock import DeviceLock
+from benchorch.devices.phonestore import check_fits
 from benchorch.domain import DeviceInfo, ModelFormat, Outcome
 from benchorch.errors import (
     BenchorchError,
@@ -56,6 +57,7 @@ from benchorch.sweep.executor import (
     Executor,
     SweepSettings,
     overall_status,
+    part_files,
     remaining,
 )
 from benchorch.sweep.inputs import Binary, check_abi, local_binary, resolve_variants
@@ -64,7 +66,14 @@ from benchorch.sweep.plan import make_plan, plan_variants
 from benchorch.sweep.prewarm import ReportWarmup
 from benchorch.sweep.prewarm import prewarm_report as prewarm_report  # the lab's sweep
 from benchorch.sweep.progress import ProgressDisplay
-from benchorch.sweep.settings import SweepConfig, given, load_toml, merge, refuse_with_resume
+from benchorch.sweep.settings import (
+    RESUME_FLAGS,
+    SweepConfig,
+    given,
+    load_toml,
+    merge,
+    refuse_with_resume,
+)
 from benchorch.sweep.storeopen import StoreOpening
 from benchorch.variants.manifest import Manifest
 from benchorch.variants.steps import recipe_formats
@@ -151,8 +160,8 @@ def _resumed(
     prior = str(store.run(resume_run).get("status"))
     stored = store.resume_run(resume_run)
     values = dict(stored.get("params", {}).get("settings", {}))
-    adb = {"adb_server": flags.get("adb_server")}
-    return merge(values, adb, flag_names=flag_names), values, prior
+    still = {name: flags.get(name) for name in RESUME_FLAGS}
+    return merge(values, still, flag_names=flag_names), values, prior
 
 
 def _binary_for(cfg: SweepConfig, info: DeviceInfo, cache: dict[str, Binary]) -> Binary:
@@ -322,6 +331,12 @@ def _sweep(
             raise nothing_to_run(
                 plans, from_recipe=cfg.variants is None, candidates=len(manifest.files)
             )
+        for device, info, binary in per_device:  # a bound too small: refused before any push
+            launches = plans[info.serial].launches
+            if launches and isinstance(device, BoundsStorage):
+                et = et_binaries.get(info.serial)
+                needed = part_files(binary, et, launches, variant_files)
+                check_fits(info.serial, needed, cfg.max_phone_storage)
 
         store = opening.store()
         run_id = resume_run or store.create_run(
@@ -389,6 +404,7 @@ def _sweep(
             retries=cfg.retries,
             reconnect_s=cfg.reconnect_timeout,
             pin=cfg.pin,
+            max_phone_storage=cfg.max_phone_storage,
         )
         display = ProgressDisplay(enabled=not quiet)
         warmup = ReportWarmup(db, run_id)

@@ -48,6 +48,8 @@ that names the key, the file and the fix.
     timeout = 600.0                      # s per launch, then it is killed and marked
     retries = 2                          # re-runs of a launch whose phone dropped
     reconnect_timeout = 30.0             # s to wait for a dropped phone to come back
+    max_phone_storage = "2GB"            # benchorch's folder on each phone; the least
+                                         # recently used files it pushed go first
 
     include_failed_checks = false        # also run variants whose accuracy check failed
     out = "reports"                      # folder for the HTML report
@@ -76,6 +78,7 @@ from typing import Any, Literal
 
 from benchorch import benchflags
 from benchorch.devices.cpumask import PIN_CHOICES, parse_pin
+from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE, parse_size
 from benchorch.errors import ConfigError
 from benchorch.files import read_toml
 from benchorch.stats.thresholds import parse_percent, parse_thresholds
@@ -138,6 +141,7 @@ class SweepConfig:
     timeout: float = 600.0
     retries: int = 2
     reconnect_timeout: float = 30.0
+    max_phone_storage: int = DEFAULT_MAX_PHONE_STORAGE  # bytes (phonestore)
     include_failed_checks: bool = False
     out: Path | None = None
     resume: str | None = None
@@ -369,6 +373,7 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "timeout": ("timeout", _scalar(_FLOAT, "a number", _positive_float(False))),
     "retries": ("retries", _scalar((int,), "an integer", _int_at_least(0))),
     "reconnect_timeout": ("reconnect_timeout", _scalar(_FLOAT, "a number", _positive_float(True))),
+    "max_phone_storage": ("max_phone_storage", lambda v, what: parse_size(v, what=what)),
     "include_failed_checks": ("include_failed_checks", _scalar((bool,), "true or false")),
     "out": ("out", _PATH),
     "threshold": ("threshold", lambda v, what: parse_percent(v, what=what)),
@@ -472,8 +477,9 @@ def given(flags: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: what ``--resume`` still takes from the command line: where the adb server
-#: is may change between sessions; what is measured may not.
-RESUME_FLAGS = frozenset({"adb_server"})
+#: is and how much a phone may hold may change between sessions; what is
+#: measured may not.
+RESUME_FLAGS = frozenset({"adb_server", "max_phone_storage"})
 
 
 def refuse_with_resume(

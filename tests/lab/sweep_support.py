@@ -13,16 +13,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from benchorch.virtualphone.harness import AdbServer, VirtualPhone
 from tests.support.adb_fixtures import REPO
+from tests.support.postgres import PgServer
 
 BENCHORCH = [sys.executable, "-m", "benchorch"]
 EMU = "x86_64_emulator"
@@ -40,11 +42,15 @@ class LabSweepEnv:
     def toml(self) -> Path:
         return self.tmp / "lab.toml"
 
-    def write_toml(self, models: Sequence[str] | None = None) -> Path:
+    def write_toml(
+        self, models: Sequence[str] | None = None, phone_lines: Mapping[str, str] | None = None
+    ) -> Path:
+        """lab.toml for the phones; ``phone_lines``: serial -> more lines of its table."""
         text = f'[database]\nurl = "{self.url}"\n\n[hosts.lab-a]\nadb_port = {self.adb.port}\n'
         for i, phone in enumerate(self.phones):
             model = models[i] if models else "emu"
             text += f'\n[phones."{phone.serial}"]\nhost = "lab-a"\nmodel = "{model}"\n'
+            text += (phone_lines or {}).get(phone.serial, "")
         self.toml.write_text(text)
         return self.toml
 
@@ -149,3 +155,11 @@ class LabSweepEnv:
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
                 proc.wait(10)
+
+
+@pytest.fixture
+def labenv(tmp_path: Path, postgres: PgServer, adb_server: AdbServer) -> Iterator[LabSweepEnv]:
+    """A one-host lab on a database of its own; its workers are stopped at the end."""
+    env = LabSweepEnv(tmp_path, postgres.url(postgres.new_database()), adb_server)
+    yield env
+    env.stop()

@@ -112,3 +112,23 @@ def test_durations_and_masking() -> None:
             parse_duration(bad)
     assert mask_url("postgresql://u:s3cr:et@h:5/d") == "postgresql://u:***@h:5/d"
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_max_phone_storage_per_phone_then_host_then_lab_then_2gb(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("[database]", 'max_phone_storage = "5GB"\n\n[database]').replace(
+            "adb_port = 5037\n", 'adb_port = 5037\nmax_phone_storage = "500MB"\n'
+        )
+        + '\n[phones.own]\nhost = "lab-a"\nmodel = "m"\nmax_phone_storage = "1.5GiB"\n'
+    )
+    cfg = load_lab_config(_write(tmp_path, text))
+    assert cfg.phones["own"].max_phone_storage == 3 * 2**29  # the phone's own
+    assert cfg.phones["R58M123ABC"].max_phone_storage == 500 * 10**6  # its host's
+    assert cfg.phones["local1"].max_phone_storage == 5 * 10**9  # the lab's
+    assert load_lab_config(_write(tmp_path, GOOD)).phones["local1"].max_phone_storage == 2 * 10**9
+
+
+def test_a_bad_max_phone_storage_names_its_table(tmp_path: Path) -> None:
+    text = GOOD.replace('tags = ["rooted", "cooling-plate"]', 'max_phone_storage = "2 gigs"')
+    with pytest.raises(ConfigError, match=r"\[phones.R58M123ABC\] max_phone_storage = '2 gigs'"):
+        load_lab_config(_write(tmp_path, text))

@@ -8,28 +8,21 @@ import json
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from benchorch.lab import queue
-from benchorch.virtualphone.harness import AdbServer, VirtualPhone
+from benchorch.virtualphone.harness import VirtualPhone
 from tests.lab.sweep_support import EMU, LabSweepEnv
-from tests.support.postgres import PgServer
+from tests.lab.sweep_support import labenv as labenv  # the fixture
 from tests.support.sessions import assert_no_overlap, read_sessions
 
 pytestmark = pytest.mark.slow
 PhoneFactory = Callable[..., VirtualPhone]
 LITE_FILES = ("baseline.ptl", "fused.ff.ptl")  # the lite binary plans the .pt file away
-
-
-@pytest.fixture
-def labenv(tmp_path: Path, postgres: PgServer, adb_server: AdbServer) -> Iterator[LabSweepEnv]:
-    env = LabSweepEnv(tmp_path, postgres.url(postgres.new_database()), adb_server)
-    yield env
-    env.stop()
 
 
 def _phones(labenv: LabSweepEnv, virtual_phone: PhoneFactory, n: int) -> list[VirtualPhone]:
