@@ -45,6 +45,7 @@ from pathlib import Path
 
 from benchorch.store import Store
 from benchorch.store.pgserver import pg_server
+from benchorch.variants.manifest import Manifest
 from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,16 @@ def real_binary(tmp: Path) -> Path:
     shutil.copy2(prov.path, dst)
     shutil.copy2(prov.path + ".provenance.json", str(dst) + ".provenance.json")
     return dst
+
+
+def lite_variants(folder: Path, dims: str) -> Manifest:
+    """``demo:conv_bn_relu`` exported as ``.ptl`` and FlatBuffer (and ``.pt``) for ``dims``."""
+    from benchorch.variants.export import ExportOptions, export_variants
+
+    options = ExportOptions(
+        "demo:conv_bn_relu", folder, dims=dims, types="float", recipe="lite,flatbuffer"
+    )
+    return export_variants(options)
 
 
 def bare_script(
@@ -98,7 +109,6 @@ def main() -> None:
     )
     args = ap.parse_args()
     from benchorch.devices.base import REMOTE_ROOT
-    from benchorch.variants.export import ExportOptions, export_variants
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-phone-"))
     adb = AdbServer(tmp / "adb")
@@ -123,15 +133,7 @@ def main() -> None:
 
     try:
         binary = real_binary(tmp)
-        manifest = export_variants(
-            ExportOptions(
-                "demo:conv_bn_relu",
-                tmp / "variants",
-                dims=args.dims,
-                types="float",
-                recipe="lite,flatbuffer",
-            )
-        )
+        manifest = lite_variants(tmp / "variants", args.dims)
         runnable = [f.name for f in manifest.files if f.format != "full_jit"]
         adb.start()
         (tmp / "phone").mkdir()
