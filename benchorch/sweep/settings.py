@@ -81,7 +81,6 @@ from benchorch.devices.cpumask import PIN_CHOICES, parse_pin
 from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE, parse_size
 from benchorch.errors import ConfigError
 from benchorch.files import read_toml
-from benchorch.stats.thresholds import parse_percent, parse_thresholds
 
 __all__ = [
     "Order",
@@ -343,6 +342,16 @@ def _recipe(value: Any, what: str) -> tuple[str, ...]:
 _PATH = _scalar((str,), "a path", lambda v, what: Path(v).expanduser())
 _FLOAT = (int, float)
 
+
+def _thresholds() -> Any:
+    """``benchorch.stats.thresholds``, imported only when a threshold is given: the
+    statistics package loads pandas, which a sweep does not need before its first
+    launch (issue 16)."""
+    from benchorch.stats import thresholds
+
+    return thresholds
+
+
 #: TOML key -> (SweepConfig field, checker)
 SCHEMA: dict[str, tuple[str, _Check]] = {
     "devices": ("devices", _listof(_scalar((str,), "a device serial"))),
@@ -376,8 +385,8 @@ SCHEMA: dict[str, tuple[str, _Check]] = {
     "max_phone_storage": ("max_phone_storage", lambda v, what: parse_size(v, what=what)),
     "include_failed_checks": ("include_failed_checks", _scalar((bool,), "true or false")),
     "out": ("out", _PATH),
-    "threshold": ("threshold", lambda v, what: parse_percent(v, what=what)),
-    "thresholds": ("thresholds", lambda v, what: parse_thresholds(v, what=what)),
+    "threshold": ("threshold", lambda v, what: _thresholds().parse_percent(v, what=what)),
+    "thresholds": ("thresholds", lambda v, what: _thresholds().parse_thresholds(v, what=what)),
 }
 FLAG_ONLY = {"resume"}
 _PATH_FIELDS = {"variants", "binary", "et_binary", "build_from", "out"}
