@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,47 +28,15 @@ import pytest
 
 from benchorch.build.provenance import Provenance
 from tests.report.htmlparse import parse
+from tests.support.nets import benchorch_cli, same_and_slowed
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
-
-
-def _models(folder: Path) -> dict[str, Path]:
-    torch = pytest.importorskip("torch")
-
-    class Net(torch.nn.Module):  # type: ignore[misc, name-defined]
-        def __init__(self, extra: int) -> None:
-            super().__init__()
-            layers = [torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()]
-            for _ in range(2 + extra):
-                layers += [torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()]
-            self.body = torch.nn.Sequential(*layers)
-
-        def forward(self, x: Any) -> Any:
-            return self.body(x)
-
-    torch.manual_seed(0)
-    out = {}
-    for name, extra in (("same", 0), ("slowed", 4)):
-        out[name] = folder / f"{name}.pt"
-        # traced: a class defined in a test cannot be scripted (no source annotations)
-        torch.jit.trace(Net(extra).eval(), torch.ones(1, 3, 64, 64)).save(str(out[name]))
-    return out
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "benchorch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
     host_binary_lite: Provenance, tmp_path: Path
 ) -> None:
-    models = _models(tmp_path)
+    models = same_and_slowed(tmp_path, 64)
     env = dict(
         os.environ,
         BENCHORCH_DB=str(tmp_path / "results.sqlite"),
@@ -82,7 +48,7 @@ def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
     for model, confirm in (("same", ()), ("same", ()), ("slowed", ("--vary", "variant_sha256"))):
         if runs:  # confirm against the previous run; 400%: one configuration of 10 launches
             confirm = ("--confirm", "--baseline", runs[-1], "--confirm-budget", "400", *confirm)
-        res = _cli(
+        res = benchorch_cli(
             env, "sweep", "--device", "local", "--binary", str(host_binary_lite.path),
             "--model", str(models[model]), "--recipe", "lite", "--dims", "1,3,64,64",
             "--launches", "10", "--iter", "30", "--warmup", "3", "--load-launches", "0",
@@ -93,7 +59,7 @@ def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
         runs.append(outs[-1]["run_id"])
     a1, a2, b = runs
 
-    aa = _cli(env, "compare", a1, a2, "--format", "json")
+    aa = benchorch_cli(env, "compare", a1, a2, "--format", "json")
     data = json.loads(aa.stdout)
     assert aa.returncode == 0, aa.stdout
     assert data["counts"]["slower"] == 0 and data["counts"]["not_comparable"] == 0
@@ -113,11 +79,11 @@ def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
         assert store.launches(conf["base_run"])["variant_sha256"].nunique() == 1
     assert order == "ABBA" * 10, order
 
-    strict = _cli(env, "compare", a2, b)
+    strict = benchorch_cli(env, "compare", a2, b)
     assert strict.returncode == 3  # another model file: not comparable unless asked
     assert "variant_sha256 differs" in strict.stdout
 
-    ab = _cli(env, "compare", a2, b, "--format", "json", "--vary", "variant_sha256")
+    ab = benchorch_cli(env, "compare", a2, b, "--format", "json", "--vary", "variant_sha256")
     data = json.loads(ab.stdout)
     assert ab.returncode == 1, ab.stdout
     (slower,) = [r for r in data["rows"] if r["verdict"] == "slower" and r["kind"] == "latency"]
@@ -125,7 +91,9 @@ def test_a_a_gives_no_regression_and_an_extra_layer_is_slower(
     assert slower["confirm_base"] == 20 and "confirmation launches" in slower["reason"]
 
     out = tmp_path / "b.html"
-    rep = _cli(env, "report", b, "--baseline", a2, "--vary", "variant_sha256", "-o", str(out))
+    rep = benchorch_cli(
+        env, "report", b, "--baseline", a2, "--vary", "variant_sha256", "-o", str(out)
+    )
     assert rep.returncode == 0, rep.stderr
     (table,) = parse(out.read_text()).find("table", id="regressions")
     verdicts = [tr.attrs["data-verdict"] for tr in table.iter("tr") if "data-verdict" in tr.attrs]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,46 +19,15 @@ import pytest
 
 from benchorch.build.provenance import Provenance
 from benchorch.store import Store
+from tests.support.nets import benchorch_cli, same_and_slowed
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 DIMS = "1,3,32,32"
 
 
-def _models(folder: Path) -> dict[str, Path]:
-    torch = pytest.importorskip("torch")
-
-    class Net(torch.nn.Module):  # type: ignore[misc, name-defined]
-        def __init__(self, extra: int) -> None:
-            super().__init__()
-            layers = [torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()]
-            for _ in range(2 + extra):
-                layers += [torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()]
-            self.body = torch.nn.Sequential(*layers)
-
-        def forward(self, x: Any) -> Any:
-            return self.body(x)
-
-    torch.manual_seed(0)
-    out = {}
-    for name, extra in (("same", 0), ("slowed", 4)):
-        out[name] = folder / f"{name}.pt"
-        torch.jit.trace(Net(extra).eval(), torch.ones(1, 3, 32, 32)).save(str(out[name]))
-    return out
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "benchorch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def _sweep(env: dict[str, str], binary: str, folder: Path, *extra: str) -> Any:
-    res = _cli(
+    res = benchorch_cli(
         env, "sweep", "--device", "local", "--binary", binary, "--variants", str(folder),
         "--dims", DIMS, "--launches", "6", "--iter", "20", "--warmup", "2",
         "--load-launches", "0", "--quiet", "--json", "--out", str(Path(env["HOME"]) / "r"),
@@ -72,7 +39,7 @@ def _sweep(env: dict[str, str], binary: str, folder: Path, *extra: str) -> Any:
 def test_confirm_runs_the_baseline_bytes_after_the_folder_was_exported_over(
     host_binary_lite: Provenance, tmp_path: Path
 ) -> None:
-    models = _models(tmp_path)
+    models = same_and_slowed(tmp_path, 32)
     env = dict(
         os.environ,
         HOME=str(tmp_path),
@@ -83,8 +50,8 @@ def test_confirm_runs_the_baseline_bytes_after_the_folder_was_exported_over(
     folder = tmp_path / "variants"
 
     def export(model: str) -> dict[str, str]:
-        res = _cli(env, "variants", str(models[model]), "--out", str(folder), "--dims", DIMS,
-                   "--recipe", "lite")  # fmt: skip
+        res = benchorch_cli(env, "variants", str(models[model]), "--out", str(folder),
+                            "--dims", DIMS, "--recipe", "lite")  # fmt: skip
         assert res.returncode == 0, res.stderr
         doc = json.loads((folder / "manifest.json").read_text())
         return {f["name"]: f["sha256"] for f in doc["files"]}
@@ -122,14 +89,14 @@ def test_confirm_runs_the_baseline_bytes_after_the_folder_was_exported_over(
     assert third.returncode == 3, (third.stdout, third.stderr)
     [line] = [ln for ln in third.stderr.splitlines() if before[name] in ln]
     assert "put the file with that hash back" in line and str(folder / name) in line
-    runs = json.loads(_cli(env, "runs", "--json").stdout)
+    runs = json.loads(benchorch_cli(env, "runs", "--json").stdout)
     assert len(runs) == 5  # 3 sweeps and the two sides of one confirmation
 
     # prune: only what no stored run references goes
     junk = tmp_path / "cache" / "kept" / "ab" / ("ab" + "0" * 62)
     junk.parent.mkdir(exist_ok=True)
     junk.write_bytes(b"no run used this")
-    res = _cli(env, "db", "prune-files", "--older-than", "0")
+    res = benchorch_cli(env, "db", "prune-files", "--older-than", "0")
     assert res.returncode == 0, res.stderr
     assert "removed 1 kept file(s)" in res.stdout and not junk.exists()
     assert (tmp_path / "cache" / "kept" / after[name][:2] / after[name]).is_file()
