@@ -6,7 +6,8 @@
 * ``sweep_env`` (per test): a results database, cache, lock and report folders
   in tmp, the adb server's port, and ``.invoke(*args)`` running
   ``benchorch --db DB sweep ARGS`` through click's ``CliRunner``, or
-  ``.popen(*args)`` as a real subprocess (for signals).
+  ``.popen(*args)`` as a real subprocess (for signals), or ``.python(code, *args)``
+  for a ``python -c`` wrapper around one.
 """
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ class SweepEnv:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+        )
+
+    def python(self, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -c CODE ARGS`` in the repository with this sweep's environment (a
+        ``benchorch`` started by a wrapper that changes or watches the process)."""
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

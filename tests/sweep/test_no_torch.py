@@ -8,13 +8,11 @@ the comparison commands run there too.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.adb_fixtures import REPO, VirtualPhone
+from tests.support.adb_fixtures import VirtualPhone
 from tests.sweep.conftest import SweepEnv, common_args, run_id_of
 
 PhoneFactory = Callable[..., VirtualPhone]
@@ -26,15 +24,7 @@ NO_TORCH = (
 
 
 def _benchorch_without_torch(env: SweepEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", NO_TORCH, *args],
-        cwd=REPO,
-        env={**os.environ, **env.env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return env.python(NO_TORCH, *args)
 
 
 def test_sweep_report_and_compare_need_no_torch(

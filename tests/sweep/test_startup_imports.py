@@ -13,7 +13,6 @@ imported either. ``benchorch --help`` and ``sweep --help`` import no store.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -69,15 +68,7 @@ NEVER = (
 
 
 def _modules_at_first_launch(env: SweepEnv, args: list[str], out: Path) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, str(out), *env.argv(args)],
-        cwd=REPO,
-        env={**os.environ, **env.env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = env.python(WRAPPER, str(out), *env.argv(args))
     assert proc.returncode == 0, proc.stderr
     assert out.exists(), f"no launch ran: {proc.stderr}"
     return set(json.loads(out.read_text()))
