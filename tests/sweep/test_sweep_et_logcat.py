@@ -9,14 +9,15 @@ read through Debian's adb server.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchorch.sweep.logcat import pids
+from tests.support.etfiles import copy_runner, keep_files
 from tests.sweep.conftest import SweepEnv, run_id_of
 from tests.sweep.test_sweep_executorch import EMU, _check_run, et_variants  # noqa: F401
 
@@ -32,26 +33,38 @@ def logcat_runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from benchorch.etrunner.host import build_host_runner
 
     built = Path(build_host_runner(cache_dir=tmp_path_factory.mktemp("et-lc"), logcat=True).path)
-    copy = tmp_path_factory.mktemp("et-lc-copy")
-    for f in built.parent.iterdir():
-        if f.is_file() and not f.name.startswith("."):
-            shutil.copy2(f, copy / f.name)
-    return copy / built.name
+    return copy_runner(built, tmp_path_factory.mktemp("et-lc-copy"))
 
 
-def _pte_only(variants: Path, tmp: Path) -> Path:
-    out = tmp / "pte-only"
-    shutil.copytree(variants, out)
-    data = json.loads((out / "manifest.json").read_text())
-    data["files"] = [f for f in data["files"] if f["name"] == "executorch.pte"]
-    (out / "manifest.json").write_text(json.dumps(data))
-    return out
+@pytest.fixture
+def pte_only(et_variants: Path, tmp_path: Path) -> Path:  # noqa: F811
+    """The variants with only ``executorch.pte`` in the manifest."""
+    out = tmp_path / "pte-only"
+    shutil.copytree(et_variants, out)
+    return keep_files(out, {"executorch.pte"})
 
 
-def _sweep(env: SweepEnv, serial: str, variants: Path, runner: Path, *args: str) -> list[dict]:
+@pytest.fixture
+def emulator(virtual_phone: Any) -> Any:
+    """An x86_64 virtual phone (it runs the host-built runner)."""
+    return virtual_phone(profile=EMU)
+
+
+@pytest.fixture
+def lite(sweep_binaries: dict[str, Path]) -> str:
+    """The real lite speed_benchmark_torch's path."""
+    return str(sweep_binaries["lite"])
+
+
+def _sweep(
+    env: SweepEnv, serial: str, variants: Path, runner: Path, lite: str, launches: str, loads: str
+) -> list[dict]:
+    """A sweep of 3 iterations after 1 warm-up: ``launches`` latency and ``loads`` load
+    launches a file; its stored launches."""
     result = env.invoke(
         "--device", serial, "--variants", str(variants), "--et-binary", str(runner),
-        "--iter", "3", "--warmup", "1", "--timeout", "120", "--out", str(env.out), *args,
+        "--binary", lite, "--launches", launches, "--load-launches", loads,
+        "--iter", "3", "--warmup", "1", "--timeout", "120", "--out", str(env.out),
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output
     run_id = run_id_of(result.stderr)
@@ -59,11 +72,11 @@ def _sweep(env: SweepEnv, serial: str, variants: Path, runner: Path, *args: str)
 
 
 def test_the_runner_prints_nothing_on_stderr_and_logs_to_logcat(
-    virtual_phone: object,
+    emulator: Any,
     logcat_runner: Path,
     et_variants: Path,  # noqa: F811
 ) -> None:
-    phone = virtual_phone(profile=EMU)  # type: ignore[operator]
+    phone = emulator
     for f in [*logcat_runner.parent.glob("*.so"), logcat_runner, et_variants / "executorch.pte"]:
         shutil.copy2(f, phone.root / f.name)
     run = phone.shell(
@@ -83,16 +96,13 @@ def test_the_runner_prints_nothing_on_stderr_and_logs_to_logcat(
 
 def test_a_phone_sweep_reads_each_launch_from_logcat(
     sweep_env: SweepEnv,
-    virtual_phone: object,
+    emulator: Any,
     et_variants: Path,  # noqa: F811
     logcat_runner: Path,
-    sweep_binaries: dict[str, Path],
+    lite: str,
 ) -> None:
-    phone = virtual_phone(profile=EMU)  # type: ignore[operator]
-    rows = _sweep(
-        sweep_env, phone.serial, et_variants, logcat_runner,
-        "--binary", str(sweep_binaries["lite"]), "--launches", "2", "--load-launches", "1",
-    )  # fmt: skip
+    phone = emulator
+    rows = _sweep(sweep_env, phone.serial, et_variants, logcat_runner, lite, "2", "1")
     _check_run(rows, phone.serial)  # real numbers for the .ptl and both .pte, as from stderr
     pte = [r for r in rows if str(r["variant_file"]).endswith(".pte")]
     assert len(pte) == 6
@@ -112,23 +122,15 @@ def test_a_phone_sweep_reads_each_launch_from_logcat(
 
 
 def test_another_writer_under_the_tag_is_never_taken_for_the_launch(
-    sweep_env: SweepEnv,
-    virtual_phone: object,
-    et_variants: Path,  # noqa: F811
-    logcat_runner: Path,
-    sweep_binaries: dict[str, Path],
-    tmp_path: Path,
+    sweep_env: SweepEnv, emulator: Any, pte_only: Path, logcat_runner: Path, lite: str
 ) -> None:
     """A process that keeps logging timing lines as ExecuTorch (a runner left running
     from an earlier launch) lands in the same buffer as each launch: no launch is
     given numbers that logcat cannot tell are its own."""
-    phone = virtual_phone(profile=EMU)  # type: ignore[operator]
+    phone = emulator
     loop = "while :; do log -t ExecuTorch 'Iteration 1 of 1: 0.5 ms'; sleep 0.05; done"
     phone.shell(f"sh -c {loop!r} >/dev/null 2>&1 &")
-    rows = _sweep(
-        sweep_env, phone.serial, _pte_only(et_variants, tmp_path), logcat_runner,
-        "--binary", str(sweep_binaries["lite"]), "--launches", "2", "--load-launches", "0",
-    )  # fmt: skip
+    rows = _sweep(sweep_env, phone.serial, pte_only, logcat_runner, lite, "2", "0")
     assert len(rows) == 2
     for r in rows:
         assert r["status"] == "failed" and r["error_kind"] == "unparseable", r["message"]
@@ -138,20 +140,12 @@ def test_another_writer_under_the_tag_is_never_taken_for_the_launch(
 
 
 def test_without_logcat_nothing_is_read_and_the_launch_says_why(
-    sweep_env: SweepEnv,
-    virtual_phone: object,
-    et_variants: Path,  # noqa: F811
-    logcat_runner: Path,
-    sweep_binaries: dict[str, Path],
-    tmp_path: Path,
+    sweep_env: SweepEnv, emulator: Any, pte_only: Path, logcat_runner: Path, lite: str
 ) -> None:
-    phone = virtual_phone(profile=EMU)  # type: ignore[operator]
+    phone = emulator
     phone.shell("log -t ExecuTorch 'Model loaded in 1.0 ms.'")  # an earlier line in the buffer
     assert phone.shell("rm /system/bin/logcat").returncode == 0  # logcat -c now fails
-    rows = _sweep(
-        sweep_env, phone.serial, _pte_only(et_variants, tmp_path), logcat_runner,
-        "--binary", str(sweep_binaries["lite"]), "--launches", "1", "--load-launches", "1",
-    )  # fmt: skip
+    rows = _sweep(sweep_env, phone.serial, pte_only, logcat_runner, lite, "1", "1")
     assert sorted((r["kind"], r["status"], r["error_kind"]) for r in rows) == [
         ("latency", "failed", "unparseable"),
         ("load", "failed", "unparseable"),

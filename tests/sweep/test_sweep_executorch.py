@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from benchorch.sweep.inputs import Binary
 from benchorch.sweep.plan import PlanVariant, SkipKind, make_plan
 from benchorch.sweep.settings import SweepConfig
 from tests.support.binaries import binary
+from tests.support.etfiles import copy_runner, keep_files
 from tests.sweep.conftest import SweepEnv, run_id_of
 
 pytest.importorskip("executorch.runtime", reason="needs the executorch extra (make setup)")
@@ -68,10 +68,7 @@ def et_variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("et-sweep") / "v"
     recipe = "lite,executorch,executorch_xnnpack"
     m = export_variants(ExportOptions("demo:conv_bn_relu", out, dims="1,3,32,32", recipe=recipe))
-    data = json.loads((m.root / "manifest.json").read_text())
-    data["files"] = [f for f in data["files"] if f["name"] in FILES]
-    (m.root / "manifest.json").write_text(json.dumps(data))
-    return m.root
+    return keep_files(m.root, FILES)
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +108,7 @@ def test_a_phone_sweep_runs_both_runtimes(
     tmp_path: Path,
 ) -> None:
     phone = virtual_phone(profile=EMU)  # type: ignore[operator]
-    runner = tmp_path / "et" / et_runner.name  # registering rewrites the sidecar: a copy
-    runner.parent.mkdir()
-    for f in et_runner.parent.iterdir():
-        if f.is_file() and not f.name.startswith("."):
-            shutil.copy2(f, runner.parent / f.name)
+    runner = copy_runner(et_runner, tmp_path / "et")
     result = sweep_env.invoke(
         "--device", phone.serial, "--variants", str(et_variants),
         "--binary", str(sweep_binaries["lite"]), "--et-binary", str(runner),
