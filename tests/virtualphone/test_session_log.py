@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,27 @@ from benchorch.virtualphone.sessions import parse_command
 from tests.support.sessions import assert_no_overlap, overlaps, read_sessions
 
 pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def _logged_phone(
+    adb_server: Any, virtual_phone: Any, log: Path, **faults: int
+) -> Iterator[tuple[Any, AdbDevice]]:
+    """A ``pixel8`` logging its sessions to ``log`` (with ``faults``), and benchorch's
+    device on it, closed at the end."""
+    phone = virtual_phone(profile="pixel8", faults=faults or None, session_log=log)
+    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    try:
+        yield phone, dev
+    finally:
+        dev.close()
+
+
+def _until_a_session(log: Path, seconds: float = 10) -> None:
+    """Wait (up to ``seconds``) until ``log`` holds a session's start."""
+    deadline = time.monotonic() + seconds
+    while not read_sessions(log) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_parse_command_finds_the_guard_token_and_the_benchmark_argv() -> None:
@@ -46,17 +70,13 @@ def test_benchmark_processes_are_logged_with_their_token(
     adb_server: Any, virtual_phone: Any, tmp_path: Path
 ) -> None:
     log = tmp_path / "sessions.jsonl"
-    phone = virtual_phone(profile="pixel8", session_log=log)
-    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
-    try:
+    with _logged_phone(adb_server, virtual_phone, log) as (phone, dev):
         assert dev.run(["getprop", "ro.product.model"], timeout=20).exit_code == 0  # not logged
         guard.claim(dev, 5)
         res = dev.run(guard.wrapped(dev, 5, ["sh", "-c", "sleep 0.3", "--model=m.pt"]), timeout=20)
         assert res.exit_code == 0
         plain = dev.run(["sh", "-c", "exit 3", "--model_path=m.pte"], timeout=20)
         assert plain.exit_code == 3
-    finally:
-        dev.close()
     phone.stop()
     events = [json.loads(x)["event"] for x in log.read_text().splitlines()]
     assert events == ["up", "start", "end", "start", "end", "down"]
@@ -92,10 +112,7 @@ def test_the_check_catches_two_benchmarks_at_once_and_a_killed_phones_session(
     threading.Thread(
         target=phone2.shell, args=("sleep 60 --model=m.pt || sleep 60",), daemon=True
     ).start()
-    for _ in range(100):
-        if read_sessions(log2):
-            break
-        threading.Event().wait(0.1)
+    _until_a_session(log2)
     phone2.kill()
     (open_one,) = read_sessions(log2)
     assert not open_one.ended and math.isinf(open_one.end)
@@ -109,10 +126,8 @@ def test_drop_launch_every_two_fails_every_other_launch_only(
     adb_server: Any, virtual_phone: Any, tmp_path: Path
 ) -> None:
     log = tmp_path / "sessions.jsonl"
-    phone = virtual_phone(profile="pixel8", faults={"drop_launch_every": 2}, session_log=log)
-    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
     outcomes = []
-    try:
+    with _logged_phone(adb_server, virtual_phone, log, drop_launch_every=2) as (phone, dev):
         for i in range(4):
             assert dev.run(["getprop", "ro.product.model"], timeout=20).complete  # not counted
             try:
@@ -121,8 +136,6 @@ def test_drop_launch_every_two_fails_every_other_launch_only(
             except DeviceError:
                 outcomes.append(False)
             phone.connect()  # the dropped transport comes back, as a flaky cable's does
-    finally:
-        dev.close()
     assert outcomes == [True, False, True, False]
     assert [s.exit for s in read_sessions(log)][::2] == [0, 0]
 
@@ -131,9 +144,7 @@ def test_a_superseded_attempts_refused_wrapper_is_no_session_at_all(
     adb_server: Any, virtual_phone: Any, tmp_path: Path
 ) -> None:
     log = tmp_path / "sessions.jsonl"
-    phone = virtual_phone(profile="pixel8", session_log=log)
-    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
-    try:
+    with _logged_phone(adb_server, virtual_phone, log) as (_, dev):
         guard.claim(dev, 2)
         running = threading.Thread(
             target=dev.run,
@@ -141,14 +152,9 @@ def test_a_superseded_attempts_refused_wrapper_is_no_session_at_all(
             kwargs={"timeout": 20},
         )
         running.start()
-        for _ in range(50):
-            if read_sessions(log):
-                break
-            threading.Event().wait(0.05)
+        _until_a_session(log, 2.5)
         late = dev.run(guard.wrapped(dev, 1, ["sh", "-c", "sleep 1", "--model=m.pt"]), timeout=20)
         running.join(20)
-    finally:
-        dev.close()
     assert late.exit_code == guard.SUPERSEDED_EXIT
     current, refused = read_sessions(log)
     assert (current.token, refused.token, refused.refused) == (2, 1, True)
