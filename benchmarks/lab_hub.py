@@ -22,7 +22,6 @@ phones, and Debian's sshd on loopback with the lab's restricted key
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -42,13 +41,7 @@ from benchorch.lab.link import HostLink  # noqa: E402
 from benchorch.lab.sshdserver import SshdServer, hub_host_toml, restricted_to  # noqa: E402
 from benchorch.store.pgserver import pg_server  # noqa: E402
 from benchorch.virtualphone.harness import AdbServer, VirtualPhone, free_port  # noqa: E402
-
-BENCHORCH = [sys.executable, "-m", "benchorch"]
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from tests.support.labproc import idle_cpu_per_minute, lab_init, lab_worker  # noqa: E402
 
 
 def host_status(url: str, name: str) -> str | None:
@@ -109,24 +102,10 @@ def main() -> None:
                 + f'[phones."{phones[0].serial}"]\nhost = "edge"\nmodel = "m"\n'
                 + f'[phones."{phones[1].serial}"]\nhost = "hub"\nmodel = "m"\n'
             )
-            lab = [*BENCHORCH, "lab"]
-            subprocess.run([*lab, "init", "--config", str(config)], check=True, capture_output=True)
-            for host in ("edge", "hub"):
-                workers.append(
-                    subprocess.Popen(
-                        [*lab, "worker", "--config", str(config), "--host", host],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
+            lab_init(config)
+            workers += [lab_worker(config, host) for host in ("edge", "hub")]
             until(lambda: host_status(url, "hub") == "up", 60, "the hub worker's forward")
-            time.sleep(5)  # past start-up
-            before = [cpu_s(w.pid) for w in workers]
-            t0 = time.monotonic()
-            time.sleep(args.seconds)
-            wall = time.monotonic() - t0
-            used = [cpu_s(w.pid) - b for w, b in zip(workers, before, strict=True)]
-            edge_m, hub_m = (u / wall * 60 for u in used)
+            (edge_m, hub_m), wall = idle_cpu_per_minute(workers, args.seconds)
             print(
                 f"idle worker, 1 phone, over {wall:.0f} s: edge {edge_m:.2f} CPU s/min, "
                 f"hub {hub_m:.2f} CPU s/min ({hub_m / edge_m:.2f}x edge)"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import subprocess
 import sys
@@ -29,13 +28,12 @@ sys.path.insert(0, str(REPO))
 
 from benchorch.lab import state  # noqa: E402
 from benchorch.store.pgserver import pg_server  # noqa: E402
-
-BENCHORCH = [sys.executable, "-m", "benchorch"]
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from tests.support.labproc import (  # noqa: E402
+    BENCHORCH,
+    idle_cpu_per_minute,
+    lab_init,
+    lab_worker,
+)
 
 
 def main() -> None:
@@ -52,20 +50,13 @@ def main() -> None:
             '[phones.P1]\nhost = "a"\nmodel = "m"\n[phones.P2]\nhost = "a"\nmodel = "m"\n'
         )
         lab = [*BENCHORCH, "lab"]
-        subprocess.run([*lab, "init", "--config", str(config)], check=True, capture_output=True)
-        worker = subprocess.Popen(
-            [*lab, "worker", "--config", str(config), "--host", "a"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        lab_init(config)
+        worker = lab_worker(config, "a")
         try:
-            time.sleep(5)  # past its start-up
-            before, t0 = cpu_s(worker.pid), time.monotonic()
-            time.sleep(args.seconds)
-            used, wall = cpu_s(worker.pid) - before, time.monotonic() - t0
+            (per_min,), wall = idle_cpu_per_minute([worker], args.seconds)
             print(
-                f"idle worker (2 phones): {used / wall * 60:.2f} CPU s per minute "
-                f"({used / wall * 100:.2f}% of one core) over {wall:.0f} s"
+                f"idle worker (2 phones): {per_min:.2f} CPU s per minute "
+                f"({per_min / 60 * 100:.2f}% of one core) over {wall:.0f} s"
             )
             for _ in range(args.holds):
                 subprocess.run(
