@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab_e2e.lab import Lab, LabPhone, until
+from tests.lab_e2e.lab import Lab, LabPhone, Worker, until
 from tests.support.postgres import PgServer
 
 pytestmark = [pytest.mark.lab_e2e, pytest.mark.slow]
@@ -40,6 +40,41 @@ def _when_stored(lab: Lab, phone: LabPhone, n: int, sweep: subprocess.Popen[str]
     until(enough, 240, f"{n} launches stored on {phone.serial}", step=0.1)
 
 
+def _finish(
+    lab: Lab, sweep: subprocess.Popen[str], timeout: float = 300
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The sweep's exit code and its parts by serial, after ``lab.check_run``."""
+    code, run_id, _ = _end(sweep, timeout)
+    return code, {p["serial"]: p for p in lab.check_run(run_id, code)}
+
+
+def _every_host_worker(lab: Lab) -> None:
+    for host in lab.hosts:
+        lab.worker("--host", host)
+
+
+def _the_others_ok(parts: dict[str, dict[str, Any]], victim: LabPhone) -> None:
+    """Every part but the victim's ran to its end."""
+    others = [p for s, p in parts.items() if s != victim.serial]
+    assert [p["status"] for p in others] == ["ok", "ok"]
+
+
+def _silence_a_worker_mid_part(
+    lab: Lab, variants: Path, binary: Path, phone: LabPhone, stored: int, sig: signal.Signals
+) -> tuple[Worker, subprocess.Popen[str]]:
+    """A 6-launch sweep on ``phone`` whose host's worker gets ``sig`` once ``stored``
+    launches are stored, then another worker for the host and the control worker
+    (retrying after 4 s) start: the silenced worker and the running sweep."""
+    host = phone.host
+    first = lab.worker("--host", host)
+    sweep = lab.sweep(variants, binary, "--device", phone.serial, "--launches", "6")
+    _when_stored(lab, phone, stored, sweep)
+    first.kill(sig)
+    lab.worker("--host", host)
+    lab.worker("--control", "--stalled-after", "4s")
+    return first, sweep
+
+
 def _tokens(lab: Lab, phone: LabPhone) -> set[int | None]:
     return {s.token for s in lab.sessions()[phone.session_log]}
 
@@ -53,8 +88,7 @@ def test_a_sweep_over_three_hosts_runs_each_part_on_its_host(
     lab: Lab, small_variants: Path, binary: Path
 ) -> None:
     lab.fresh()
-    for host in lab.hosts:
-        lab.worker("--host", host)
+    _every_host_worker(lab)
     code, run_id, _ = _end(
         lab.sweep(
             small_variants,
@@ -83,14 +117,8 @@ def test_a_worker_sigkilled_mid_sweep_is_retried_and_resumes(
 ) -> None:
     lab.fresh()
     phone = lab.phone("lab-a", "galaxy_s22")
-    doomed = lab.worker("--host", "lab-a")
-    sweep = lab.sweep(small_variants, binary, "--device", phone.serial, "--launches", "6")
-    _when_stored(lab, phone, 3, sweep)
-    doomed.kill(signal.SIGKILL)
-    lab.worker("--host", "lab-a")
-    lab.worker("--control", "--stalled-after", "4s")
-    code, run_id, _ = _end(sweep)
-    lab.check_run(run_id, code)
+    _, sweep = _silence_a_worker_mid_part(lab, small_variants, binary, phone, 3, signal.SIGKILL)
+    code, _ = _finish(lab, sweep)
     assert code == 0
     old, new = lab.attempts(phone.serial)
     assert (old.outcome, new.outcome) == ("superseded", "ok")
@@ -103,16 +131,12 @@ def test_split_brain_a_worker_stopped_past_its_heartbeat_stores_nothing_after(
 ) -> None:
     lab.fresh()
     phone = lab.phone("lab-b", "pixel_7")
-    paused = lab.worker("--host", "lab-b")
-    sweep = lab.sweep(small_variants, binary, "--device", phone.serial, "--launches", "6")
-    _when_stored(lab, phone, 2, sweep)
-    paused.kill(signal.SIGSTOP)
-    lab.worker("--host", "lab-b")
-    lab.worker("--control", "--stalled-after", "4s")
+    paused, sweep = _silence_a_worker_mid_part(
+        lab, small_variants, binary, phone, 2, signal.SIGSTOP
+    )
     until(lambda: len(lab.attempts(phone.serial)) == 2, 60, "the retried part's attempt")
     paused.kill(signal.SIGCONT)  # it wakes up in the middle of its part
-    code, run_id, _ = _end(sweep)
-    lab.check_run(run_id, code)
+    code, _ = _finish(lab, sweep)
     assert code == 0
     old, new = lab.attempts(phone.serial)
     assert old.outcome == "superseded"
@@ -132,18 +156,15 @@ def test_a_phone_dropping_mid_run_ends_its_part_with_a_reason(
     lab: Lab, small_variants: Path, binary: Path
 ) -> None:
     lab.fresh()
-    for host in lab.hosts:
-        lab.worker("--host", host)
+    _every_host_worker(lab)
     dropped = lab.phone("lab-c", "galaxy_s22")
     sweep = lab.sweep(small_variants, binary, "--phone-model", "galaxy_s22", "--launches", "5")
     _when_stored(lab, dropped, 2, sweep)
     lab.hosts["lab-c"].drop_phone(dropped.serial)
-    code, run_id, _ = _end(sweep)
-    parts = {p["serial"]: p for p in lab.check_run(run_id, code)}
+    code, parts = _finish(lab, sweep)
     assert code == 3
     assert parts[dropped.serial]["status"] != "ok" and parts[dropped.serial]["message"]
-    others = [p for s, p in parts.items() if s != dropped.serial]
-    assert [p["status"] for p in others] == ["ok", "ok"]
+    _the_others_ok(parts, dropped)
     lab.check()
 
 
@@ -173,17 +194,14 @@ def test_a_host_crash_mid_sweep_ends_its_part_and_the_others_finish(
     lab: Lab, small_variants: Path, binary: Path
 ) -> None:
     lab.fresh()
-    for host in lab.hosts:
-        lab.worker("--host", host)
+    _every_host_worker(lab)
     lab.worker("--control", "--stalled-after", "4s")
     victim = lab.phone("lab-b", "galaxy_s22")
     sweep = lab.sweep(small_variants, binary, "--phone-model", "galaxy_s22", "--launches", "5")
     _when_stored(lab, victim, 2, sweep)
     lab.hosts["lab-b"].crash()
-    code, run_id, _ = _end(sweep)
-    parts = {p["serial"]: p for p in lab.check_run(run_id, code)}
-    others = [p for s, p in parts.items() if s != victim.serial]
-    assert [p["status"] for p in others] == ["ok", "ok"]
+    _, parts = _finish(lab, sweep)
+    _the_others_ok(parts, victim)
     lab.hosts["lab-b"].start()
     lab.check()
 
@@ -192,8 +210,7 @@ def test_a_black_holed_host_mid_sweep_does_not_hang_the_sweep(
     lab: Lab, small_variants: Path, binary: Path
 ) -> None:
     lab.fresh()
-    for host in lab.hosts:
-        lab.worker("--host", host)
+    _every_host_worker(lab)
     victim = lab.phone("lab-c", "pixel_7")
     quick = lab.folder / "quick-reconnect.toml"  # short timeouts through config: a fast suite
     quick.write_text("retries = 1\nreconnect_timeout = 3.0\n")
@@ -212,12 +229,10 @@ def test_a_black_holed_host_mid_sweep_does_not_hang_the_sweep(
     _when_stored(lab, victim, 2, sweep)
     lab.hosts["lab-c"].blackhole()
     try:
-        code, run_id, _ = _end(sweep, timeout=240)
+        _, parts = _finish(lab, sweep, timeout=240)
     finally:
         lab.hosts["lab-c"].resume()
-    parts = {p["serial"]: p for p in lab.check_run(run_id, code)}
-    others = [p for s, p in parts.items() if s != victim.serial]
-    assert [p["status"] for p in others] == ["ok", "ok"]
+    _the_others_ok(parts, victim)
     lab.check()
 
 
