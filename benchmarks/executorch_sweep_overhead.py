@@ -14,10 +14,21 @@ an isolated Debian adb server, with benchorch's REAL ExecuTorch host runner
   ``adb -s SERIAL shell 'cd DIR && exec ...'`` from a ``sh`` loop.
 
 Rounds alternate which goes first, so drift hits both alike; the ratio of the
-medians is printed, with what the sweep adds per launch beyond its fixed part.
+medians is printed with and without the sweep's fixed part (start-up before the
+first launch, the report after the last), with what it adds per launch beyond it.
+
+The launches are as long as those of the lite-interpreter benchmark
+(``sweep_overhead_phone.py``: 20 launches of about 0.9 s), so both targets are
+measured the same way: unless ``--iter`` is given, the executions per launch are
+calibrated first by running the runner on this host with each ``.pte`` (the
+x86_64 virtual phone runs host binaries) until a launch takes ``--launch-seconds``.
+``--short`` keeps the sweep's own defaults (``--iter 50 --warmup 5``: about 0.14 s
+a launch on a quiet machine), where the fixed part of about half a second
+dominates the ratio.
 
     .venv/bin/python benchmarks/executorch_sweep_overhead.py [--rounds 3] [--launches 10]
-        [--dims 1,3,224,224] [--iter 50] [--warmup 5] [--before-tree DIR]
+        [--dims 1,3,224,224] [--launch-seconds 0.9 | --short | --iter N] [--warmup 5]
+        [--before-tree DIR]
 
 ``--before-tree DIR`` (a source tree of an older benchorch, e.g. ``git archive
 COMMIT | tar -x -C DIR``) also runs that code's sweep in each round, under the
@@ -38,22 +49,43 @@ import tempfile
 import time
 from pathlib import Path
 
-from sweep_overhead_phone import bare_script  # beside this script (run as a file)
-from sweep_overhead_phone import real_binary as lite_binary
-
-from benchorch.virtualphone.harness import AdbServer, VirtualPhone
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's benchorch, whichever one is installed
+
+from sweep_overhead_phone import bare_script  # noqa: E402  (beside this script)
+from sweep_overhead_phone import real_binary as lite_binary  # noqa: E402
+
+from benchorch.virtualphone.harness import AdbServer, VirtualPhone  # noqa: E402
+from tests.support.etfiles import copy_runner  # noqa: E402
 
 
 def runner(tmp: Path) -> Path:
     """A copy of the ExecuTorch host runner with its libraries and provenance."""
     from benchorch.etrunner.host import build_host_runner
 
-    built = Path(build_host_runner().path)
-    dst = tmp / "et"
-    shutil.copytree(built.parent, dst, ignore=shutil.ignore_patterns(".*", "cmake-out"))
-    return dst / built.name
+    return copy_runner(Path(build_host_runner().path), tmp / "et")
+
+
+def calibrate(et: Path, ptes: list[Path], seconds: float, warmup: int) -> int:
+    """``--iter`` for launches of about ``seconds``: each ``.pte`` run on this host by
+    the runner with 5 and then 55 executions (the difference is 50 executions' cost;
+    the 5-execution run is start-up and load), the mean over the files."""
+    from benchorch.etflags import et_runner_args
+
+    def wall(pte: Path, executions: int) -> float:
+        argv = et_runner_args(model=str(pte), warmup=0, iters=executions, threads=1)
+        t0 = time.perf_counter()
+        subprocess.run([str(et), *argv], check=True, capture_output=True, cwd=et.parent)
+        return time.perf_counter() - t0
+
+    fixed, per_exec = [], []
+    for pte in ptes:
+        wall(pte, 5)  # page the runner and the file in
+        short, long = wall(pte, 5), wall(pte, 55)
+        fixed.append(short)
+        per_exec.append(max(long - short, 1e-6) / 50)
+    executions = 5 + (seconds - statistics.mean(fixed)) / statistics.mean(per_exec)
+    return max(1, round(executions) - warmup)
 
 
 def _sweep(
@@ -78,7 +110,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--launches", type=int, default=10, help="per .pte file (two files)")
-    ap.add_argument("--iter", type=int, default=50, help="the sweep's default")
+    length = ap.add_mutually_exclusive_group()
+    length.add_argument(
+        "--launch-seconds",
+        type=float,
+        default=0.9,
+        help="calibrate --iter so a launch takes about this long (sweep_overhead_phone.py's)",
+    )
+    length.add_argument(
+        "--short", action="store_true", help="the sweep's defaults: --iter 50 (about 0.14 s)"
+    )
+    length.add_argument("--iter", type=int, help="executions per launch beyond the warm-up")
     ap.add_argument("--warmup", type=int, default=5, help="the sweep's default")
     ap.add_argument("--dims", default="1,3,224,224")
     ap.add_argument(
@@ -101,6 +143,16 @@ def main() -> None:
             ExportOptions("demo:conv_bn_relu", tmp / "variants", dims=args.dims, recipe=recipe)
         )
         ptes = [f.name for f in manifest.files if f.name.endswith(".pte")]
+        if args.short:
+            args.iter = 50
+        elif args.iter is None:
+            files = [manifest.root / f.path for f in manifest.files if f.name in ptes]
+            args.iter = calibrate(et, files, args.launch_seconds, args.warmup)
+            load = os.getloadavg()[0]
+            print(
+                f"calibrated            : --iter {args.iter} for launches of about"
+                f" {args.launch_seconds} s (on this host, load {load:.2f})"
+            )
         adb.start()
         (tmp / "phone").mkdir()
         phone = VirtualPhone(adb, tmp / "phone", "x86_64_emulator", {}, tmp / "phone.log")
@@ -162,6 +214,7 @@ def main() -> None:
         print(f"sweep (whole command) : median {s:6.2f} s (fixed part {fixed:.2f} s)")
         print(f"bare adb shell loop   : median {b:6.2f} s")
         print(f"added per launch      : {(s - fixed - b) / n * 1e3:6.1f} ms beyond the fixed part")
+        print(f"bare launch (mean)    : {b / n:6.3f} s (median round)")
         print(f"ratio without fixed   : {(s - fixed) / b:.3f}")
         verdict = "OK" if ratio <= 1.10 else "MISSED"
         print(f"ratio sweep/bare      : {ratio:.3f}  (target <= 1.10: {verdict})")

@@ -43,12 +43,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchorch.store import Store
-from benchorch.store.pgserver import pg_server
-from benchorch.variants.manifest import Manifest
-from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's benchorch, whichever one is installed
+
+from benchorch.store import Store  # noqa: E402
+from benchorch.store.pgserver import pg_server  # noqa: E402
+from benchorch.variants.manifest import Manifest  # noqa: E402
+from benchorch.virtualphone.harness import ADB, AdbServer, VirtualPhone  # noqa: E402
 
 
 def real_binary(tmp: Path) -> Path:
