@@ -3,6 +3,7 @@
 * ``small_variants`` (session): three real exported files of ``demo:conv_bn_relu``
   at ``1,3,32,32`` (a full-JIT ``.pt``, a lite ``.ptl`` and a FlatBuffer), copied
   with a manifest that lists only them, so a sweep stays a few seconds long.
+* ``emulator`` (per test): an x86_64 virtual phone; ``lite``: the real lite binary.
 * ``sweep_env`` (per test): a results database, cache, lock and report folders
   in tmp, the adb server's port, and ``.invoke(*args)`` running
   ``benchorch --db DB sweep ARGS`` through click's ``CliRunner``, or
@@ -19,7 +20,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from click.testing import CliRunner, Result
 
 from benchorch.build.provenance import Provenance
 from benchorch.variants.manifest import Manifest
-from tests.support.adb_fixtures import REPO, AdbServer
+from tests.support.adb_fixtures import REPO, AdbServer, VirtualPhone
 
 #: the files a sweep test times: one per format, all from the real exporter
 SMALL_FILES = ("baseline.pt", "baseline.ptl", "fused.ff.ptl")
@@ -161,6 +162,19 @@ class SweepEnv:
 @pytest.fixture
 def sweep_env(tmp_path: Path, adb_server: AdbServer) -> SweepEnv:
     return SweepEnv(tmp_path, adb_server)
+
+
+@pytest.fixture
+def emulator(virtual_phone: Callable[..., VirtualPhone]) -> VirtualPhone:
+    """An x86_64 virtual phone: it runs host-built binaries (the real lite
+    speed_benchmark_torch, the ExecuTorch host runner)."""
+    return virtual_phone(profile="x86_64_emulator")
+
+
+@pytest.fixture
+def lite(sweep_binaries: dict[str, Path]) -> Path:
+    """The real lite speed_benchmark_torch (a copy: see ``sweep_binaries``)."""
+    return sweep_binaries["lite"]
 
 
 def common_args(variants: Path, binary: Path, *extra: str) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from benchorch.virtualphone.harness import VirtualPhone
@@ -79,13 +78,10 @@ def _heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 
 def test_sweep_imports_only_what_it_needs_before_the_first_launch(
-    sweep_env: SweepEnv,
-    virtual_phone: Callable[..., VirtualPhone],
-    small_variants: Path,
-    sweep_binaries: dict[str, Path],
+    sweep_env: SweepEnv, emulator: VirtualPhone, small_variants: Path, lite: Path
 ) -> None:
-    phone = virtual_phone(profile="x86_64_emulator")
-    args = ["--device", phone.serial, *common_args(small_variants, sweep_binaries["lite"]),
+    phone = emulator
+    args = ["--device", phone.serial, *common_args(small_variants, lite),
             "--launches", "1", "--load-launches", "0"]  # fmt: skip
     fresh = _modules_at_first_launch(sweep_env, args, sweep_env.tmp / "fresh.json")
     assert "benchorch.sweep.launch" in fresh  # the wrapper saw the sweep's own modules

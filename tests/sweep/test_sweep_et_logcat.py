@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from benchorch.sweep.logcat import pids
+from tests.support.adb_fixtures import VirtualPhone
 from tests.support.etfiles import copy_runner, keep_files
 from tests.sweep.conftest import SweepEnv, run_id_of
 from tests.sweep.test_sweep_executorch import EMU, _check_run, et_variants  # noqa: F401
@@ -44,26 +44,14 @@ def pte_only(et_variants: Path, tmp_path: Path) -> Path:  # noqa: F811
     return keep_files(out, {"executorch.pte"})
 
 
-@pytest.fixture
-def emulator(virtual_phone: Any) -> Any:
-    """An x86_64 virtual phone (it runs the host-built runner)."""
-    return virtual_phone(profile=EMU)
-
-
-@pytest.fixture
-def lite(sweep_binaries: dict[str, Path]) -> str:
-    """The real lite speed_benchmark_torch's path."""
-    return str(sweep_binaries["lite"])
-
-
 def _sweep(
-    env: SweepEnv, serial: str, variants: Path, runner: Path, lite: str, launches: str, loads: str
+    env: SweepEnv, serial: str, variants: Path, runner: Path, lite: Path, launches: str, loads: str
 ) -> list[dict]:
     """A sweep of 3 iterations after 1 warm-up: ``launches`` latency and ``loads`` load
     launches a file; its stored launches."""
     result = env.invoke(
         "--device", serial, "--variants", str(variants), "--et-binary", str(runner),
-        "--binary", lite, "--launches", launches, "--load-launches", loads,
+        "--binary", str(lite), "--launches", launches, "--load-launches", loads,
         "--iter", "3", "--warmup", "1", "--timeout", "120", "--out", str(env.out),
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output
@@ -72,7 +60,7 @@ def _sweep(
 
 
 def test_the_runner_prints_nothing_on_stderr_and_logs_to_logcat(
-    emulator: Any,
+    emulator: VirtualPhone,
     logcat_runner: Path,
     et_variants: Path,  # noqa: F811
 ) -> None:
@@ -96,10 +84,10 @@ def test_the_runner_prints_nothing_on_stderr_and_logs_to_logcat(
 
 def test_a_phone_sweep_reads_each_launch_from_logcat(
     sweep_env: SweepEnv,
-    emulator: Any,
+    emulator: VirtualPhone,
     et_variants: Path,  # noqa: F811
     logcat_runner: Path,
-    lite: str,
+    lite: Path,
 ) -> None:
     phone = emulator
     rows = _sweep(sweep_env, phone.serial, et_variants, logcat_runner, lite, "2", "1")
@@ -122,7 +110,7 @@ def test_a_phone_sweep_reads_each_launch_from_logcat(
 
 
 def test_another_writer_under_the_tag_is_never_taken_for_the_launch(
-    sweep_env: SweepEnv, emulator: Any, pte_only: Path, logcat_runner: Path, lite: str
+    sweep_env: SweepEnv, emulator: VirtualPhone, pte_only: Path, logcat_runner: Path, lite: Path
 ) -> None:
     """A process that keeps logging timing lines as ExecuTorch (a runner left running
     from an earlier launch) lands in the same buffer as each launch: no launch is
@@ -140,7 +128,7 @@ def test_another_writer_under_the_tag_is_never_taken_for_the_launch(
 
 
 def test_without_logcat_nothing_is_read_and_the_launch_says_why(
-    sweep_env: SweepEnv, emulator: Any, pte_only: Path, logcat_runner: Path, lite: str
+    sweep_env: SweepEnv, emulator: VirtualPhone, pte_only: Path, logcat_runner: Path, lite: Path
 ) -> None:
     phone = emulator
     phone.shell("log -t ExecuTorch 'Model loaded in 1.0 ms.'")  # an earlier line in the buffer

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,8 @@ from benchorch.domain import ModelFormat
 from benchorch.errors import UsageError
 from benchorch.variants.manifest import Manifest
 from benchorch.variants.steps import ET_STEPS, STEPS, parse_recipe
+from tests.support.debianvenv import benchorch_without_executorch
 
-ROOT = Path(__file__).resolve().parents[2]
 ET_RECIPE = "lite,executorch,executorch_xnnpack,executorch_int8"
 
 
@@ -36,26 +34,8 @@ def test_the_default_recipe_stays_lite() -> None:
 
 @pytest.mark.torch
 def test_missing_extra_is_one_line_with_the_install_command(tmp_path: Path) -> None:
-    debian = ROOT / ".venv-debian" / "bin" / "python"
-    if not debian.exists():
-        pytest.skip("Debian's torch venv (.venv-debian) is not set up")
-    probe = subprocess.run(
-        [str(debian), "-c", "import importlib.util as u; print(u.find_spec('executorch'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert probe.stdout.strip() == "None", "the Debian venv must not have executorch"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = ["variants", "demo:conv_bn_relu", "--out", str(tmp_path / "v")]
-    done = subprocess.run(
-        [str(debian), "-m", "benchorch", *argv, "--recipe", "lite,executorch"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = benchorch_without_executorch(tmp_path, *argv, "--recipe", "lite,executorch")
     assert done.returncode == 2, done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, done.stderr
