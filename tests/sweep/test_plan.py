@@ -6,6 +6,7 @@ import hashlib
 import itertools
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,14 @@ from hypothesis import strategies as st
 from benchorch.domain import Flavour, ModelFormat
 from benchorch.errors import ConfigError
 from benchorch.sweep.inputs import Binary
-from benchorch.sweep.plan import LaunchSpec, Plan, PlanVariant, interleave, make_plan
+from benchorch.sweep.plan import (
+    LaunchSpec,
+    Plan,
+    PlanVariant,
+    SkipKind,
+    interleave,
+    make_plan,
+)
 from benchorch.sweep.settings import Order, SweepConfig
 from tests.support.binaries import binary as plan_binary
 
@@ -55,6 +63,25 @@ def test_full_jit_on_lite_binary_is_skipped_with_a_reason() -> None:
     assert skip.config == {"file": "base.pt"}
     full = make_plan([variant("base", ModelFormat.FULL_JIT), variant("lite")], FULL_BIN, sweep())
     assert not full.skipped and {s.variant for s in full.launches} == {"base", "lite"}
+
+
+def test_a_file_for_the_other_runtime_is_planned_away_naming_the_runner_it_needs() -> None:
+    """Issue 15's bad inputs: a .pte given to speed_benchmark_torch, a TorchScript file
+    given to an ExecuTorch runner: no launch, one reason naming the runner to use."""
+    pte = variant("et", ModelFormat.EXECUTORCH, file="et.pte", bytecode_version=None)
+    lite = make_plan([variant("lite"), pte], LITE_BIN, sweep())
+    assert {s.file for s in lite.launches} == {"lite.ptl"}
+    (skip,) = lite.skipped
+    assert (skip.file, skip.kind) == ("et.pte", SkipKind.RUNTIME)
+    assert "time it with an ExecuTorch runner" in skip.reason and "\n" not in skip.reason
+    et_bin = plan_binary(Flavour.EXECUTORCH, None, None, path=Path("/cache/et_bench_runner"))
+    et = make_plan([variant("lite"), variant("full", ModelFormat.FULL_JIT), pte], et_bin, sweep())
+    assert {s.file for s in et.launches} == {"et.pte"}
+    assert {(s.file, s.kind) for s in et.skipped} == {
+        ("lite.ptl", SkipKind.RUNTIME),
+        ("full.pt", SkipKind.RUNTIME),
+    }
+    assert all("time it with speed_benchmark_torch" in s.reason for s in et.skipped)
 
 
 def test_one_recipe_with_two_files_plans_both_under_the_recipe_name() -> None:
