@@ -23,6 +23,12 @@ pytest.importorskip("executorch.runtime", reason="needs the executorch extra (ma
 pytestmark = [pytest.mark.torch, pytest.mark.executorch, pytest.mark.slow]
 
 FILES = ("baseline.ptl", "executorch.pte", "executorch+xnnpack.pte")
+#: (variant, format) of each file, as the report names them
+VARIANTS = (
+    ("baseline", "lite"),
+    ("executorch", "executorch"),
+    ("executorch+xnnpack", "executorch"),
+)
 EMU = "x86_64_emulator"
 
 
@@ -99,6 +105,38 @@ def _check_run(env_rows: list[dict[str, object]], serial: str) -> None:
     assert any(a.endswith(".pte") != b.endswith(".pte") for a, b in itertools.pairwise(order))
 
 
+def _check_report(stdout: str) -> None:
+    """The sweep's report (its path is the summary's last line) compares the runtimes: one
+    story table with the lite baseline and each ``.pte`` as ExecuTorch, a speed-up over
+    that baseline, the delegation, size, load time and output error."""
+    from tests.report.htmlparse import parse
+
+    doc = parse(Path(stdout.strip().splitlines()[-1]).read_text())
+    (story,) = doc.find("table", id="story-1")
+    rows = {}
+    for tr in story.iter("tr"):
+        if "data-config" in tr.attrs:
+            (cell,) = [td for td in tr.iter("td") if td.has_class("variant")]
+            rows[" ".join(cell.all_text().split())] = tr
+    assert len(rows) == len(FILES), list(rows)
+    # each cell reads "<variant><format> · ..." (the format on its own line)
+    named = {v: next(t for t in rows if t.split(" ")[0] == v + f) for v, f in VARIANTS}
+    assert "ExecuTorch" not in named["baseline"]
+    assert rows[named["baseline"]].attrs.get("class") == "baseline"
+    assert "ExecuTorch · portable" in named["executorch"]
+    assert "ExecuTorch · XNNPACK" in named["executorch+xnnpack"]
+    for name in (named["executorch"], named["executorch+xnnpack"]):
+        cells = {
+            c: td
+            for td in rows[name].iter("td")
+            for c in ("speedup", "size", "load", "check")
+            if td.has_class(c)
+        }
+        assert float(cells["speedup"].attrs["data-v"]) > 0, name  # over the lite baseline
+        assert float(cells["size"].attrs["data-v"]) > 0 and float(cells["load"].attrs["data-v"]) > 0
+        assert cells["check"].attrs["data-v"] not in ("", "nan"), name  # the output error
+
+
 def test_a_phone_sweep_runs_both_runtimes(
     sweep_env: SweepEnv,
     virtual_phone: object,
@@ -119,6 +157,7 @@ def test_a_phone_sweep_runs_both_runtimes(
     run_id = run_id_of(result.stderr)
     rows = [dict(r) for r in sweep_env.rows("SELECT * FROM launches WHERE run_id = ?", (run_id,))]
     _check_run(rows, phone.serial)
+    _check_report(result.stdout)
     flavours = {r["flavour"] for r in sweep_env.rows("SELECT flavour FROM binaries")}
     assert flavours == {"lite", "executorch"}
     pushed = sorted(p.name for p in (phone.root / "benchorch").iterdir())
@@ -148,6 +187,7 @@ def test_a_local_sweep_builds_the_host_runner_and_runs_both(
     run_id = run_id_of(result.stderr)
     rows = [dict(r) for r in sweep_env.rows("SELECT * FROM launches WHERE run_id = ?", (run_id,))]
     _check_run(rows, "local")
+    _check_report(result.stdout)
     origins = {r["flavour"]: r["origin"] for r in sweep_env.rows("SELECT * FROM binaries")}
     assert origins["executorch"] in ("built", "cached") and set(origins) == {
         "full_jit",
