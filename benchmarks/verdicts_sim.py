@@ -50,7 +50,9 @@ About 3 s a night per case on one core: the README's figures are
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import os
 import time
 import zlib
 from collections.abc import Callable
@@ -84,8 +86,10 @@ class Night:
     creep: float = 0.0  # candidate run, over its launch order
 
 
-def _samples(rng: np.random.Generator, night: Night, side: int, config: np.ndarray,
+def _medians(rng: np.random.Generator, night: Night, side: int, config: np.ndarray,
              order: np.ndarray, drifting: bool, level_of: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Each launch's median over its ``ITERS`` iterations (drawn per iteration:
+    iteration noise and outliers as the module says)."""
     n = len(config)
     level = level_of[config] * rng.lognormal(0.0, night.launch_sd[config])
     if side == 1:
@@ -96,7 +100,8 @@ def _samples(rng: np.random.Generator, night: Night, side: int, config: np.ndarr
     level = np.where(little, 2.0 * level, level)
     it = level[:, None] * rng.lognormal(0.0, night.iter_sd[config][:, None], size=(n, ITERS))
     outlier = rng.random((n, ITERS)) < 0.01
-    return np.where(outlier, it * rng.uniform(1.5, 3.0, size=(n, ITERS)), it)
+    it = np.where(outlier, it * rng.uniform(1.5, 3.0, size=(n, ITERS)), it)
+    return np.median(it, axis=1)
 
 
 def run_level(rng: np.random.Generator, night: Night, shift: float = 0.0) -> np.ndarray:
@@ -106,18 +111,42 @@ def run_level(rng: np.random.Generator, night: Night, shift: float = 0.0) -> np.
     return night.true_us * whole * rng.lognormal(0.0, RUN_SD, CONFIGS)
 
 
+_TEMPLATES: dict[tuple[int, bytes, int], pd.DataFrame] = {}
+_NAMES = np.array([f"cfg-{c:03d}" for c in range(CONFIGS)])
+
+
+def _template(run: int, configs: np.ndarray, launches: int) -> pd.DataFrame:
+    """The store columns of one run's launches (everything but the numbers),
+    built once per shape: building them is most of a night's cost otherwise."""
+    key = (run, configs.tobytes(), launches)
+    df = _TEMPLATES.get(key)
+    if df is None:
+        config = np.tile(configs, launches)
+        launch = np.repeat(np.arange(launches), len(configs))
+        one = np.ones((len(config), 1))
+        df = launch_frame(np.full(len(config), run), np.zeros(len(config), dtype=int), config,
+                          launch, one, _NAMES)  # fmt: skip
+        if len(configs) > 1:  # the confirmation's small frames are cheap to build
+            _TEMPLATES[key] = df
+    return df
+
+
 def run_frame(rng: np.random.Generator, night: Night, side: int, configs: np.ndarray,
               launches: int, drifting: bool, run: int, level_of: np.ndarray,
               day: float | None = None) -> pd.DataFrame:  # fmt: skip
-    """One run's launches, interleaved (round-robin over ``configs``)."""
+    """One run's launches, interleaved (round-robin over ``configs``). Each
+    launch row carries its launch median as its one sample: the comparison
+    takes a launch's median of its samples, so its verdicts are those of the
+    ``ITERS`` samples (at 5 launches a side or more the bootstrap resamples
+    launch medians alone), at a fraction of the cost."""
     config = np.tile(configs, launches)
-    launch = np.repeat(np.arange(launches), len(configs))
     order = np.arange(len(config), dtype=float)
-    samples = _samples(rng, night, side, config, order, drifting, level_of)
-    names = np.array([f"cfg-{c:03d}" for c in range(CONFIGS)])
-    df = launch_frame(np.full(len(config), run), np.zeros(len(config), dtype=int), config,
-                      launch, samples, names)  # fmt: skip
+    medians = _medians(rng, night, side, config, order, drifting, level_of)
+    df = _template(run, configs, launches).copy()
+    df["us_per_iter"] = medians
+    df["samples_us"] = medians[:, None].tolist()
     df["started_at"] = 1.78e9 + (run if day is None else day) * 86400.0 + order * 2.0
+    df["finished_at"] = df["started_at"] + 0.5
     return df
 
 
@@ -186,8 +215,7 @@ def old_and_asv(cmp: Comparison, medians: dict[str, tuple[np.ndarray, np.ndarray
 # --- one night, all methods ---------------------------------------------------------
 
 
-METHODS = ("old", "asv", "current", "new")
-TWO_STAGE = ("current", "new")
+SHORT = {"mannwhitney": "MW", "welch": "t"}
 
 
 @dataclass
@@ -206,9 +234,20 @@ class Tally:
     intervals: int = 0
     confirm_covered: dict[str, int] = field(default_factory=dict)
     confirm_intervals: dict[str, int] = field(default_factory=dict)
+    #: nights with a false ``slower``, per method (their numbers: rerun one alone)
+    bad_nights: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, key: str, d: dict[str, int], n: int = 1) -> None:
         d[key] = d.get(key, 0) + n
+
+    def merge(self, other: Tally) -> None:
+        for f in dataclasses.fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                for k, v in theirs.items():
+                    mine[k] = mine.get(k, 0 if isinstance(v, int) else []) + v
+            else:
+                setattr(self, f.name, mine + theirs)
 
 
 @dataclass(frozen=True)
@@ -217,103 +256,143 @@ class Options:
     window: int = 5  # earlier baseline runs pooled into the new method's screen
     max_suspects: int = 10
     taper: float = 0.5  # the k-th suspect's share of the budget ~ k ** -taper
+    #: the new method's confirmation judged each way: (test, family alpha)
+    judgements: tuple[tuple[str, float], ...] = (
+        ("mannwhitney", 0.01),
+        (stats.DEFAULT_CONFIRM_TEST, stats.DEFAULT_ALPHA),
+    )
+
+    @property
+    def new_methods(self) -> tuple[str, ...]:
+        return tuple(f"new {SHORT.get(t, t)} {a:g}" for t, a in self.judgements)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return ("old", "asv", "current", *self.new_methods)
+
+    @property
+    def two_stage(self) -> tuple[str, ...]:
+        return ("current", *self.new_methods)
 
 
-def simulate(case: str, nights: int, seed: int, opts: Options, tally: Tally) -> None:
-    rng = np.random.default_rng([seed, zlib.crc32(case.encode())])
+def simulate(case: str, nights: range, seed: int, opts: Options, tally: Tally) -> None:
+    """Nights ``nights`` of ``case``; night ``i`` draws from its own seeded
+    stream, so a night is the same whichever process runs it."""
     every = np.arange(CONFIGS)
-    names = np.array([f"cfg-{c:03d}" for c in range(CONFIGS)])
-    for i in range(nights):
-        night = make_night(rng, case)
-        earlier = pd.concat(  # the baseline's earlier runs: same binary, file and phone
-            [run_frame(rng, night, 0, every, LAUNCHES, False, 3 + k,
-                       run_level(rng, night, WINDOW_SHIFT), day=-1.0 - k)
-             for k in range(opts.window)] or [pd.DataFrame()], ignore_index=True,
-        )  # fmt: skip
-        base = run_frame(rng, night, 0, every, LAUNCHES, False, 0, run_level(rng, night))
-        tonight = run_level(rng, night)  # the candidate's night: its confirmation shares it
-        cand = run_frame(rng, night, 1, every, LAUNCHES, True, 1, tonight)
-        cmp = stats.compare_frames(base, cand, base_id="night-00", cand_id="night-01",
-                                   n_boot=500, seed=i)  # fmt: skip
-        label_of = {r.pair[1]: r.label for r in cmp.rows}
-        cfg_of = {label_of[n]: c for c, n in enumerate(names)}
-        bv = stats.launch_values(base).groupby("variant")["value_us"].apply(np.asarray)
-        cv = stats.launch_values(cand).groupby("variant")["value_us"].apply(np.asarray)
-        medians = {label_of[n]: (bv[n], cv[n]) for n in names}
-        old, asv = old_and_asv(cmp, medians)
-        verdicts = {"old": old, "asv": asv}
-        night_launches = 2 * CONFIGS * LAUNCHES
-        budget = int(opts.budget * night_launches)
-        pooled = (
-            stats.pooled_scores(base, earlier, cand, cand_id="night-01", seed=i)
-            if opts.window
-            else None
-        )
-        for method in TWO_STAGE:
-            if method == "current":  # as merged before: 10 suspects, 40 launches a side
-                suspects = stats.pick_suspects(cmp, budget=budget, max_per_side=40, taper=0.0)
-            else:
-                suspects = stats.pick_suspects(cmp, budget=budget, max_suspects=opts.max_suspects,
-                                               scores=pooled, taper=opts.taper)  # fmt: skip
-            cb_parts, cc_parts = [], []
-            for s in suspects:  # A/B interleaved on the same phone, in the candidate's night
-                which = np.array([cfg_of[s.label]])
-                cb_parts.append(run_frame(rng, night, 0, which, s.per_side, True, 2, tonight))
-                cc_parts.append(run_frame(rng, night, 1, which, s.per_side, True, 2, tonight))
-            cb = pd.concat(cb_parts, ignore_index=True) if cb_parts else pd.DataFrame()
-            cc = pd.concat(cc_parts, ignore_index=True) if cc_parts else pd.DataFrame()
-            if suspects:
-                cb["run_id"], cc["run_id"] = "confirm-base", "confirm-cand"
+    for i in nights:
+        rng = np.random.default_rng([seed, zlib.crc32(case.encode()), i])
+        _night(rng, case, i, opts, tally, every)
+
+
+def _night(rng: np.random.Generator, case: str, i: int, opts: Options, tally: Tally,
+           every: np.ndarray) -> None:  # fmt: skip
+    night = make_night(rng, case)
+    earlier = pd.concat(  # the baseline's earlier runs: same binary, file and phone
+        [run_frame(rng, night, 0, every, LAUNCHES, False, 3 + k,
+                   run_level(rng, night, WINDOW_SHIFT), day=-1.0 - k)
+         for k in range(opts.window)] or [pd.DataFrame()], ignore_index=True,
+    )  # fmt: skip
+    base = run_frame(rng, night, 0, every, LAUNCHES, False, 0, run_level(rng, night))
+    tonight = run_level(rng, night)  # the candidate's night: its confirmation shares it
+    cand = run_frame(rng, night, 1, every, LAUNCHES, True, 1, tonight)
+    cmp = stats.compare_frames(base, cand, base_id="night-00", cand_id="night-01",
+                               n_boot=500, seed=i)  # fmt: skip
+    label_of = {r.pair[1]: r.label for r in cmp.rows}
+    cfg_of = {label_of[n]: c for c, n in enumerate(_NAMES)}
+    bv = stats.launch_values(base).groupby("variant")["value_us"].apply(np.asarray)
+    cv = stats.launch_values(cand).groupby("variant")["value_us"].apply(np.asarray)
+    medians = {label_of[n]: (bv[n], cv[n]) for n in _NAMES}
+    old, asv = old_and_asv(cmp, medians)
+    verdicts = {"old": old, "asv": asv}
+    night_launches = 2 * CONFIGS * LAUNCHES
+    budget = int(opts.budget * night_launches)
+    pooled = (
+        stats.pooled_scores(base, earlier, cand, cand_id="night-01", seed=i)
+        if opts.window
+        else None
+    )
+    truth_of = {r.label: night.effect[cfg_of[r.label]] for r in cmp.rows}
+    for stage in ("current", "new"):
+        if stage == "current":  # as merged before: 10 suspects, 40 launches a side
+            suspects = stats.pick_suspects(cmp, budget=budget, max_per_side=40, taper=0.0)
+            ways = [("current", "mannwhitney", 0.01, False)]
+        else:
+            suspects = stats.pick_suspects(cmp, budget=budget, max_suspects=opts.max_suspects,
+                                           scores=pooled, taper=opts.taper)  # fmt: skip
+            ways = [
+                (m, t, a, True) for m, (t, a) in zip(opts.new_methods, opts.judgements, strict=True)
+            ]
+        cb_parts, cc_parts = [], []
+        for s in suspects:  # A/B interleaved on the same phone, in the candidate's night
+            which = np.array([cfg_of[s.label]])
+            cb_parts.append(run_frame(rng, night, 0, which, s.per_side, True, 2, tonight))
+            cc_parts.append(run_frame(rng, night, 1, which, s.per_side, True, 2, tonight))
+        cb = pd.concat(cb_parts, ignore_index=True) if cb_parts else pd.DataFrame()
+        cc = pd.concat(cc_parts, ignore_index=True) if cc_parts else pd.DataFrame()
+        if suspects:
+            cb["run_id"], cc["run_id"] = "confirm-base", "confirm-cand"
+        for method, test, alpha, one_sided in ways:
             out = stats.judge_confirmation(cmp, suspects, cb, cc, n_boot=500, seed=i,
-                                           one_sided=method == "new")  # fmt: skip
+                                           alpha=alpha, test=test,
+                                           one_sided=one_sided)  # fmt: skip
             verdicts[method] = {r.label: r.verdict.value for r in out.rows}
             tally.add(method, tally.confirm_launches, sum(2 * s.per_side for s in suspects))
-            truth_of = {r.label: night.effect[cfg_of[r.label]] for r in out.rows}
-            for s in suspects:
-                if truth_of[s.label] != 1.0:
-                    tally.add(method, tally.suspected)
+            tally.add(method, tally.suspected,
+                      int(sum(truth_of[s.label] != 1.0 for s in suspects)))  # fmt: skip
             for r in out.rows:
                 if r.confirm_base and np.isfinite(r.ci_low):
                     tally.add(method, tally.confirm_intervals)
                     covered = r.ci_low <= truth_of[r.label] <= r.ci_high
                     tally.add(method, tally.confirm_covered, int(covered))
-        tally.nights += 1
-        tally.night_launches += night_launches
-        truth = {r.label: night.effect[cfg_of[r.label]] for r in cmp.rows}
-        for method in METHODS:
-            for label, v in verdicts[method].items():
-                c = cfg_of[label]
-                if truth[label] == 1.0:
-                    if v == "slower":
-                        tally.add(method, tally.false_slower)
-                    if v == "same" and not night.bimodal[c]:
-                        tally.add(method, tally.same)
-                elif v == "slower":
-                    tally.add(method, tally.detected)
-        tally.unchanged += int(sum(1 for t in truth.values() if t == 1.0))
-        for r in cmp.rows:
-            if night.bimodal[cfg_of[r.label]]:
-                tally.bimodal_configs += 1
-                tally.bimodal_named += r.verdict is Verdict.BIMODAL
-            elif np.isfinite(r.ci_low) and case != "drift":
-                tally.intervals += 1
-                tally.covered += r.ci_low <= truth[r.label] <= r.ci_high
+    tally.nights += 1
+    tally.night_launches += night_launches
+    for method in opts.methods:
+        false = 0
+        for label, v in verdicts[method].items():
+            c = cfg_of[label]
+            if truth_of[label] == 1.0:
+                if v == "slower":
+                    false += 1
+                if v == "same" and not night.bimodal[c]:
+                    tally.add(method, tally.same)
+            elif v == "slower":
+                tally.add(method, tally.detected)
+        if false:
+            tally.add(method, tally.false_slower, false)
+            tally.bad_nights.setdefault(method, []).append(i)
+    tally.unchanged += int(sum(1 for t in truth_of.values() if t == 1.0))
+    for r in cmp.rows:
+        if night.bimodal[cfg_of[r.label]]:
+            tally.bimodal_configs += 1
+            tally.bimodal_named += r.verdict is Verdict.BIMODAL
+        elif np.isfinite(r.ci_low) and case != "drift":
+            tally.intervals += 1
+            tally.covered += r.ci_low <= truth_of[r.label] <= r.ci_high
 
 
-def _one_case(job: tuple[str, int, int, Options]) -> Tally:
+def _chunk(job: tuple[str, range, int, Options]) -> tuple[str, Tally]:
     case, nights, seed, opts = job
     tally = Tally()
     simulate(case, nights, seed, opts, tally)
-    return tally
+    return case, tally
 
 
 def _pct(n: float, d: float) -> str:
     return f"{100.0 * n / d:.1f}%" if d else "-"
 
 
+def _judgement(text: str) -> tuple[str, float]:
+    test, _, alpha = text.partition(":")
+    if test not in stats.TESTS:
+        raise SystemExit(f"--judge {text}: the test must be one of {', '.join(stats.TESTS)}")
+    return test, float(alpha)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nights", type=int, default=20, help="nights per case (default 20)")
+    ap.add_argument("--case-nights", default="", metavar="CASE=N,...",
+                    help="nights of some cases: A/A=300,+5%%=200")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=float, default=0.14,
                     help="confirmation budget, share of the night's launches")  # fmt: skip
@@ -321,64 +400,86 @@ def main() -> int:
                     help="earlier baseline runs pooled into the new screen")  # fmt: skip
     ap.add_argument("--max-suspects", type=int, default=10, help="the new method's")
     ap.add_argument("--taper", type=float, default=0.5, help="the new method's")
+    ap.add_argument("--judge", action="append", default=None, metavar="TEST:ALPHA",
+                    help="a way to judge the new method's confirmation (repeatable; default"
+                    " mannwhitney:0.01, the method before, and the library's default)")  # fmt: skip
     ap.add_argument("--cases", default="A/A,+5%,+10%,drift,bimodal")
-    ap.add_argument("--jobs", type=int, default=1, help="cases simulated at once (processes)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes (nights split among them)")
     args = ap.parse_args()
+    judgements = tuple(_judgement(j) for j in args.judge) if args.judge else Options().judgements
     opts = Options(budget=args.budget, window=args.window, max_suspects=args.max_suspects,
-                   taper=args.taper)  # fmt: skip
+                   taper=args.taper, judgements=judgements)  # fmt: skip
     cases = tuple(args.cases.split(","))
     t0 = time.perf_counter()
-    jobs = [(c, args.nights, args.seed, opts) for c in cases]
-    if args.jobs > 1:  # each case has its own seeded stream: the same table either way
-        with ProcessPoolExecutor(min(args.jobs, len(cases))) as pool:
-            tallies = dict(zip(cases, pool.map(_one_case, jobs), strict=True))
+    load0 = os.getloadavg()[0]
+    per_case = dict.fromkeys(cases, args.nights)
+    for item in filter(None, args.case_nights.split(",")):
+        case, _, n = item.partition("=")
+        per_case[case] = int(n)
+    step = 5
+    jobs = [(c, range(k, min(k + step, per_case[c])), args.seed, opts)
+            for c in cases for k in range(0, per_case[c], step)]  # fmt: skip
+    tallies = {c: Tally() for c in cases}
+    if args.jobs > 1:  # each night has its own seeded stream: the same table either way
+        with ProcessPoolExecutor(args.jobs) as pool:
+            for case, t in pool.map(_chunk, jobs):
+                tallies[case].merge(t)
     else:
-        tallies = {c: _one_case(j) for c, j in zip(cases, jobs, strict=True)}
+        for case, t in map(_chunk, jobs):
+            tallies[case].merge(t)
     wall = time.perf_counter() - t0
     empty = Tally()
     aa, p5, p10 = (tallies.get(c, empty) for c in ("A/A", "+5%", "+10%"))
     drift, bim = tallies.get("drift", empty), tallies.get("bimodal", empty)
+    methods, two_stage = opts.methods, opts.two_stage
 
     def per100(t: Tally, m: str) -> str:
-        return f"{100.0 * t.false_slower.get(m, 0) / t.nights:.1f}" if t.nights else "-"
+        return f"{100.0 * t.false_slower.get(m, 0) / t.nights:.2f}" if t.nights else "-"
 
-    def each(f: Callable[[str], str], only: tuple[str, ...] = METHODS) -> list[str]:
-        return [f(m) if m in only else "-" for m in METHODS]
+    def each(f: Callable[[str], str], only: tuple[str, ...] = methods) -> list[str]:
+        return [f(m) if m in only else "-" for m in methods]
 
     everything = list(tallies.values())
-    print(f"{args.nights} nights per case x {CONFIGS} configurations, {LAUNCHES} launches a side,"
-          f" seed {args.seed}; confirmation budget {opts.budget:.0%}; new: {opts.window} earlier"
+    nights = ", ".join(f"{c} {per_case[c]}" for c in cases)
+    print(f"nights: {nights}; {CONFIGS} configurations, {LAUNCHES} launches a side, seed"
+          f" {args.seed}; confirmation budget {opts.budget:.0%}; new: {opts.window} earlier"
           f" baseline runs pooled into the screen, at most {opts.max_suspects} suspects, taper"
-          f" {opts.taper}"
-          f" ({wall:.0f} s)")  # fmt: skip
+          f" {opts.taper}, one-sided; columns 'new TEST ALPHA': its confirmation judged by that"
+          f" test under Holm at that family alpha ({wall:.0f} s, load average"
+          f" {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)")  # fmt: skip
     lines = [
         ("A/A: false slower per 100 nights", "<= 1", *each(lambda m: per100(aa, m))),
+        ("A/A: nights with a false slower", "-",
+         *each(lambda m: f"{len(aa.bad_nights.get(m, []))} of {aa.nights}")),
         ("A/A: unchanged configurations same", ">= 90%",
          *each(lambda m: _pct(aa.same.get(m, 0), aa.unchanged))),
         ("single +5% among 300: slower", ">= 80%",
          *each(lambda m: _pct(p5.detected.get(m, 0), p5.nights))),
         ("single +5% among 300: among the suspects", "-",
-         *each(lambda m: _pct(p5.suspected.get(m, 0), p5.nights), TWO_STAGE)),
+         *each(lambda m: _pct(p5.suspected.get(m, 0), p5.nights), two_stage)),
         ("single +10% among 300: slower", ">= 95%",
          *each(lambda m: _pct(p10.detected.get(m, 0), p10.nights))),
         ("drift 1.5% + 1% creep: false slower per 100 nights", "0",
          *each(lambda m: per100(drift, m))),
         ("bimodal: false slower per 100 nights", "<= 1", *each(lambda m: per100(bim, m))),
         ("bimodal configurations named bimodal", "-", "0.0%", "0.0%",
-         *[_pct(bim.bimodal_named, bim.bimodal_configs)] * 2),
+         *[_pct(bim.bimodal_named, bim.bimodal_configs)] * (len(methods) - 2)),
         ("extra confirmation launches, % of the night", "< 15%",
          *each(lambda m: _pct(sum(t.confirm_launches.get(m, 0) for t in everything),
-                              sum(t.night_launches for t in everything)), TWO_STAGE)),
+                              sum(t.night_launches for t in everything)), two_stage)),
         ("95% interval coverage (screen)", "93-97%", *[_pct(
-            aa.covered + p5.covered, aa.intervals + p5.intervals)] * 4),
+            aa.covered + p5.covered, aa.intervals + p5.intervals)] * len(methods)),
         ("95% interval coverage (confirmation)", "93-97%", *each(lambda m: _pct(
             sum(t.confirm_covered.get(m, 0) for t in everything),
-            sum(t.confirm_intervals.get(m, 0) for t in everything)), TWO_STAGE)),
+            sum(t.confirm_intervals.get(m, 0) for t in everything)), two_stage)),
     ]  # fmt: skip
-    head = ("measure", "target", *METHODS)
+    head = ("measure", "target", *methods)
     widths = [max(len(str(row[i])) for row in (head, *lines)) for i in range(len(head))]
     for row in (head, *lines):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for m in methods:
+        if aa.bad_nights.get(m):
+            print(f"A/A nights with a false slower, {m}: {sorted(aa.bad_nights[m])}")
     return 0
 
 

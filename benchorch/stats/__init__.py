@@ -46,6 +46,7 @@ from benchorch.stats.bootstrap import (
     percentile_interval,
 )
 from benchorch.stats.compare import (
+    TESTS,
     Comparison,
     ComparisonRow,
     Verdict,
@@ -55,6 +56,7 @@ from benchorch.stats.compare import (
 )
 from benchorch.stats.confirm import (
     DEFAULT_ALPHA,
+    DEFAULT_CONFIRM_TEST,
     Suspect,
     judge_confirmation,
     pick_suspects,
@@ -90,6 +92,7 @@ from benchorch.stats.nonparametric import (
     holm_adjust,
     mann_whitney,
     mann_whitney_null_rate,
+    welch_t,
 )
 from benchorch.stats.pool import (
     DEFAULT_WINDOW,
@@ -114,11 +117,13 @@ __all__ = [
     "CONFIG_FIELDS",
     "DEFAULT_ALPHA",
     "DEFAULT_BOOT",
+    "DEFAULT_CONFIRM_TEST",
     "DEFAULT_MIN_EFFECT",
     "DEFAULT_Q",
     "DEFAULT_WINDOW",
     "MIN_LAUNCHES_FOR_TEST",
     "PAIR_FIELDS",
+    "TESTS",
     "AACheck",
     "Bimodal",
     "Comparison",
@@ -167,6 +172,7 @@ __all__ = [
     "summarize_config",
     "summarize_groups",
     "summarize_parts",
+    "welch_t",
     "with_config_key",
     "with_series_key",
 ]

@@ -26,7 +26,7 @@ from benchorch.stats.keys import (
     pair_label,
     with_config_key,
 )
-from benchorch.stats.nonparametric import bh_adjust, mann_whitney
+from benchorch.stats.nonparametric import bh_adjust, mann_whitney, welch_t
 from benchorch.stats.summary import SummaryCache, ratio_of, summarize_parts
 from benchorch.stats.thresholds import threshold_for
 
@@ -226,6 +226,7 @@ def compare_frames(
     seed: int = 0,
     cache: SummaryCache | None = None,
     alternatives: Mapping[str, str] | None = None,
+    test: str = "mannwhitney",
 ) -> Comparison:
     """Compare two runs' launches (store rows) configuration by configuration.
 
@@ -243,6 +244,8 @@ def compare_frames(
        (``nonparametric.mann_whitney``); one-sided for the labels in
        ``alternatives`` (label -> ``"greater"``: slower, ``"less"``: faster),
        as the confirmation tests each suspect in the screen's direction.
+       ``test="welch"``: Welch's t-test on the same log launch medians
+       (``nonparametric.welch_t``), the confirmation's test.
     4. Benjamini-Hochberg over every ``p`` of the comparison → ``p_adjusted``.
     5. ``r = m_cand / m_base`` with a bootstrap 95% interval ``[lo, hi]``.
        Minimum effect ``m``: ``thresholds``' first pattern matching the
@@ -264,6 +267,8 @@ def compare_frames(
     base's with ``seed + 1``: independent replicates for the ratio even when
     both sides have the same configuration key.
     """
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}: use one of {', '.join(TESTS)}")
     min_effect = threshold_pct / 100.0 if threshold_pct is not None else DEFAULT_MIN_EFFECT
     labels = device_labels([base, cand])
     b_all, c_all = _prepare(base, labels), _prepare(cand, labels)
@@ -338,7 +343,7 @@ def compare_frames(
         wanted = threshold_for(thresholds, str(common["pair"][1]), str(common["pair"][0]))
         b_meds, c_meds = np.asarray(bs.launch_medians_us), np.asarray(cs.launch_medians_us)
         alt = alternatives.get(str(common["label"]), "two-sided") if alternatives else "two-sided"
-        p = mann_whitney(b_meds, c_meds, alternative=alt)
+        p = TESTS[test](b_meds, c_meds, alternative=alt)
         common.update(_log_change(b_meds, c_meds))
         common.update(
             verdict=None,
@@ -367,6 +372,10 @@ def compare_frames(
                 row["verdict"], row["reason"] = Verdict.BIMODAL, f"{shape}: {row['reason']}"
         rows.append(ComparisonRow(**row))
     return Comparison(base=base_id, cand=cand_id, q=q, min_effect=min_effect, rows=tuple(rows))
+
+
+#: The tests ``compare_frames`` can judge with, by name.
+TESTS = {"mannwhitney": mann_whitney, "welch": welch_t}
 
 
 def _log_change(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:

@@ -64,6 +64,8 @@ from benchorch.stats.nonparametric import holm_adjust
 
 #: Family-wise error of the confirmation stage (and so of the night).
 DEFAULT_ALPHA = 0.01
+#: The confirmation's test on log launch medians (``compare.TESTS``).
+DEFAULT_CONFIRM_TEST = "welch"
 #: Confirmation launches a side per suspect: at most this many, at least
 #: ``MIN_PER_SIDE`` (a suspect the budget cannot pay that for is left out).
 MAX_PER_SIDE = 100
@@ -186,6 +188,7 @@ def judge_confirmation(
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
     one_sided: bool = True,
+    test: str = DEFAULT_CONFIRM_TEST,
 ) -> Comparison:
     """The night's verdicts: the screen's, with each suspect judged on its
     confirmation launches (``confirm_base``/``confirm_cand``: store rows of the
@@ -208,6 +211,7 @@ def judge_confirmation(
             n_boot=n_boot,
             seed=seed,
             alternatives=sided,
+            test=test,
         )
         fresh = {r.label: r for r in again.rows if r.label in wanted}
     tested = [lbl for lbl in sorted(wanted) if lbl in fresh and np.isfinite(fresh[lbl].p_value)]
