@@ -126,28 +126,60 @@ def _template(run: int, configs: np.ndarray, launches: int) -> pd.DataFrame:
         one = np.ones((len(config), 1))
         df = launch_frame(np.full(len(config), run), np.zeros(len(config), dtype=int), config,
                           launch, one, _NAMES)  # fmt: skip
-        if len(configs) > 1:  # the confirmation's small frames are cheap to build
+        if len(configs) == 1 or len(configs) == CONFIGS:  # the shapes that come back
             _TEMPLATES[key] = df
     return df
 
 
-def run_frame(rng: np.random.Generator, night: Night, side: int, configs: np.ndarray,
-              launches: int, drifting: bool, run: int, level_of: np.ndarray,
-              day: float | None = None) -> pd.DataFrame:  # fmt: skip
-    """One run's launches, interleaved (round-robin over ``configs``). Each
-    launch row carries its launch median as its one sample: the comparison
-    takes a launch's median of its samples, so its verdicts are those of the
-    ``ITERS`` samples (at 5 launches a side or more the bootstrap resamples
-    launch medians alone), at a fraction of the cost."""
+def draw(rng: np.random.Generator, night: Night, side: int, configs: np.ndarray,
+         launches: int, drifting: bool, level_of: np.ndarray) -> np.ndarray:  # fmt: skip
+    """One run's launch medians, interleaved (round-robin over ``configs``),
+    in launch order."""
     config = np.tile(configs, launches)
     order = np.arange(len(config), dtype=float)
-    medians = _medians(rng, night, side, config, order, drifting, level_of)
+    return _medians(rng, night, side, config, order, drifting, level_of)
+
+
+def frame(medians: np.ndarray, configs: np.ndarray, launches: int, run: int,
+          day: float | None = None) -> pd.DataFrame:  # fmt: skip
+    """A run's store rows from its launch medians (``draw``). Each launch row
+    carries its launch median as its one sample: the comparison takes a
+    launch's median of its samples, so its verdicts are those of the
+    ``ITERS`` samples (at 5 launches a side or more the bootstrap resamples
+    launch medians alone), at a fraction of the cost."""
+    order = np.arange(len(medians), dtype=float)
     df = _template(run, configs, launches).copy()
     df["us_per_iter"] = medians
     df["samples_us"] = medians[:, None].tolist()
     df["started_at"] = 1.78e9 + (run if day is None else day) * 86400.0 + order * 2.0
     df["finished_at"] = df["started_at"] + 0.5
     return df
+
+
+def run_frame(rng: np.random.Generator, night: Night, side: int, configs: np.ndarray,
+              launches: int, drifting: bool, run: int, level_of: np.ndarray,
+              day: float | None = None) -> pd.DataFrame:  # fmt: skip
+    """``frame`` of a fresh ``draw``."""
+    medians = draw(rng, night, side, configs, launches, drifting, level_of)
+    return frame(medians, configs, launches, run, day)
+
+
+def by_config(medians: np.ndarray, configs: np.ndarray, launches: int) -> np.ndarray:
+    """``draw``'s launch medians as (configurations, launches)."""
+    return medians.reshape(launches, len(configs)).T
+
+
+def fast_scores(base: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """``stats.screen_scores`` over all configurations at once, from launch
+    medians by configuration (``by_config``): the change of the mean log
+    launch median over its Welch standard error, the night's median change
+    taken out and each error shrunk halfway to the night's median. The full
+    nights check it against ``stats.pooled_scores``/``screen_scores``."""
+    a, b = np.log(base), np.log(cand)
+    d = b.mean(axis=1) - a.mean(axis=1)
+    se = np.sqrt(a.var(axis=1, ddof=1) / a.shape[1] + b.var(axis=1, ddof=1) / b.shape[1])
+    se = np.sqrt((se**2 + float(np.median(se)) ** 2) / 2.0)
+    return (d - float(np.median(d))) / se
 
 
 def make_night(rng: np.random.Generator, case: str) -> Night:
@@ -236,6 +268,12 @@ class Tally:
     confirm_intervals: dict[str, int] = field(default_factory=dict)
     #: nights with a false ``slower``, per method (their numbers: rerun one alone)
     bad_nights: dict[str, list[int]] = field(default_factory=dict)
+    #: nights each method was judged on (``old``, ``asv``: the full nights)
+    judged: dict[str, int] = field(default_factory=dict)
+    full_nights: int = 0
+    #: full nights' screens, and those where the quick path picked other suspects
+    checked: int = 0
+    mismatched: int = 0
 
     def add(self, key: str, d: dict[str, int], n: int = 1) -> None:
         d[key] = d.get(key, 0) + n
@@ -256,6 +294,7 @@ class Options:
     window: int = 5  # earlier baseline runs pooled into the new method's screen
     max_suspects: int = 10
     taper: float = 0.5  # the k-th suspect's share of the budget ~ k ** -taper
+    full_nights: int = 20  # nights of each case also compared whole (see ``_night``)
     #: the new method's confirmation judged each way: (test, family alpha)
     judgements: tuple[tuple[str, float], ...] = (
         ("mannwhitney", 0.01),
@@ -286,42 +325,79 @@ def simulate(case: str, nights: range, seed: int, opts: Options, tally: Tally) -
 
 def _night(rng: np.random.Generator, case: str, i: int, opts: Options, tally: Tally,
            every: np.ndarray) -> None:  # fmt: skip
+    """One night. Every night: the two-stage methods (``current``, ``new``),
+    their screens' scores computed at once (``fast_scores``), the suspects
+    picked and judged by ``stats.pick_suspects``/``judge_confirmation`` on a
+    comparison of the highest and lowest scored configurations (a suspect's
+    verdict reads only its own row). The first ``opts.full_nights``: also the
+    whole comparison of 300 (``old``, ``asv``, ``same``, coverage, bimodal),
+    the screens by ``stats.pooled_scores``/``screen_scores``, and whether the
+    quick path picked the same suspects."""
+    full = i < opts.full_nights
     night = make_night(rng, case)
-    earlier = pd.concat(  # the baseline's earlier runs: same binary, file and phone
-        [run_frame(rng, night, 0, every, LAUNCHES, False, 3 + k,
-                   run_level(rng, night, WINDOW_SHIFT), day=-1.0 - k)
-         for k in range(opts.window)] or [pd.DataFrame()], ignore_index=True,
-    )  # fmt: skip
-    base = run_frame(rng, night, 0, every, LAUNCHES, False, 0, run_level(rng, night))
+    earlier_meds = [  # the baseline's earlier runs: same binary, file and phone
+        draw(rng, night, 0, every, LAUNCHES, False, run_level(rng, night, WINDOW_SHIFT))
+        for _ in range(opts.window)
+    ]
+    base_meds = draw(rng, night, 0, every, LAUNCHES, False, run_level(rng, night))
     tonight = run_level(rng, night)  # the candidate's night: its confirmation shares it
-    cand = run_frame(rng, night, 1, every, LAUNCHES, True, 1, tonight)
-    cmp = stats.compare_frames(base, cand, base_id="night-00", cand_id="night-01",
-                               n_boot=500, seed=i)  # fmt: skip
-    label_of = {r.pair[1]: r.label for r in cmp.rows}
-    cfg_of = {label_of[n]: c for c, n in enumerate(_NAMES)}
-    bv = stats.launch_values(base).groupby("variant")["value_us"].apply(np.asarray)
-    cv = stats.launch_values(cand).groupby("variant")["value_us"].apply(np.asarray)
-    medians = {label_of[n]: (bv[n], cv[n]) for n in _NAMES}
-    old, asv = old_and_asv(cmp, medians)
-    verdicts = {"old": old, "asv": asv}
+    cand_meds = draw(rng, night, 1, every, LAUNCHES, True, tonight)
+    b2, c2 = by_config(base_meds, every, LAUNCHES), by_config(cand_meds, every, LAUNCHES)
+    pool2 = np.concatenate([b2, *(by_config(m, every, LAUNCHES) for m in earlier_meds)], axis=1)
+    z_plain, z_pool = fast_scores(b2, c2), fast_scores(pool2, c2)
+    base, cand = frame(base_meds, every, LAUNCHES, 0), frame(cand_meds, every, LAUNCHES, 1)
     night_launches = 2 * CONFIGS * LAUNCHES
     budget = int(opts.budget * night_launches)
-    pooled = (
-        stats.pooled_scores(base, earlier, cand, cand_id="night-01", seed=i)
-        if opts.window
-        else None
-    )
+    verdicts: dict[str, dict[str, str]] = {}
+    if full:
+        cmp = stats.compare_frames(base, cand, base_id="night-00", cand_id="night-01",
+                                   n_boot=500, seed=i)  # fmt: skip
+        earlier = pd.concat(
+            [frame(m, every, LAUNCHES, 3 + k, day=-1.0 - k) for k, m in enumerate(earlier_meds)]
+            or [pd.DataFrame()], ignore_index=True,
+        )  # fmt: skip
+        pooled = (
+            stats.pooled_scores(base, earlier, cand, cand_id="night-01", seed=i)
+            if opts.window
+            else None
+        )
+        plain = stats.screen_scores(cmp)
+    else:  # the configurations any screen could pick, and a few more
+        k = opts.max_suspects + 5
+        z = np.concatenate([z_plain, z_pool])
+        top = np.unique(np.concatenate([np.argsort(-z)[: 2 * k], np.argsort(z)[: 2 * k]]) % CONFIGS)
+        sub = pd.Index(base["variant"]).isin(_NAMES[top])
+        cmp = stats.compare_frames(base[sub], cand[pd.Index(cand["variant"]).isin(_NAMES[top])],
+                                   base_id="night-00", cand_id="night-01", n_boot=500,
+                                   seed=i)  # fmt: skip
+        pooled, plain = None, None
+    label_of = {r.pair[1]: r.label for r in cmp.rows}
+    cfg_of = {label: int(name[4:]) for name, label in label_of.items()}
+    quick_pool = {lbl: float(z_pool[c]) for lbl, c in cfg_of.items()}
+    quick_plain = {lbl: float(z_plain[c]) for lbl, c in cfg_of.items()}
+    if full:
+        bv = stats.launch_values(base).groupby("variant")["value_us"].apply(np.asarray)
+        cv = stats.launch_values(cand).groupby("variant")["value_us"].apply(np.asarray)
+        medians = {label_of[n]: (bv[n], cv[n]) for n in _NAMES}
+        verdicts["old"], verdicts["asv"] = old_and_asv(cmp, medians)
     truth_of = {r.label: night.effect[cfg_of[r.label]] for r in cmp.rows}
     for stage in ("current", "new"):
         if stage == "current":  # as merged before: 10 suspects, 40 launches a side
-            suspects = stats.pick_suspects(cmp, budget=budget, max_per_side=40, taper=0.0)
+            chosen = [stats.pick_suspects(cmp, budget=budget, max_per_side=40, taper=0.0,
+                                          scores=sc)
+                      for sc in ((plain, quick_plain) if full else (quick_plain,))]  # fmt: skip
             ways = [("current", "mannwhitney", 0.01, False)]
         else:
-            suspects = stats.pick_suspects(cmp, budget=budget, max_suspects=opts.max_suspects,
-                                           scores=pooled, taper=opts.taper)  # fmt: skip
+            chosen = [stats.pick_suspects(cmp, budget=budget, max_suspects=opts.max_suspects,
+                                          scores=sc, taper=opts.taper)
+                      for sc in ((pooled, quick_pool) if full else (quick_pool,))]  # fmt: skip
             ways = [
                 (m, t, a, True) for m, (t, a) in zip(opts.new_methods, opts.judgements, strict=True)
             ]
+        suspects = chosen[0]
+        if full:
+            tally.checked += 1
+            tally.mismatched += [s.label for s in chosen[0]] != [s.label for s in chosen[-1]]
         cb_parts, cc_parts = [], []
         for s in suspects:  # A/B interleaved on the same phone, in the candidate's night
             which = np.array([cfg_of[s.label]])
@@ -345,21 +421,23 @@ def _night(rng: np.random.Generator, case: str, i: int, opts: Options, tally: Ta
                     covered = r.ci_low <= truth_of[r.label] <= r.ci_high
                     tally.add(method, tally.confirm_covered, int(covered))
     tally.nights += 1
+    tally.full_nights += full
     tally.night_launches += night_launches
-    for method in opts.methods:
+    for method, said in verdicts.items():
+        tally.add(method, tally.judged)
         false = 0
-        for label, v in verdicts[method].items():
-            c = cfg_of[label]
+        for label, v in said.items():
             if truth_of[label] == 1.0:
-                if v == "slower":
-                    false += 1
-                if v == "same" and not night.bimodal[c]:
+                false += v == "slower"
+                if full and v == "same" and not night.bimodal[cfg_of[label]]:
                     tally.add(method, tally.same)
             elif v == "slower":
                 tally.add(method, tally.detected)
         if false:
             tally.add(method, tally.false_slower, false)
             tally.bad_nights.setdefault(method, []).append(i)
+    if not full:
+        return
     tally.unchanged += int(sum(1 for t in truth_of.values() if t == 1.0))
     for r in cmp.rows:
         if night.bimodal[cfg_of[r.label]]:
@@ -394,6 +472,8 @@ def main() -> int:
     ap.add_argument("--case-nights", default="", metavar="CASE=N,...",
                     help="nights of some cases: A/A=300,+5%%=200")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full-nights", type=int, default=20,
+                    help="nights a case compared whole: old, asv, same, coverage")  # fmt: skip
     ap.add_argument("--budget", type=float, default=0.14,
                     help="confirmation budget, share of the night's launches")  # fmt: skip
     ap.add_argument("--window", type=int, default=5,
@@ -408,7 +488,8 @@ def main() -> int:
     args = ap.parse_args()
     judgements = tuple(_judgement(j) for j in args.judge) if args.judge else Options().judgements
     opts = Options(budget=args.budget, window=args.window, max_suspects=args.max_suspects,
-                   taper=args.taper, judgements=judgements)  # fmt: skip
+                   taper=args.taper, judgements=judgements,
+                   full_nights=args.full_nights)  # fmt: skip
     cases = tuple(args.cases.split(","))
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
@@ -434,7 +515,11 @@ def main() -> int:
     methods, two_stage = opts.methods, opts.two_stage
 
     def per100(t: Tally, m: str) -> str:
-        return f"{100.0 * t.false_slower.get(m, 0) / t.nights:.2f}" if t.nights else "-"
+        n = t.judged.get(m, 0)
+        return f"{100.0 * t.false_slower.get(m, 0) / n:.2f}" if n else "-"
+
+    def nights_of(t: Tally, m: str) -> str:
+        return str(t.judged.get(m, 0))
 
     def each(f: Callable[[str], str], only: tuple[str, ...] = methods) -> list[str]:
         return [f(m) if m in only else "-" for m in methods]
@@ -450,15 +535,16 @@ def main() -> int:
     lines = [
         ("A/A: false slower per 100 nights", "<= 1", *each(lambda m: per100(aa, m))),
         ("A/A: nights with a false slower", "-",
-         *each(lambda m: f"{len(aa.bad_nights.get(m, []))} of {aa.nights}")),
+         *each(lambda m: f"{len(aa.bad_nights.get(m, []))} of {nights_of(aa, m)}")),
         ("A/A: unchanged configurations same", ">= 90%",
          *each(lambda m: _pct(aa.same.get(m, 0), aa.unchanged))),
         ("single +5% among 300: slower", ">= 80%",
-         *each(lambda m: _pct(p5.detected.get(m, 0), p5.nights))),
+         *each(lambda m: _pct(p5.detected.get(m, 0), p5.judged.get(m, 0)))),
+        ("single +5% among 300: nights", "-", *each(lambda m: nights_of(p5, m))),
         ("single +5% among 300: among the suspects", "-",
-         *each(lambda m: _pct(p5.suspected.get(m, 0), p5.nights), two_stage)),
+         *each(lambda m: _pct(p5.suspected.get(m, 0), p5.judged.get(m, 0)), two_stage)),
         ("single +10% among 300: slower", ">= 95%",
-         *each(lambda m: _pct(p10.detected.get(m, 0), p10.nights))),
+         *each(lambda m: _pct(p10.detected.get(m, 0), p10.judged.get(m, 0)))),
         ("drift 1.5% + 1% creep: false slower per 100 nights", "0",
          *each(lambda m: per100(drift, m))),
         ("bimodal: false slower per 100 nights", "<= 1", *each(lambda m: per100(bim, m))),
@@ -477,6 +563,10 @@ def main() -> int:
     widths = [max(len(str(row[i])) for row in (head, *lines)) for i in range(len(head))]
     for row in (head, *lines):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    checked = sum(t.checked for t in everything)
+    print(f"full nights {opts.full_nights} a case (old, asv, same, coverage, bimodal): the quick"
+          f" screen picked other suspects than the library's on"
+          f" {sum(t.mismatched for t in everything)} of {checked} screens")  # fmt: skip
     for m in methods:
         if aa.bad_nights.get(m):
             print(f"A/A nights with a false slower, {m}: {sorted(aa.bad_nights[m])}")
