@@ -53,6 +53,7 @@ import argparse
 import dataclasses
 import math
 import os
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -515,8 +516,9 @@ def main() -> int:
     tallies = {c: Tally() for c in cases}
     if args.jobs > 1:  # each night has its own seeded stream: the same table either way
         with ProcessPoolExecutor(args.jobs) as pool:
-            for case, t in pool.map(_chunk, jobs):
+            for k, (case, t) in enumerate(pool.map(_chunk, jobs), 1):
                 tallies[case].merge(t)
+                print(f"{k}/{len(jobs)} chunks ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     else:
         for case, t in map(_chunk, jobs):
             tallies[case].merge(t)
