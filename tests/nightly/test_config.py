@@ -84,3 +84,32 @@ def test_night_and_deadline() -> None:
     # 06:00 after a 23:00 trigger is the next morning
     assert deadline_at("06:00", after=start) - start == 7 * 3600
     assert deadline_at("23:30", after=start) - start == 1800
+
+
+def test_thresholds_table_of_nightly_toml_reaches_the_verdicts(tmp_path: Path) -> None:
+    """``[thresholds]`` in ``nightly.toml`` (glob on the variant or
+    ``device/variant``, first match wins) is a sweep key: it loads with the
+    sweep's values, survives the run's stored settings, and the comparison
+    judges the matching configurations with it (``min_effect`` and the
+    ``same`` threshold), the others with the default."""
+    from benchorch import stats
+    from tests.report.builder import launches, many
+
+    cfg = load_nightly(
+        _write(
+            tmp_path,
+            'devices = ["A1"]\n[nightly]\nwindow = 5\n'
+            '[thresholds]\n"v1" = 12\n"SM-G991B/*" = "4%"\n',
+        )
+    )
+    sweep = merge(cfg.sweep_values, {})
+    assert sweep.thresholds == (("v1", 12.0), ("SM-G991B/*", 4.0))
+    assert merge(sweep.to_dict(), {}).thresholds == sweep.thresholds
+    cfgs = many(3, launch_sigma=0.02)
+    cmp = stats.compare_frames(
+        launches("A", cfgs, seed=1), launches("B", cfgs, seed=2), thresholds=sweep.thresholds
+    )
+    by = {r.pair[1]: r for r in cmp.rows}
+    assert by["v1"].min_effect == by["v1"].threshold == pytest.approx(0.12)
+    assert by["v0"].min_effect == by["v0"].threshold == pytest.approx(0.04)  # device/variant
+    assert by["v1"].verdict is stats.Verdict.SAME

@@ -162,3 +162,100 @@ def test_a_not_comparable_row_stays_not_comparable_under_confirmation() -> None:
         varied, suspects, cb, cc, vary=["binary_sha256"], n_boot=100
     )
     assert all(r.verdict is Verdict.SLOWER and r.confirm_base == 10 for r in confirmed.rows)
+
+
+def _spending_fixture(k: int) -> tuple[stats.Comparison, tuple[stats.Suspect, ...], list[Cfg]]:
+    """A screen of ``k`` unchanged configurations, every one a suspect
+    (slower first, then faster: as the screen orders them), 10 launches a side."""
+    cfgs = many(k, launch_sigma=0.04)
+    cmp = _night(11, cfgs, cfgs)
+    suspects = stats.pick_suspects(cmp, budget=20 * k, max_suspects=k, z_min=0.0, taper=0.0)
+    suspects += stats.pick_suspects(
+        cmp,
+        budget=20 * k,
+        max_suspects=k,
+        scores={lbl: -z for lbl, z in stats.screen_scores(cmp).items()},
+        z_min=0.0,
+        taper=0.0,
+    )
+    seen: dict[str, stats.Suspect] = {}
+    for s in suspects:  # each once, in the screen's direction (its score's sign)
+        seen.setdefault(s.label, s)
+    chosen = tuple(seen.values())[:k]
+    assert len(chosen) == k and all(s.per_side == 10 for s in chosen)
+    return cmp, chosen, cfgs
+
+
+def _fresh_p(cb: pd.DataFrame, cc: pd.DataFrame, s: stats.Suspect) -> float:
+    """The one-sided Welch p of one suspect, from its launch medians."""
+    b = stats.launch_values(cb)
+    c = stats.launch_values(cc)
+    alt = "greater" if s.direction is Verdict.SLOWER else "less"
+    return stats.welch_t(
+        b.loc[b["variant"] == s.pair[1], "value_us"].to_numpy(),
+        c.loc[c["variant"] == s.pair[1], "value_us"].to_numpy(),
+        alternative=alt,
+    )
+
+
+def test_the_confirmation_spends_alpha_by_holm_over_the_suspects_one_sided() -> None:
+    """Each suspect's p is its own one-sided Welch p on the confirmation
+    launches alone (in the screen's direction), its adjusted p Holm's over
+    exactly the night's suspects, and a ``slower``/``faster`` needs an adjusted
+    p under ``alpha``: a family of one per suspect, a two-sided p or the screen's
+    launches in the test would each fail here."""
+    cmp, suspects, cfgs = _spending_fixture(6)
+    by_name = {c.variant: c for c in cfgs}
+    assert {s.direction for s in suspects} == {Verdict.SLOWER, Verdict.FASTER}
+    slow = dict(by_name)
+    first = suspects[0].pair[1]
+    slow[first] = slow[first].with_(true_us=slow[first].true_us * 1.2)  # one real change
+    out = _confirm(3, cmp, suspects, by_name, slow, alpha=0.05)
+    cb = pd.concat([launches("cb", [by_name[s.pair[1]]], n_launches=10, n_iter=10,
+                             seed=3 + 7 + k) for k, s in enumerate(suspects)])  # fmt: skip
+    cc = pd.concat([launches("cc", [slow[s.pair[1]]], n_launches=10, n_iter=10,
+                             seed=3 + 100 + k) for k, s in enumerate(suspects)])  # fmt: skip
+    rows = {r.label: r for r in out.rows}
+    labels = [s.label for s in suspects]
+    p = [_fresh_p(cb, cc, s) for s in suspects]
+    np.testing.assert_allclose([rows[lbl].p_value for lbl in labels], p, rtol=1e-9)
+    np.testing.assert_allclose(
+        [rows[lbl].p_adjusted for lbl in labels], _holm_by_definition(p), rtol=1e-9
+    )
+    for lbl in labels:
+        r = rows[lbl]
+        if r.verdict in (Verdict.SLOWER, Verdict.FASTER):
+            assert r.p_adjusted < 0.05
+    assert rows[suspects[0].label].verdict is Verdict.SLOWER
+    # the same launches judged two-sided: every p doubles (capped at 1)
+    two = stats.judge_confirmation(
+        cmp, suspects, cb, cc, alpha=0.05, n_boot=100, seed=3, one_sided=False
+    )
+    two_p = {r.label: r.p_value for r in two.rows if r.label in labels}
+    for lbl, one in zip(labels, p, strict=True):
+        assert two_p[lbl] == pytest.approx(min(1.0, 2 * min(one, 1 - one)), rel=1e-9)
+
+
+def test_the_confirmation_family_error_is_alpha_not_less_not_more() -> None:
+    """Given one screen's 5 suspects, nothing changed, fresh confirmation
+    launches 150 times: the share of nights where Holm rejects any suspect
+    (adjusted p < alpha, the error the confirmation spends) is near alpha = 0.3
+    (Holm over 5 independent one-sided tests under the null: 1 - (1 -
+    0.06)^5 = 0.27). Testing each suspect at alpha uncorrected would give 0.83,
+    Bonferroni over the 300 configurations of the screen almost 0, two-sided
+    tests in one direction about 0.14: each fails the band."""
+    alpha, runs = 0.3, 150
+    cmp, suspects, cfgs = _spending_fixture(5)
+    by_name = {c.variant: c for c in cfgs}
+    bad = 0
+    called = 0
+    for seed in range(1000, 1000 + 2 * runs, 2):
+        out = _confirm(seed, cmp, suspects, by_name, by_name, alpha)
+        adj = [r.p_adjusted for r in out.rows if r.confirm_base]
+        assert len(adj) == len(suspects)
+        bad += min(adj) < alpha
+        called += any(r.verdict in (Verdict.SLOWER, Verdict.FASTER) for r in out.rows)
+    expected = 1 - (1 - alpha / len(suspects)) ** len(suspects)
+    sd = np.sqrt(expected * (1 - expected) * runs)
+    assert expected * runs - 3 * sd <= bad <= expected * runs + 3 * sd, (bad, expected * runs)
+    assert called <= bad  # a verdict needs the rejection (and the size rules on top)
