@@ -2,7 +2,9 @@
 what the end-to-end A/A and A/B tests sweep with the real speed_benchmark_torch.
 
 ``same.pt``: a conv of 3 to 16 channels then 2 convs of 16 (each with a ReLU);
-``slowed.pt``: the same with 4 more convs of 16 (about 2.5x the work).
+``slowed.pt``: the same with ``extra`` more convs of 16 (4 by default: about 2.5x the work;
+a 16x16 conv costs 1 unit, the first 3-to-16 conv 0.19, so the work grows as
+(2.19 + extra) / 2.19).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import pytest
 
 
-def same_and_slowed(folder: Path, side: int) -> dict[str, Path]:
-    """``{"same": same.pt, "slowed": slowed.pt}`` in ``folder``, traced at 1x3x``side``x``side``
-    (a class defined in a test cannot be scripted: no source annotations)."""
+def same_and_slowed(folder: Path, side: int, extra: int = 4) -> dict[str, Path]:
+    """``{"same": same.pt, "slowed": slowed.pt}`` in ``folder``, traced at 1x3x``side``x``side``,
+    ``slowed`` with ``extra`` more convs (a class defined in a test cannot be scripted: no
+    source annotations)."""
     torch = pytest.importorskip("torch")
 
     class Net(torch.nn.Module):  # type: ignore[misc, name-defined]
@@ -33,9 +36,9 @@ def same_and_slowed(folder: Path, side: int) -> dict[str, Path]:
 
     torch.manual_seed(0)
     out = {}
-    for name, extra in (("same", 0), ("slowed", 4)):
+    for name, more in (("same", 0), ("slowed", extra)):
         out[name] = folder / f"{name}.pt"
-        torch.jit.trace(Net(extra).eval(), torch.ones(1, 3, side, side)).save(str(out[name]))
+        torch.jit.trace(Net(more).eval(), torch.ones(1, 3, side, side)).save(str(out[name]))
     return out
 
 
