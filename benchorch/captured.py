@@ -24,6 +24,10 @@ What a log cannot say comes from the options or is marked unknown:
 * dims, types and threads: ``--dims``/``--types``/``--threads``, else
   ``unknown``, ``unknown`` and 0; the memory format is ``unknown``;
 * the time: each launch's start and end are its log's modification time.
+
+An imported phone's device state is ``imported`` (``IMPORTED``): nothing can run
+it again, so the confirm step (``sweep --confirm``, the nightly's) leaves its
+suspects out and says so (``imported_labels``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ from benchorch.files import sha256_file
 from benchorch.parse import parse_output
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
     from benchorch.store import Store
 
 #: The most of a log that is read: a benchmark's output is kilobytes (1,000
@@ -54,6 +62,31 @@ _MAX_BAD_SHARE = 0.01
 _LOG_HINT = (
     "give the captured output of one finished run (speed_benchmark_torch or the iOS TestApp)"
 )
+
+
+#: The device state of a phone whose launches were imported from captured logs.
+IMPORTED = "imported"
+#: Why an imported phone's suspect is not measured again.
+NOT_RERUNNABLE = (
+    "not confirmed: imported from captured logs (benchorch cannot run this phone again;"
+    " run the A/B there and import both sides)"
+)
+
+
+def imported_labels(
+    store: Store, run_ids: Sequence[str], frames: Sequence[pd.DataFrame]
+) -> set[str]:
+    """The device labels (``stats.device_labels`` over ``frames``, the runs' launches) of the
+    phones ``run_ids`` recorded as imported."""
+    from benchorch.stats import device_labels
+
+    serials: set[str] = set()
+    for run_id in run_ids:
+        devs = store.devices(run_id)
+        serials |= set(devs.loc[devs["state"] == IMPORTED, "serial"].astype(str))
+    return {
+        label for (_m, serial), label in device_labels(frames).items() if str(serial) in serials
+    }
 
 
 class Platform(StrEnum):
@@ -247,7 +280,7 @@ def _store(store: Store, run_id: str, checked: CheckedImport) -> None:
         run_id,
         DeviceInfo(
             serial=serial,
-            state="imported",
+            state=IMPORTED,
             model=request.device_name,
             manufacturer="Apple" if request.platform is Platform.IOS else None,
         ),

@@ -15,7 +15,9 @@ rolling window of nights, screened, then confirmed before anyone is accused.
   phone, judged by ``stats.judge_confirmation``). Only a suspect the
   confirmation calls ``slower`` is a confirmed regression; the rest are listed
   apart as unconfirmed suspects. When this benchorch has no confirm step, no
-  suspect is confirmed and the report says why.
+  suspect is confirmed and the report says why. A phone imported from captured
+  logs (``benchorch import --run`` into the night's run) is screened like the
+  others, but never re-run: its suspects stay suspects, and say so.
 * **Newly failing**: a configuration whose launches all failed tonight but
   not on the previous night (``ComparisonRow.broke``).
 
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from benchorch import stats
+from benchorch.captured import NOT_RERUNNABLE, imported_labels
 from benchorch.errors import BenchorchError
 from benchorch.stats.confirm import DEFAULT_Z, screen_scores
 from benchorch.store import Store
@@ -221,8 +224,17 @@ def judge_night(
         error = str(exc)
         confirmed, launches, note = {}, 0, f"not confirmed: the confirm step failed: {exc}"
     regs, imps, sus = [], [], []
+    imported = (
+        imported_labels(store, (previous.run_id, night.run_id), [prev, cand])
+        if slower or faster
+        else set()
+    )
     for row, zp, zw in [*slower, *faster]:
         got = confirmed.get(row.label)
+        if row.pair and row.pair[0] in imported:
+            got, note_row = None, NOT_RERUNNABLE
+        else:
+            note_row = note
         kind_ok = row in [s[0] for s in slower]
         if got is not None and got.verdict is stats.Verdict.SLOWER and kind_ok:
             regs.append(
@@ -241,7 +253,8 @@ def judge_night(
                 got.reason
                 if got is not None
                 else (
-                    note or "not confirmed: the confirm step did not measure it again (its budget)"
+                    note_row
+                    or "not confirmed: the confirm step did not measure it again (its budget)"
                 )
             )
             if row.pair and row.pair[0] in drifted:

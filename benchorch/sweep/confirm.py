@@ -31,6 +31,7 @@ import pandas as pd
 
 from benchorch import stats
 from benchorch.build.provenance import Provenance
+from benchorch.captured import imported_labels
 from benchorch.devices import open_device
 from benchorch.devices.lock import DeviceLock
 from benchorch.domain import ModelFormat
@@ -251,7 +252,11 @@ def choose_suspects(
             vary=vary,
         )
     budget = confirm_budget(screen, budget_share, len(cand_launches), scores)
-    return screen, stats.pick_suspects(screen, budget=budget, scores=scores), earlier
+    picked = stats.pick_suspects(screen, budget=budget, scores=scores)
+    # a phone imported from captured logs cannot be run again: its suspects stay suspects
+    frames = [store.launches(base_id, include_output=False), cand_launches]
+    imported = imported_labels(store, (base_id, cand_id), frames)
+    return screen, tuple(s for s in picked if not s.pair or s.pair[0] not in imported), earlier
 
 
 def confirm_run(
