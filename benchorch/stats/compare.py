@@ -227,8 +227,11 @@ def compare_frames(
     cache: SummaryCache | None = None,
     alternatives: Mapping[str, str] | None = None,
     test: str = "mannwhitney",
+    device_names: Mapping[tuple[Any, Any], str] | None = None,
 ) -> Comparison:
     """Compare two runs' launches (store rows) configuration by configuration.
+    ``device_names``: the phones' labels ((model, serial) -> label) when they
+    must be another comparison's (default ``device_labels([base, cand])``).
 
     1. Pair on ``PAIR_FIELDS`` (device label, variant name, dims, types, memory
        format, threads, kind). A pair is compared only when every
@@ -271,6 +274,7 @@ def compare_frames(
         raise ValueError(f"unknown test {test!r}: use one of {', '.join(TESTS)}")
     min_effect = threshold_pct / 100.0 if threshold_pct is not None else DEFAULT_MIN_EFFECT
     labels = device_labels([base, cand])
+    labels.update(device_names or {})
     b_all, c_all = _prepare(base, labels), _prepare(cand, labels)
     b_pos = b_all.groupby("pair_key", sort=False).indices
     c_pos = c_all.groupby("pair_key", sort=False).indices

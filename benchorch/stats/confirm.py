@@ -224,6 +224,7 @@ def judge_confirmation(
             seed=seed,
             alternatives=sided,
             test=test,
+            device_names=_screen_names(suspects, [confirm_base, confirm_cand]),
         )
         fresh = {r.label: r for r in again.rows if r.label in wanted}
     tested = [lbl for lbl in sorted(wanted) if lbl in fresh and np.isfinite(fresh[lbl].p_value)]
@@ -244,6 +245,24 @@ def judge_confirmation(
         else:
             rows.append(row)
     return dataclasses.replace(screen, q=alpha, rows=tuple(rows))
+
+
+def _screen_names(
+    suspects: Sequence[Suspect], frames: Sequence[pd.DataFrame]
+) -> dict[tuple[Any, Any], str]:
+    """The phones of the confirmation launches named as the screen named them:
+    a phone the screen called "model (serial)" (its model had several phones
+    there) keeps that name though it is the only one of its model among the
+    confirmation launches (else its suspects would find no launches)."""
+    named = {str(s.pair[0]) for s in suspects if s.pair}
+    out = {}
+    for df in frames:
+        for model, serial in (
+            df[["device_model", "device_serial"]].drop_duplicates().itertuples(index=False)
+        ):
+            if f"{model} ({serial})" in named:
+                out[(model, serial)] = f"{model} ({serial})"
+    return out
 
 
 def _confirmed(

@@ -258,3 +258,54 @@ def test_a_small_night_pays_its_suspect_and_a_confirm_step_that_cannot_run_is_ex
         if s["label"].endswith("fused (lite) · 1,3,224,224 float · 4t")
     ]
     assert sus["reason"] == doc["confirm_note"]
+
+
+def test_a_suspect_confirmed_on_one_of_two_phones_of_a_model_keeps_its_label(
+    tmp_path: Path,
+) -> None:
+    """Two phones of one model ("Pixel 8"): the night's comparison names them
+    "Pixel 8 (PHONE_A)" and "Pixel 8 (PHONE_B)". The confirm step re-ran a
+    suspect of PHONE_A only, so among its launches the model has one phone;
+    its comparison named it "Pixel 8" and the suspect found no confirmation
+    launches of its own label ("suspect, not confirmed: no confirmation
+    launches"): a real +30% never confirmed, in the Markdown, the JSON, the
+    HTML and the issue body's `benchorch compare` alike. Now the confirmation
+    keeps the screen's label. (The confirm runs are written as
+    ``sweep.confirm.confirm_run`` stores them; the fortnight on virtual
+    phones runs them for real.)"""
+    from benchorch.store import Store
+    from tests.store.factory import device_info, launch, sha
+
+    config = write_config(tmp_path, confirm=False)
+    db = tmp_path / "r.sqlite"
+    slow = Night("2026-11-07", scale={("PHONE_A", "fused"): 1.3})
+    runs = build(db, config, [*QUIET, slow])
+    base, cand = runs[-2], runs[-1]
+    label = "Pixel 8 (PHONE_A) · fused (lite) · 1,3,224,224 float · 4t"
+    with Store(db) as store:
+        for side, level in (("base", 800.0), ("cand", 1040.0)):
+            rid = store.create_run(
+                command=f"confirm {cand} against {base} ({side})",
+                params={"confirm": {"baseline": base, "cand": cand, "side": side,
+                                    "suspects": [label], "directions": {label: "slower"}},
+                        "settings": {}},
+            )  # fmt: skip
+            store.record_device(rid, device_info(serial="PHONE_A", model="Pixel 8"))
+            for i in range(10):
+                med = level * (1 + 0.004 * ((i * 7) % 5))
+                store.record_launch(
+                    launch(rid, i, launch_key=f"confirm/{side}/{label}/{i}",
+                           device_serial="PHONE_A", variant="fused",
+                           samples_us=tuple(med for _ in range(9)),
+                           binary_sha256=sha("sbt-lite"))
+                )  # fmt: skip
+            store.finish_run(rid, "ok")
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "compare", base, cand, "--format", "json"], catch_exceptions=False
+    )
+    rows = {r["label"]: r for r in json.loads(result.stdout)["rows"]}
+    assert label in rows, sorted(rows)
+    row = rows[label]
+    assert row["verdict"] == "slower" and row["confirm_cand"] == 10, (row["reason"], row)
+    assert "no confirmation launches" not in row["reason"]
+    assert result.exit_code == 1
