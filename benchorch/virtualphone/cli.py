@@ -113,6 +113,20 @@ Examples:
     help="The battery reads this percentage (e.g. a nearly flat phone).",
 )
 @click.option(
+    "--slow-pct",
+    type=float,
+    default=None,
+    metavar="P",
+    help="Benchmark launches share their CPU with a busy process, their priority lowered:"
+    " about P%% longer (at most 1000).",
+)
+@click.option(
+    "--slow-match",
+    default=None,
+    metavar="REGEX",
+    help="With --slow-pct: only launches whose command line matches REGEX.",
+)
+@click.option(
     "--session-log",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="BENCHORCH_VPHONE_SESSION_LOG",

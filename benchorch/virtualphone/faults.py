@@ -29,11 +29,20 @@ Sources: the profile's ``[faults]`` table, overridden by CLI flags.
 * ``noexec = true``: the phone folder refuses to execute files
   (``/system/bin/sh: ./x: can't execute: Permission denied``, exit 126).
 * ``battery_level = N``: the battery reads N percent (e.g. a nearly flat phone).
+* ``slow_pct = P`` (with ``slow_match = REGEX``, default every benchmark
+  launch): each launch whose command line matches shares its CPU with a
+  busy process (``Hog``) and runs about P% longer, every iteration alike: a
+  phone that drifted (a runaway app, ``slow_pct`` alone), or one binary or
+  file slower on one phone (a ``slow_match`` naming the pushed binary
+  ``speed_benchmark_torch-SHA12`` or the file).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, fields, replace
@@ -61,6 +70,8 @@ class Faults:
     full_disk: bool = False
     noexec: bool = False
     battery_level: int | None = None
+    slow_pct: float | None = None
+    slow_match: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faults:
@@ -97,12 +108,19 @@ class Faults:
                 f"--damage-push {self.damage_push!r} is not one of {', '.join(DAMAGE_KINDS)}",
                 hint="truncate: half the file is lost; flip: one byte is inverted",
             )
-        if self.hang is not None:
+        if self.slow_pct is not None and not 0 < self.slow_pct <= 1000:
+            raise UsageError(
+                "--slow-pct must be over 0 and at most 1000",
+                hint="100: launches take about twice as long",
+            )
+        for flag, pattern in (("--slow-match", self.slow_match), ("--hang", self.hang)):
+            if pattern is None:
+                continue
             try:
-                re.compile(self.hang)
+                re.compile(pattern)
             except re.error as exc:
                 raise UsageError(
-                    f"--hang {self.hang!r} is not a valid regex: {exc}", hint="fix the pattern"
+                    f"{flag} {pattern!r} is not a valid regex: {exc}", hint="fix the pattern"
                 ) from exc
 
 
@@ -137,6 +155,15 @@ class FaultState:
     def drops_left(self) -> bool:
         with self._lock:
             return not self.faults.drop_times or self._drops < self.faults.drop_times
+
+    def slows(self, command: str) -> float:
+        """The share (P/100) a launch of ``command`` is slowed by, else 0."""
+        pct = self.faults.slow_pct
+        if not pct or not re.search(LAUNCH_MATCH, command):
+            return 0.0
+        if self.faults.slow_match and not re.search(self.faults.slow_match, command):
+            return 0.0
+        return pct / 100.0
 
     def hangs(self, command: str) -> bool:
         return self._hang is not None and self._hang.search(command) is not None
@@ -174,3 +201,57 @@ class FaultState:
             return base_c
         elapsed = (time.monotonic() if now is None else now) - self.started_at
         return max(base_c, self.faults.hot_c - self.faults.cool_rate_c_per_s * elapsed)
+
+
+class Hog(threading.Thread):
+    """A busy process sharing the launch's CPU while it runs: the launch (its
+    process group's leader, and so what it starts) and a busy loop are pinned
+    to one CPU, with scheduler weights (nice levels, of their sessions too:
+    ``_nice``) in the ratio ``1 : share``: the loop at nice 0 and the launch
+    lowered (``share`` over 1), or the loop lowered (``share`` under 1). On an
+    otherwise idle CPU the launch gets ``1 / (1 + share)`` of it and runs
+    ``share`` longer; on a busy host, where other processes share that CPU
+    too, a lowered launch (``share`` over 1) stays about ``share`` slower, the
+    loop's part alone (``share`` up to 1) is diluted. The loop is killed (by
+    its PID) when the launch ends, or with the phone's other process groups.
+    Stopping the launch now and then (SIGSTOP/SIGCONT) does not slow it on a
+    busy host: the scheduler lets a resumed process catch up."""
+
+    def __init__(self, launch: subprocess.Popen[bytes], share: float) -> None:
+        super().__init__(daemon=True, name=f"vphone-hog-{launch.pid}")
+        self.launch, self.share = launch, share
+        cpu = max(os.sched_getaffinity(0))
+        # nice steps of about 1.25x weight; before the leader starts the benchmark
+        steps = round(abs(math.log(share)) / math.log(1.25))
+        os.sched_setaffinity(launch.pid, {cpu})
+        _nice(launch.pid, min(19, steps) if share > 1 else 0)
+        #: the busy loop, a process group of its own (the phone kills it when it goes away)
+        self.loop = subprocess.Popen(
+            ["sh", "-c", "while :; do :; done"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        os.sched_setaffinity(self.loop.pid, {cpu})
+        _nice(self.loop.pid, min(19, steps) if share < 1 else 0)
+
+    def run(self) -> None:
+        try:
+            while self.launch.poll() is None:
+                time.sleep(0.05)
+        finally:
+            self.loop.kill()
+            self.loop.wait()
+
+
+def _nice(pid: int, level: int) -> None:
+    """``pid`` (a session leader) and its session at nice ``level``: with the
+    kernel's autogroups (``/proc/PID/autogroup``) the scheduler shares a CPU
+    among sessions first, so the session's nice is the one that counts."""
+    os.setpriority(os.PRIO_PROCESS, pid, level)
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(f"{level}\n")
+    except OSError:
+        pass  # no autogroups (or not allowed): the process's own nice decides

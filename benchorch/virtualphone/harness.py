@@ -44,6 +44,8 @@ FAULT_FLAGS = {
     "full_disk": "--full-disk",
     "noexec": "--noexec",
     "battery_level": "--battery-level",
+    "slow_pct": "--slow-pct",
+    "slow_match": "--slow-match",
 }
 
 

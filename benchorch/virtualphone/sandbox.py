@@ -49,7 +49,7 @@ from pathlib import Path
 
 from benchorch.errors import UsageError
 from benchorch.virtualphone.fakesys import FakeSys
-from benchorch.virtualphone.faults import FaultState
+from benchorch.virtualphone.faults import FaultState, Hog
 from benchorch.virtualphone.logd import ENV_LOGDW, Logd, shims
 from benchorch.virtualphone.profile import Profile
 
@@ -249,6 +249,13 @@ class Sandbox:
             # groups whose every member is gone are forgotten (their ids may be reused)
             self._groups = {g for g in self._groups if signal_group(g, 0)}
             self._groups.add(proc.pid)
+        share = self.faults.slows(command) if command else 0.0
+        if share > 0:
+            log.info("slowing launch %d by %.0f%% (fault)", proc.pid, share * 100)
+            hog = Hog(proc, share)
+            with self._groups_lock:
+                self._groups.add(hog.loop.pid)
+            hog.start()
         return proc
 
     @staticmethod

@@ -235,3 +235,42 @@ def test_pushes_use_up_the_free_space(virtual_phone, adb_server: AdbServer, tmp_
         == 0
     )
     assert avail_k() == 1024 - 800
+
+
+def test_slow_pct_makes_matching_launches_run_longer_for_real(virtual_phone) -> None:
+    """``slow_pct = 200``: a launch (a command line with ``--model=``) that
+    ``slow_match`` names shares its CPU with a busy process, its priority
+    lowered, and takes 2-3 times as long as the same work named otherwise
+    (3x on an idle host, about 2x on a busy one), interleaved on the same
+    phone (the phone's own clock, ``date``); commands that are no launch are
+    never slowed; the busy process ends with the launch."""
+    phone = virtual_phone(faults={"slow_pct": 200, "slow_match": "slowme"})
+    loop = "i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done"
+
+    def wall(tail: str) -> float:
+        timed = f"s=$(date +%s%N); {loop}; e=$(date +%s%N); echo $(( (e - s) / 1000 ))"
+        res = phone.shell(f"{timed} {tail}")
+        return int(res.stdout.split()[0]) / 1e6
+
+    slow, plain, other = [], [], []
+    for _ in range(3):
+        slow.append(wall("--model=slowme.ptl"))
+        plain.append(wall("--model=other.ptl"))
+        other.append(wall("slowme"))  # no launch
+    ratio = sorted(slow)[1] / sorted(plain)[1]
+    assert 1.5 < ratio < 5.0, (slow, plain)
+    assert sorted(other)[1] < 1.5 * sorted(plain)[1], (other, plain)
+    # the phone's busy loops ended with their launches (this phone's children only)
+    from benchorch.virtualphone.harness import child_pids
+
+    def busy() -> list[int]:
+        out = []
+        for pid in child_pids(phone.pid):
+            try:
+                if b"while :" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out.append(pid)
+            except OSError:
+                pass  # gone meanwhile
+        return out
+
+    assert _wait_for(lambda: not busy(), timeout=5), busy()
