@@ -9,8 +9,10 @@ rolling window of nights, screened, then confirmed before anyone is accused.
   baseline night can neither invent a regression (the window disagrees) nor
   hide one (the previous night alone does not decide). Faster in both: an
   improvement candidate.
-* **Confirm**: the suspects go to the sweep's confirm step
-  (``benchorch.sweep.confirm.confirm_run``: the baseline night's exact binary
+* **Confirm**: these suspects, and only these, go to the sweep's confirm step
+  (``benchorch.sweep.confirm.confirm_run(suspects=...)``, not its own pooled
+  screen: the configurations the report accuses are the ones re-run;
+  the baseline night's exact binary
   and variant file, by content hash, A/B interleaved with tonight's on the same
   phone, judged by ``stats.judge_confirmation``). Only a suspect the
   confirmation calls ``slower`` is a confirmed regression; the rest are listed
@@ -207,12 +209,6 @@ def judge_night(
             slower.append((row, zp, zw))
         elif zp <= -z_min and zw <= -z_min:
             faster.append((row, zp, zw))
-    drifted = _drifted_phones(cmp_prev.rows, [r for r, _zp, _zw in slower])
-    notes = tuple(
-        f"{phone}: every configuration {(ratio - 1) * 100:+.1f}% alike: the phone drifted,"
-        " not a code change on this evidence (an A/B re-run on it decides)"
-        for phone, ratio in drifted.items()
-    )
     error = ""
     cost: dict[str, dict[str, float]] = {}
     try:
@@ -223,6 +219,7 @@ def judge_night(
         log.error("the confirm step failed: %s", exc)
         error = str(exc)
         confirmed, launches, note = {}, 0, f"not confirmed: the confirm step failed: {exc}"
+    drifted, notes = _drifted_phones(cmp_prev.rows, [r for r, _zp, _zw in slower], confirmed)
     regs, imps, sus = [], [], []
     imported = (
         imported_labels(store, (previous.run_id, night.run_id), [prev, cand])
@@ -291,22 +288,48 @@ DRIFT_SPREAD = 1.05
 
 
 def _drifted_phones(
-    rows: Sequence[stats.ComparisonRow], slower: Sequence[stats.ComparisonRow]
-) -> dict[str, float]:
+    rows: Sequence[stats.ComparisonRow],
+    slower: Sequence[stats.ComparisonRow],
+    confirmed: dict[str, stats.ComparisonRow],
+) -> tuple[dict[str, float], tuple[str, ...]]:
     """Phones (device labels) whose every compared configuration (at least 2)
-    is a slower suspect by nearly the same factor: device label -> median ratio."""
+    is a slower suspect, either by nearly the same factor or with the A/B
+    re-run on that phone finding none of them slower (both nights' binaries
+    and files were slow alike there: the phone, not the code): device label
+    -> median ratio, and the report's note on each."""
     suspects = {r.label for r in slower}
     by_phone: dict[str, list[stats.ComparisonRow]] = {}
     for r in rows:
         if r.pair and np.isfinite(r.ratio) and r.verdict is not stats.Verdict.NOT_COMPARABLE:
             by_phone.setdefault(str(r.pair[0]), []).append(r)
     out: dict[str, float] = {}
+    notes = []
     for phone, mine in by_phone.items():
+        if len(mine) < 2 or not all(r.label in suspects for r in mine):
+            continue
         ratios = [r.ratio for r in mine]
-        alike = max(ratios) / min(ratios) < DRIFT_SPREAD
-        if len(mine) >= 2 and alike and all(r.label in suspects for r in mine):
-            out[phone] = float(np.median(ratios))
-    return out
+        med = float(np.median(ratios))
+        again = [confirmed.get(r.label) for r in mine]
+        rejected = all(
+            a is not None and a.confirm_base and a.verdict is not stats.Verdict.SLOWER
+            for a in again
+        )
+        if rejected:
+            out[phone] = med
+            notes.append(
+                f"{phone}: every configuration slower ({(med - 1) * 100:+.1f}%), and the A/B"
+                " re-run on it found none slower with tonight's binary and files than with"
+                " the previous night's: the phone drifted, not a code change"
+            )
+        elif max(ratios) / min(ratios) < DRIFT_SPREAD and not any(
+            a is not None and a.verdict is stats.Verdict.SLOWER for a in again
+        ):
+            out[phone] = med
+            notes.append(
+                f"{phone}: every configuration {(med - 1) * 100:+.1f}% alike: the phone drifted,"
+                " not a code change on this evidence (an A/B re-run on it decides)"
+            )
+    return out, tuple(notes)
 
 
 def _with(v: NightVerdicts, **changes: Any) -> NightVerdicts:
@@ -372,12 +395,17 @@ def _confirm(
         )
     if night.run_id is None or previous.run_id is None:
         return {}, 0, "not confirmed: a night without a stored run", {}
+    # the night's own suspects, each by its weaker score of the two baselines:
+    # the configurations this report accuses are the ones re-run A/B
+    mine = {row.label: min(zp, zw) for row, zp, zw in slower}
+    mine.update({row.label: max(zp, zw) for row, zp, zw in faster})
     done = sweep_confirm.confirm_run(
         db=db,
         cand_run=night.run_id,
         baseline=previous.run_id,
         vary=VARY,
         budget_share=budget_pct / 100.0,
+        suspects=mine,
     )
     rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
     return rows, int(done.launches), "", done.cost()

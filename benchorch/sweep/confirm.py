@@ -7,8 +7,10 @@ file (found by content hash: kept by the sweep that used them,
 ``benchorch.kept``, else at their original paths checked against the sha256;
 neither: exit 3 naming the hash) and the candidate's,
 **A/B interleaved launch by launch** (ABBA order, so neither side always runs
-second), each suspect its own ``per_side`` launches a side (a larger share
-for the screen's first suspects, ``stats.pick_suspects``). The launches are stored as two runs,
+second; one launch at a time), each suspect its
+own ``per_side`` launches a side (a larger share for the screen's first
+suspects, ``stats.pick_suspects``; equal shares for suspects a caller chose,
+``choose_suspects``). The launches are stored as two runs,
 ``side`` ``base`` and ``cand`` in their ``params["confirm"]``, so ``compare``
 and the report judge the suspects on them later too
 (``report.api.confirmation_of``).
@@ -38,7 +40,7 @@ from benchorch.domain import ModelFormat
 from benchorch.errors import InfraError, UsageError
 from benchorch.files import sha256_file
 from benchorch.kept import find_kept, kept_path, kept_root
-from benchorch.stats.confirm import DEFAULT_ALPHA, DEFAULT_MAX_SUSPECTS, MIN_PER_SIDE
+from benchorch.stats.confirm import DEFAULT_ALPHA, DEFAULT_MAX_SUSPECTS, DEFAULT_Z, MIN_PER_SIDE
 from benchorch.store import Store
 from benchorch.store.location import DbLocation
 from benchorch.sweep.executor import DeviceProgress, DeviceWork, Executor, SweepSettings
@@ -193,12 +195,13 @@ def confirm_budget(
     share: float,
     launches: int,
     scores: Mapping[str, float] | None = None,
+    z_min: float = DEFAULT_Z,
 ) -> int:
     """Extra launches the confirmation may spend: ``share`` of the screened
     run's ``launches``, at least ``MIN_LAUNCHES_PER_SUSPECT`` for each suspect
     the screen would pick with no limit but its own."""
     unlimited = 2 * MIN_PER_SIDE * DEFAULT_MAX_SUSPECTS
-    wanted = stats.pick_suspects(screen, budget=unlimited, scores=scores)
+    wanted = stats.pick_suspects(screen, budget=unlimited, scores=scores, z_min=z_min)
     return max(int(share * launches), MIN_LAUNCHES_PER_SUSPECT * len(wanted))
 
 
@@ -233,14 +236,33 @@ def choose_suspects(
     budget_share: float = DEFAULT_BUDGET,
     vary: Sequence[str] = (),
     window: int = stats.DEFAULT_WINDOW,
+    chosen: Mapping[str, float] | None = None,
 ) -> tuple[stats.Comparison, tuple[stats.Suspect, ...], list[str]]:
     """The screen (``cand_id`` against ``base_id``), its suspects within
     ``budget_share`` of the candidate's launches, ranked with the baseline
-    pooled with its ``window`` earlier runs (``earlier_runs``), and those runs."""
+    pooled with its ``window`` earlier runs (``earlier_runs``), and those runs.
+
+    ``chosen``: the caller's own suspects (label -> screen score, positive
+    for slower, negative for faster), e.g. the nightly's, which screens each
+    configuration against the previous night and a window of nights: then
+    only those are suspects (at most ``DEFAULT_MAX_SUSPECTS``, the highest
+    scores first, the budget shared equally, its floor paying for each) and
+    nothing is pooled."""
     from benchorch.report.api import compare_runs
 
     screen = compare_runs(store, base_id, cand_id, vary=vary)
     cand_launches = store.launches(cand_id, include_output=False)
+    if chosen is not None:
+        labels = {r.label for r in screen.rows}
+        mine = {k: float(z) for k, z in chosen.items() if k in labels and z != 0}
+        if not mine:
+            return screen, (), []
+        z_min = min(abs(z) for z in mine.values())
+        budget = confirm_budget(screen, budget_share, len(cand_launches), mine, z_min)
+        # equal shares: the floor then pays MIN_PER_SIDE a side for every one of them
+        # (the taper would leave the last ones under it, and so unconfirmed)
+        picked = stats.pick_suspects(screen, budget=budget, scores=mine, z_min=z_min, taper=0.0)
+        return screen, picked, []
     earlier = earlier_runs(store, base_id, cand_id, window)
     scores = None
     if earlier:
@@ -268,21 +290,25 @@ def confirm_run(
     vary: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
     window: int = stats.DEFAULT_WINDOW,
+    suspects: Mapping[str, float] | None = None,
 ) -> Confirmation:
     """Screen ``cand_run`` against ``baseline`` (its baseline side pooled with
     the ``window`` earlier runs of the same configurations: ``earlier_runs``,
     ``stats.pooled_scores``), measure the suspects again A/B interleaved on
-    their phones, store both sides and judge them."""
+    their phones, store both sides and judge them. ``suspects``: the caller
+    screened already (label -> score): confirm exactly those
+    (``choose_suspects``' ``chosen``)."""
     from benchorch.report.api import confirmation_of
 
     with Store(db) as store:
         base_id, cand_id = store.resolve_run_id(baseline), store.resolve_run_id(cand_run)
-        screen, suspects, earlier = choose_suspects(
-            store, base_id, cand_id, budget_share=budget_share, vary=vary, window=window
-        )
+        screen, picked, earlier = choose_suspects(
+            store, base_id, cand_id, budget_share=budget_share, vary=vary, window=window,
+            chosen=suspects,
+        )  # fmt: skip
         cand_launches = store.launches(cand_id, include_output=False)
         base_launches = store.launches(base_id, include_output=False)
-        if not suspects:
+        if not picked:
             return Confirmation(screen, (), None, None, 0)
         values = dict(store.run(cand_id)["params"].get("settings", {}))
         cfg = merge(values, {}, flag_names={})
@@ -297,7 +323,7 @@ def confirm_run(
             ).items()
         }
         plan: list[tuple[stats.Suspect, pd.Series, pd.Series]] = []
-        for s in suspects:
+        for s in picked:
             serial = serial_of.get(str(s.pair[0])) if s.pair else None
             b_row = _row_of(b_keyed, s.base_key, serial)
             c_row = _row_of(c_keyed, s.cand_key, serial)
@@ -320,8 +346,8 @@ def confirm_run(
                         "baseline": base_id,
                         "cand": cand_id,
                         "side": side,
-                        "suspects": [s.label for s in suspects],
-                        "directions": {s.label: s.direction.value for s in suspects},
+                        "suspects": [s.label for s in picked],
+                        "directions": {s.label: s.direction.value for s in picked},
                         "pooled_runs": earlier,
                     },
                     "settings": values,
@@ -330,7 +356,7 @@ def confirm_run(
             for b in binaries.values():
                 store.record_binary(new, b.provenance)
             sides[side] = {"run": new, "binaries": binaries, "files": files}
-    per_side = max(s.per_side for s in suspects)  # the first suspect's share is the largest
+    per_side = max(s.per_side for s in picked)  # the first suspect's share is the largest
     executors = {
         side: Executor(
             store_path=db,
@@ -351,7 +377,7 @@ def confirm_run(
         for side, d in sides.items()
     }
     done = 0
-    spent = dict.fromkeys((s.label for s in suspects), 0)
+    spent = dict.fromkeys((s.label for s in picked), 0)
     with contextlib.ExitStack() as stack:
         devices = {}
         for serial in sorted({str(c["device_serial"]) for _, _, c in plan}):
@@ -362,6 +388,11 @@ def confirm_run(
             with Store(db) as store:
                 for d in sides.values():
                     store.record_device(d["run"], devices[serial][1])
+
+        # one launch at a time, even on several phones: run on both phones at once
+        # (virtual phones: this host's CPU), one quiet night's identical bytes came
+        # out "slower" (p 0.0005): each phone's launches beside the other's pushes
+        # and probes, in step with the ABBA order, are not exchangeable
         for i in range(per_side):
             order = ("base", "cand") if i % 2 == 0 else ("cand", "base")  # ABBA
             for s, b_row, c_row in plan:
@@ -383,5 +414,5 @@ def confirm_run(
             store.finish_run(d["run"], "ok")
         final = confirmation_of(store, screen, vary=vary, alpha=alpha)
     return Confirmation(
-        final, suspects, sides["base"]["run"], sides["cand"]["run"], done, tuple(spent.items())
+        final, picked, sides["base"]["run"], sides["cand"]["run"], done, tuple(spent.items())
     )

@@ -115,3 +115,30 @@ def test_compare_judges_with_the_thresholds_the_candidate_sweep_stored(tmp_path:
     (row,) = [r for r in doc["rows"] if r["variant"] == "v03"]
     assert code == 1 and row["verdict"] == "slower", row
     assert "95% interval" in row["evidence"] and "10 + 10 launches" in row["evidence"]
+
+
+def test_a_caller_that_screened_already_gets_exactly_its_suspects_confirmed(
+    store: Store,
+) -> None:
+    """The nightly screens against the previous night and a window of nights
+    and hands its suspects over (``chosen``): the confirm step re-runs exactly
+    those, in the direction each score says, and nothing its own pooled
+    screen would have picked (``v03``, 7% slower); a label the screen does not
+    know is ignored, and no suspect at all confirms nothing."""
+    with store:
+        for k in range(5):
+            _run(store, 40 + k)
+        base = _run(store, 50)
+        cand = _run(store, 51, slow=1.07)
+        screen, own, _ = choose_suspects(store, base, cand, budget_share=0.5)
+        assert own and own[0].pair[1] == "v03"
+        label = {r.pair[1]: r.label for r in screen.rows}
+        mine = {label["v07"]: 2.5, label["v11"]: -1.8, "no such configuration": 3.0}
+        _, picked, pooled = choose_suspects(store, base, cand, budget_share=0.0, chosen=mine)
+        assert pooled == []
+        assert [(s.pair[1], s.direction.value) for s in picked] == [
+            ("v07", "slower"),
+            ("v11", "faster"),
+        ]
+        assert all(s.per_side >= 10 for s in picked)  # the floor pays for each, budget 0
+        assert choose_suspects(store, base, cand, chosen={})[1] == ()
