@@ -252,9 +252,16 @@ def choose_suspects(
 
     screen = compare_runs(store, base_id, cand_id, vary=vary)
     cand_launches = store.launches(cand_id, include_output=False)
+    # a phone imported from captured logs cannot be run again: its suspects stay suspects
+    frames = [store.launches(base_id, include_output=False), cand_launches]
+    imported = imported_labels(store, (base_id, cand_id), frames)
     if chosen is not None:
-        labels = {r.label for r in screen.rows}
-        mine = {k: float(z) for k, z in chosen.items() if k in labels and z != 0}
+        rows = {r.label: r for r in screen.rows}
+        mine = {
+            k: float(z)
+            for k, z in chosen.items()
+            if k in rows and z != 0 and not (rows[k].pair and rows[k].pair[0] in imported)
+        }
         if not mine:
             return screen, (), []
         z_min = min(abs(z) for z in mine.values())
@@ -275,9 +282,6 @@ def choose_suspects(
         )
     budget = confirm_budget(screen, budget_share, len(cand_launches), scores)
     picked = stats.pick_suspects(screen, budget=budget, scores=scores)
-    # a phone imported from captured logs cannot be run again: its suspects stay suspects
-    frames = [store.launches(base_id, include_output=False), cand_launches]
-    imported = imported_labels(store, (base_id, cand_id), frames)
     return screen, tuple(s for s in picked if not s.pair or s.pair[0] not in imported), earlier
 
 
