@@ -93,6 +93,15 @@ class AdbDevice:
     def __repr__(self) -> str:
         return f"AdbDevice({self._serial!r}, addr={self.addr})"
 
+    def abort(self, why: str) -> None:
+        """Every call in flight on this phone fails now, and every later one at once
+        (``AdbShell.abort``): its host went away."""
+        self.conn.abort(why)
+
+    def kill(self, pid: int) -> None:
+        """Kill ``pid`` on the phone (its children and group too)."""
+        self.conn.kill(pid)
+
     def close(self) -> None:
         """Nothing persistent is held: every call opens its own server socket."""
 

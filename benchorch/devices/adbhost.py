@@ -222,10 +222,18 @@ def list_entries(addr: ServerAddr) -> list[DeviceEntry]:
 
 
 def open_service(
-    addr: ServerAddr, transport_id: int, service: str, *, timeout: float | None
+    addr: ServerAddr,
+    transport_id: int,
+    service: str,
+    *,
+    timeout: float | None,
+    track: Callable[[HostSocket], None] | None = None,
 ) -> HostSocket:
-    """A socket switched to device ``transport_id`` with ``service`` opened on it."""
+    """A socket switched to device ``transport_id`` with ``service`` opened on it;
+    ``track`` hears of the socket before the handshake (so it can be aborted)."""
     hs = HostSocket(addr, timeout=timeout)
+    if track is not None:
+        track(hs)
     try:
         hs.request(f"host:transport-id:{transport_id}")
         hs.request(service)

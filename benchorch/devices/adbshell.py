@@ -29,9 +29,13 @@ Every failure leaves as a ``benchorch.errors.DeviceError`` with the serial.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shlex
+import socket
+import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 
 from benchorch.devices import adbhost, shellv1
@@ -104,6 +108,33 @@ class AdbShell:
         self._v2: bool | None = None  # shell v2 or v1 (adbd before Android 7)
         self.last_remote_pid: int | None = None
         self.log = device_log("benchorch.devices.adb", serial)
+        #: why every call fails at once (``abort``), None while calls may go
+        self.aborted: str | None = None
+        self._open: weakref.WeakSet[HostSocket] = weakref.WeakSet()
+        self._open_lock = threading.Lock()
+
+    def abort(self, why: str) -> None:
+        """From another thread: every call in flight fails now and every later one at
+        once (``DeviceUnreachable(why)``). For a host that went away: its hung adb
+        server would hold each call until its own timeout (a launch's: minutes)."""
+        with self._open_lock:
+            self.aborted = why
+            socks = list(self._open)
+        for hs in socks:
+            with contextlib.suppress(OSError):
+                hs.sock.shutdown(socket.SHUT_RDWR)
+
+    def _track(self, hs: HostSocket) -> None:
+        with self._open_lock:
+            self._open.add(hs)
+            aborted = self.aborted
+        if aborted is not None:
+            with contextlib.suppress(OSError):
+                hs.sock.shutdown(socket.SHUT_RDWR)
+
+    def _check_aborted(self) -> None:
+        if self.aborted is not None:
+            raise DeviceUnreachable(self.aborted, serial=self._serial)
 
     @property
     def serial(self) -> str:
@@ -114,6 +145,7 @@ class AdbShell:
         self._tid, self.state = entry.transport_id, entry.state
 
     def lookup(self) -> adbhost.DeviceEntry | None:
+        self._check_aborted()
         try:
             entries = adbhost.list_entries(self.addr)
         except AdbServerUnreachable as exc:
@@ -146,9 +178,12 @@ class AdbShell:
     def open(self, service: str, *, timeout: float | None) -> HostSocket:
         """``service`` opened on this device; a stale transport id is refreshed once."""
         for attempt in (0, 1):
+            self._check_aborted()
             tid = self.transport_id(refresh=attempt == 1)
             try:
-                return adbhost.open_service(self.addr, tid, service, timeout=timeout)
+                return adbhost.open_service(
+                    self.addr, tid, service, timeout=timeout, track=self._track
+                )
             except AdbServerUnreachable as exc:
                 raise DeviceUnreachable(str(exc), serial=self._serial) from exc
             except HostFail as exc:
@@ -173,6 +208,7 @@ class AdbShell:
     def has_shell_v2(self) -> bool:
         """Whether the phone's adbd speaks shell v2 (its ``features``; asked once)."""
         if self._v2 is None:
+            self._check_aborted()
             for attempt in (0, 1):
                 tid = self.transport_id(refresh=attempt == 1)
                 try:
@@ -191,6 +227,7 @@ class AdbShell:
 
     def shell(self, script: str, *, timeout: float, argv: Sequence[str] = ()) -> ShellResult:
         """Run ``script`` (already quoted) under ``sh -c``; see module doc."""
+        self.last_remote_pid = None  # this command's, once known (never a stale one)
         if not self.has_shell_v2():
             return self._shell_v1(script, timeout=timeout, argv=argv)
         return self._shell_v2(script, timeout=timeout, argv=argv)

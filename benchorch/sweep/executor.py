@@ -91,6 +91,9 @@ class DeviceWork:
     fence: Fence | None = None
     write: FencedWrite | None = None  # lab mode: the fenced write (else ``record_launch``)
     wrap: Wrap | None = None  # lab mode: the guard around each launch (not stored in argv)
+    # lab mode: told each launch's outcome once it is stored (the phone's health rules);
+    # raising a BenchorchError ends the device's part with that message
+    on_launch: Callable[[LaunchOutcome], None] | None = None
 
     def binary_of(self, spec: LaunchSpec) -> Binary:
         return self.et_binary if spec.executorch and self.et_binary is not None else self.binary
@@ -253,6 +256,8 @@ class Executor:
             if not outcome.ok:
                 prog.failed += 1
             self.progress(prog)
+            if work.on_launch is not None:
+                work.on_launch(outcome)
             if outcome.retryable:  # retries exhausted: the device is gone
                 raise DeviceUnreachable(
                     "dropped and did not come back after "
@@ -337,7 +342,7 @@ class Executor:
             if et_warmup is not None and et_logcat and not outcome.retryable:
                 outcome = logcat.reparse(device, outcome, kind, et_warmup, cleared=cleared)
             if not outcome.retryable or attempts >= s.retries or self.stop.is_set():
-                return outcome
+                return dataclasses.replace(outcome, drops=attempts) if attempts else outcome
             attempts += 1
             recent_health = None
             log.warning(
@@ -345,6 +350,17 @@ class Executor:
             )
             with contextlib.suppress(DeviceUnreachable):
                 device.reconnect(within_s=s.reconnect_s)
+            self._kill_dropped(device)
+
+    @staticmethod
+    def _kill_dropped(device: Device) -> None:
+        """The dropped try's process may still run on the phone (a lost connection is
+        not a dead process): killed before the launch runs again, or the two would run
+        at once and both numbers be wrong."""
+        pid = getattr(device, "last_remote_pid", None)
+        kill = getattr(device, "kill", None)
+        if pid is not None and kill is not None:
+            kill(pid)  # never raises: a failed kill is logged
 
     def _record(
         self, work: DeviceWork, spec: LaunchSpec, cpu_mask: int | None, out: LaunchOutcome

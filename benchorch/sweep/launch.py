@@ -111,6 +111,7 @@ class LaunchOutcome:
     started_at: float
     finished_at: float
     retryable: bool  # the device dropped: reconnect and run it again
+    drops: int = 0  # times the device dropped during this launch and it was run again
 
     @property
     def ok(self) -> bool:

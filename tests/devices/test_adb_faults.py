@@ -147,3 +147,36 @@ def test_facts_script_that_hangs_is_a_device_timeout(
     with pytest.raises(DeviceTimeout, match="device facts took longer"):
         dev.info()
     assert dev.run(["echo", "ok"], timeout=20).ok
+
+
+def test_abort_cuts_a_call_in_flight_and_fails_every_later_one_at_once(
+    adb_server: Any, virtual_phone: Any
+) -> None:
+    """A host gone silent: ``abort`` from another thread ends a long command at once
+    (not at its 60 s timeout), and every later call fails without waiting."""
+    import threading
+
+    phone = virtual_phone()
+    dev = device(adb_server, phone)
+    assert dev.run(["true"], timeout=20).complete
+    outcome: list[object] = []
+
+    def long_call() -> None:
+        try:
+            outcome.append(dev.run(["sleep", "30"], timeout=60))
+        except DeviceError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=long_call)
+    worker.start()
+    time.sleep(1.0)
+    start = time.monotonic()
+    dev.abort("its host is down")
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - start < 5
+    (got,) = outcome
+    assert isinstance(got, DeviceError) or not got.complete  # type: ignore[attr-defined]
+    start = time.monotonic()
+    with pytest.raises(DeviceUnreachable, match="its host is down"):
+        dev.run(["true"], timeout=20)
+    assert time.monotonic() - start < 1
