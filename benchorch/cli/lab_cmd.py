@@ -135,11 +135,20 @@ def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
                 {
                     **r.to_json(),
                     "worker_saw": None
-                    if row is None
+                    if row is None or row.status is None
                     else {
                         "status": row.status,
                         "detail": row.detail,
                         "since": row.since.isoformat(),
+                    },
+                    "control_saw": None
+                    if row is None or row.probe_status is None
+                    else {
+                        "status": row.probe_status,
+                        "detail": row.probe_detail,
+                        "missing": row.probe_missing or [],
+                        "since": row.probe_since.isoformat() if row.probe_since else None,
+                        "at": row.probed_at.isoformat() if row.probed_at else None,
                     },
                 }
             )
@@ -155,9 +164,11 @@ def hosts(config_path: Path | None, as_json: bool, trust_new: bool) -> Outcome:
             row = recorded.get(r.name)
             worker = (
                 ""
-                if row is None
+                if row is None or row.status is None
                 else f"\tits worker: {row.status} since {row.since:%Y-%m-%d %H:%M:%SZ}"
             )
+            if row is not None and row.probe_status is not None and row.probed_at is not None:
+                worker += f"\tcontrol: {row.probe_status} at {row.probed_at:%H:%M:%SZ}"
             detail = f": {r.detail}" if r.detail else ""
             click.echo(
                 f"{r.name}\t{r.mode}{ssh}\t{r.status}{version}\t{seen}{missing}{worker}{detail}"
@@ -426,7 +437,11 @@ def unquarantine(config_path: Path | None, serial: str) -> None:
 @lab.command()
 @CONFIG
 @click.option("--host", "host_name", default=None, help="The lab host whose phones this serves.")
-@click.option("--control", is_flag=True, help="Run the control worker (the reaper) instead.")
+@click.option(
+    "--control",
+    is_flag=True,
+    help="Run the control worker (the reaper, health checks, host probes) instead.",
+)
 @click.option(
     "--stalled-after",
     default="10s",
@@ -439,15 +454,24 @@ def unquarantine(config_path: Path | None, serial: str) -> None:
     show_default=True,
     help="--control: how often a suspect or quarantined phone gets a health check.",
 )
+@click.option(
+    "--probe-every",
+    default="30s",
+    show_default=True,
+    help="--control: how often each host is probed as `lab hosts` does (0: never).",
+)
 def worker(
     config_path: Path | None,
     host_name: str | None,
     control: bool,
     stalled_after: str,
     health_every: str,
+    probe_every: str,
 ) -> None:
     """Serve a lab host's phones (one slot per phone), or with --control reap dead workers'
-    jobs and schedule health checks of suspect and quarantined phones.
+    jobs, schedule health checks of suspect and quarantined phones, and probe every host
+    as `lab hosts` does (recorded beside what its worker records: `lab hosts` shows both;
+    a host whose worker died with it is seen down too).
 
     Runs in the foreground; SIGTERM stops it. Hub mode (an `ssh` in its [hosts.NAME]):
     it runs anywhere and reaches the host's adb server through an SSH forward it
@@ -475,6 +499,9 @@ def worker(
             config,
             parse_duration(stalled_after, what="--stalled-after"),
             parse_duration(health_every, what="--health-every"),
+            0.0
+            if probe_every.strip() == "0"
+            else parse_duration(probe_every, what="--probe-every"),
         )
         return
     assert host_name is not None
@@ -508,12 +535,16 @@ def worker(
         )
 
 
-def _control(config: LabConfig, stalled_after_s: float, health_every_s: float) -> None:
+def _control(
+    config: LabConfig, stalled_after_s: float, health_every_s: float, probe_every_s: float
+) -> None:
     import signal
     import threading
 
     from benchorch.lab.control import run_control
 
+    with state.connect(config.database_url) as conn, state.init_lock(conn):
+        state.create_tables(conn)  # a lab initialised before the host probes' columns
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -524,4 +555,5 @@ def _control(config: LabConfig, stalled_after_s: float, health_every_s: float) -
         stop,
         config,
         health_every_s,
+        probe_every_s,
     )

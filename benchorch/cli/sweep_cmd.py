@@ -190,6 +190,14 @@ refused (the other devices' results are kept).
 @click.option(
     "--tag", "tags", multiple=True, metavar="TAG", help="--lab: every phone with this tag."
 )
+@click.option(
+    "--lab-priority",
+    type=click.Choice(["adhoc", "nightly"]),
+    default=None,
+    help="--lab: the queue priority of the parts: adhoc (the default: a person's sweep,"
+    " served before the nightly's queued parts) or nightly (behind every ad-hoc sweep)."
+    " Reservations outrank both.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.pass_context
@@ -207,6 +215,7 @@ def sweep(
     lab: str | None,
     phone_models: tuple[str, ...],
     tags: tuple[str, ...],
+    lab_priority: str | None,
     **settings: Any,
 ) -> Outcome:
     """Run a benchmark sweep and write its HTML report (its path is printed last).
@@ -223,7 +232,10 @@ def sweep(
     command = invocation()
     if lab is None and (phone_models or tags):
         raise UsageError("--phone-model and --tag choose lab phones", hint="add --lab lab.toml")
+    if lab is None and lab_priority is not None:
+        raise UsageError("--lab-priority goes with --lab", hint="add --lab lab.toml")
     if lab is not None:
+        from benchorch.lab import queue
         from benchorch.lab.submit import Selection, run_lab_sweep
 
         if resume is not None:
@@ -242,6 +254,7 @@ def sweep(
             config_file=config_file,
             command=command,
             quiet=quiet or as_json,
+            priority=queue.NIGHTLY if lab_priority == "nightly" else queue.ADHOC,
         )
     else:
         summary = run_sweep(

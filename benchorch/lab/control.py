@@ -1,5 +1,5 @@
-"""The control worker (``benchorch lab worker --control``): the lab's reaper and the
-scheduler of health checks.
+"""The control worker (``benchorch lab worker --control``): the lab's reaper, the
+scheduler of health checks and the host probes.
 
 Every ``interval_s`` it hands the jobs of workers whose heartbeat lapsed back
 to the queue (the job keeps its phone lock, so the retry waits for nothing but
@@ -7,7 +7,10 @@ a worker), and logs each one on its phone. A retried job's new attempt
 supersedes the dead one's fencing token. Then it defers a health check
 (``queue.defer_health``: a job holding the phone's lock) for each suspect or
 benchorch-quarantined phone whose last check is older than ``health_every_s``
-and that has none queued or running. Engine-free: it calls ``queue``.
+and that has none queued or running. Every ``probe_every_s``, in a thread of its own,
+it probes each host as ``lab hosts`` does and records the answer (``set_host_probe``)
+beside what the host's worker records: a host whose worker died with it is seen down
+too. Engine-free: it calls ``queue``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import threading
 from benchorch.errors import InfraError
 from benchorch.lab import queue, state
 from benchorch.lab.config import LabConfig
+from benchorch.lab.hosts import HostReport, probe_hosts
 
 __all__ = ["run_control"]
 
@@ -58,6 +62,30 @@ def schedule_health(config: LabConfig, every_s: float) -> list[str]:
     return deferred
 
 
+def probe_once(config: LabConfig) -> list[HostReport]:
+    """Probe every host as ``lab hosts`` does (its adb server's version first, then the
+    phones it lists; hub hosts through their verified SSH forward; every call with a
+    deadline) and record each answer beside what the host's worker recorded."""
+    reports = probe_hosts(config)
+    with state.connect(config.database_url) as conn:
+        for r in reports:
+            if state.set_host_probe(conn, r.name, r.mode, r.status, r.detail, r.missing):
+                level = logging.INFO if r.status == "up" else logging.WARNING
+                log.log(level, "host %s probed %s %s", r.name, r.status, r.detail)
+    return reports
+
+
+def _probe_loop(config: LabConfig, every_s: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            probe_once(config)
+        except InfraError as exc:
+            log.error("host probes: %s", exc)
+        except Exception:  # a defect in one round must not end the probes
+            log.exception("host probes failed")
+        stop.wait(every_s)
+
+
 def run_control(
     url: str,
     stalled_after_s: float,
@@ -65,9 +93,18 @@ def run_control(
     stop: threading.Event,
     config: LabConfig | None = None,
     health_every_s: float = 60.0,
+    probe_every_s: float = 0.0,
 ) -> None:
     """Reap (and schedule health checks when given ``config``) until ``stop`` is set;
-    a database outage is logged and retried, never fatal."""
+    a database outage is logged and retried, never fatal. With ``config`` and
+    ``probe_every_s`` > 0, the hosts are probed that often in a thread of their own (a
+    black-holed host's deadlines never delay the reaper)."""
+    probes = None
+    if config is not None and probe_every_s > 0:
+        probes = threading.Thread(
+            target=_probe_loop, args=(config, probe_every_s, stop), name="lab-probes", daemon=True
+        )
+        probes.start()
     while not stop.is_set():
         try:
             reap_once(url, stalled_after_s)
@@ -76,3 +113,5 @@ def run_control(
         except InfraError as exc:
             log.error("%s", exc)
         stop.wait(interval_s)
+    if probes is not None:
+        probes.join(30)

@@ -1,10 +1,10 @@
 """The guard on a lab phone: which attempt may run benchmark processes on it.
 
-A folder ``<workdir>/lab-guard`` holds the owning attempt's fencing token and
-the PIDs its launches ran as. ``claim`` (at the start of an attempt) kills the
+A folder ``<workdir>/lab-guard`` holds the owning attempt's fencing token, its lab's
+id and the PIDs its launches ran as. ``claim`` (at the start of an attempt) kills the
 processes an older attempt left behind, removes its guard and creates the
 guard again with ``mkdir`` (atomic: of two claimers one wins); it refuses when a
-newer token holds the phone. ``wrapped`` makes a launch check the guard on the
+newer token of the same lab holds the phone. ``wrapped`` makes a launch check the guard on the
 phone before it starts (a superseded attempt's launch exits ``SUPERSEDED_EXIT``
 without running) and register its PID (``exec`` keeps it) so the next claim can
 kill it. Device-agnostic: everything runs through ``Device.run``; every value is
@@ -24,10 +24,11 @@ __all__ = ["SUPERSEDED_EXIT", "GuardClaim", "claim", "guard_path", "release", "w
 SUPERSEDED_EXIT = 97
 
 _CLAIM = r"""
-g=$1; t=$2
+g=$1; t=$2; l=$3
 if [ -d "$g" ]; then
   old=$(cat "$g/token" 2>/dev/null); old=${old:-0}
-  if [ "$old" -gt "$t" ]; then echo "newer $old"; exit 3; fi
+  ol=$(cat "$g/lab" 2>/dev/null)
+  if [ "$ol" = "$l" ] && [ "$old" -gt "$t" ]; then echo "newer $old"; exit 3; fi
   killed=0
   if [ -f "$g/pids" ]; then
     while read -r p; do
@@ -38,7 +39,7 @@ if [ -d "$g" ]; then
   echo "killed $killed"
 fi
 mkdir -p "${g%/*}" && mkdir "$g" || { echo "raced"; exit 4; }
-echo "$t" > "$g/token" && : > "$g/pids" && echo "claimed $t"
+echo "$t" > "$g/token" && echo "$l" > "$g/lab" && : > "$g/pids" && echo "claimed $t"
 """
 
 _RUN = r"""
@@ -70,9 +71,14 @@ def _sh(device: Device, script: str, *args: str, timeout: float = 30) -> tuple[i
     return result.exit_code, result.stdout
 
 
-def claim(device: Device, token: int) -> GuardClaim:
-    """Make ``token`` the phone's owner (an older attempt's processes killed first)."""
-    code, out = _sh(device, _CLAIM, guard_path(device), str(token))
+def claim(device: Device, token: int, lab: str = "") -> GuardClaim:
+    """Make ``token`` the phone's owner (an older attempt's processes killed first).
+
+    ``lab``: the lab's id (``state.lab_id``). Tokens are ordered within one lab only: a
+    guard another lab left (the lab set up again on a new database numbers its tokens
+    from 1 again, and a part whose host crashed never released its guard) is stale,
+    never newer: its processes are killed and it is replaced."""
+    code, out = _sh(device, _CLAIM, guard_path(device), str(token), lab)
     if code == 3:
         raise DeviceError(
             f"a newer lab attempt ({out.split()[-1]}) holds the phone; attempt {token} is "

@@ -67,9 +67,10 @@ def _why(exc: BaseException) -> str:
 
 
 def check_phone(
-    serial: str, addr: ServerAddr, token: int, timeout: float = TIMEOUT_S
+    serial: str, addr: ServerAddr, token: int, timeout: float = TIMEOUT_S, lab: str = ""
 ) -> HealthResult:
-    """Run the checks on ``serial`` behind the adb server at ``addr`` (as attempt ``token``)."""
+    """Run the checks on ``serial`` behind the adb server at ``addr`` (as attempt ``token``
+    of the lab ``lab``: ``guard.claim``)."""
     started = time.monotonic()
     checks = {"adb": "skipped", "shell": "skipped", "battery": "skipped", "storage": "skipped"}
     level: int | None = None
@@ -109,7 +110,7 @@ def check_phone(
         except Exception as exc:
             checks["battery"] = _why(exc)
         try:
-            guard.claim(device, token)
+            guard.claim(device, token, lab)
             with tempfile.TemporaryDirectory(prefix="benchorch-health-") as folder:
                 probe = Path(folder) / "probe"
                 probe.write_bytes(f"benchorch lab health check {token}\n".encode() * 64)
@@ -125,9 +126,9 @@ def check_phone(
     return done()
 
 
-def _begin(url: str, serial: str, job_id: int | None, worker: str) -> int:
+def _begin(url: str, serial: str, job_id: int | None, worker: str) -> tuple[int, str]:
     with state.connect(url) as conn:
-        return state.begin_attempt(conn, serial, "health", worker, job_id)
+        return state.begin_attempt(conn, serial, "health", worker, job_id), state.lab_id(conn)
 
 
 def _finish(
@@ -152,11 +153,11 @@ async def run_health_job(
     quarantine_after: int,
 ) -> None:
     """The job body: one fenced health check of ``serial`` (its result recorded)."""
-    token = await asyncio.to_thread(_begin, url, serial, job_id, worker)
+    token, lab = await asyncio.to_thread(_begin, url, serial, job_id, worker)
     if not link_up:
         await asyncio.to_thread(_finish, url, serial, token, None, "host down", quarantine_after)
         return
     addr = ServerAddr.resolve(adb_addr)
-    result = await asyncio.to_thread(check_phone, serial, addr, token)
+    result = await asyncio.to_thread(check_phone, serial, addr, token, TIMEOUT_S, lab)
     outcome = "ok" if result.ok else "failed"
     await asyncio.to_thread(_finish, url, serial, token, result, outcome, quarantine_after)

@@ -25,15 +25,21 @@ the future (#1599), the reaper is not itself a locked task (#1408), and no
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as pexc
+from procrastinate import sync_psycopg_connector
 
-from benchorch.errors import InfraError
+from benchorch.errors import InfraError, StoreUnavailable
+from benchorch.lab import state
 from benchorch.lab.config import mask_url
 
 __all__ = [
@@ -65,6 +71,95 @@ NIGHTLY = 0
 POLL_S = 1.0
 HEARTBEAT_S = 2.0
 STALLED_AFTER_S = 10.0
+POOL_BACK_S = 30.0
+
+
+log = logging.getLogger("benchorch.lab.queue")
+_wrapped = sync_psycopg_connector.wrap_exceptions  # psycopg's errors as procrastinate's
+
+
+def _db_away(exc: BaseException) -> bool:
+    return isinstance(exc, pexc.ConnectorException) and state.db_away(exc.__cause__ or exc)
+
+
+class PatientConnector(procrastinate.PsycopgConnector):
+    """procrastinate's connector, riding out a database restart.
+
+    procrastinate 3.10 stops a worker at the first query that fails (its heartbeat, its
+    fetch, its listener), and its running jobs with it. Here a query that failed because
+    the server went away is tried again until the server answers, for at most
+    ``state.OUTAGE_S`` (then it fails as before: the worker stops, and the reaper retries
+    its jobs once the database is back). The tries after a failure each open a
+    connection of their own: the pool re-opens its connections with a growing back-off
+    (1, 2, 4... s), which would leave a live worker's heartbeat silent for seconds after
+    the server is back; the pool is used again ``POOL_BACK_S`` after the last failure.
+    The listener (LISTEN/NOTIFY) waits out any outage: polling every second does without
+    it meanwhile. A statement cut off by a restart did not commit,
+    so trying it again is safe; the one window left (the commit reached the server, its
+    answer did not) is a fetched job its worker never heard of: it stays ``doing`` under
+    a live worker's heartbeat.
+    """
+
+    _pool_back_at = 0.0  # until then, every query opens a connection of its own
+
+    async def _patiently(
+        self, what: str, query: Any, arguments: dict[str, Any], fetch: str | None
+    ) -> Any:
+        deadline: float | None = None
+        while True:
+            try:
+                if deadline is None and time.monotonic() >= self._pool_back_at:
+                    async with self._get_cursor() as cursor:
+                        return await self._run(cursor, query, arguments, fetch)
+                async with self._get_standalone_connection() as conn:
+                    async with self._get_cursor(connection=conn) as cursor:
+                        return await self._run(cursor, query, arguments, fetch)
+            except Exception as exc:
+                if not state.db_away(exc):
+                    raise
+                now = time.monotonic()
+                self._pool_back_at = now + POOL_BACK_S
+                if deadline is None:
+                    deadline = now + state.OUTAGE_S
+                    log.warning("queue %s: the lab database is away; waiting for it", what)
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(state.RETRY_S)
+
+    async def _run(
+        self, cursor: Any, query: Any, arguments: dict[str, Any], fetch: str | None
+    ) -> Any:
+        await cursor.execute(query, self._wrap_json(arguments))
+        if fetch == "all":
+            return await cursor.fetchall()
+        if fetch == "one":
+            result = await cursor.fetchone()
+            if result is None:
+                raise pexc.NoResult
+            return result
+        return None
+
+    async def execute_query_async(self, query: Any, **arguments: Any) -> None:
+        with _wrapped():
+            await self._patiently("write", query, arguments, None)
+
+    async def execute_query_one_async(self, query: Any, **arguments: Any) -> dict[str, Any]:
+        with _wrapped():
+            return dict(await self._patiently("query", query, arguments, "one"))
+
+    async def execute_query_all_async(self, query: Any, **arguments: Any) -> list[dict[str, Any]]:
+        with _wrapped():
+            return list(await self._patiently("query", query, arguments, "all"))
+
+    async def listen_notify(self, on_notification: Any, channels: Iterable[str]) -> None:
+        parent = super().listen_notify
+        while True:
+            try:
+                await parent(on_notification, channels)
+            except pexc.ConnectorException as exc:
+                if not _db_away(exc):
+                    raise
+                await asyncio.sleep(state.RETRY_S)
 
 
 def device_lock(serial: str) -> str:
@@ -76,7 +171,9 @@ def host_queue(host: str) -> str:
 
 
 def make_app(url: str) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    # a short wait for a pooled connection: a try during an outage fails and is tried again
+    connector = PatientConnector(conninfo=url, timeout=5.0, kwargs={"connect_timeout": 5})
+    app = procrastinate.App(connector=connector)
 
     from benchorch.lab.hold import HandBack
     from benchorch.lab.sweeppart import PartHandBack
@@ -136,8 +233,10 @@ def make_app(url: str) -> procrastinate.App:
 
 
 def _infra(url: str, exc: BaseException) -> InfraError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return InfraError(f"lab queue on {mask_url(url)} failed: {mask_url(first)}")
+    cause = exc.__cause__ if isinstance(exc, pexc.ConnectorException) else exc
+    first = (str(cause or exc).strip().splitlines() or [type(exc).__name__])[0]
+    kind = StoreUnavailable if state.db_away(cause or exc) else InfraError
+    return kind(f"lab queue on {mask_url(url)} failed: {mask_url(first)}")
 
 
 def init_schema(url: str) -> bool:
@@ -260,16 +359,25 @@ class Reaped:
     queue: str
 
 
+UPTIME_SQL = "SELECT extract(epoch FROM now() - pg_postmaster_start_time()) AS s"
+
+
 def reap_stalled(url: str, stalled_after_s: float = STALLED_AFTER_S) -> list[Reaped]:
     """Jobs whose worker's heartbeat lapsed go back to ``todo`` (retried now, same lock).
 
-    Not a locked periodic task (#1408): the control worker calls it in a plain loop.
+    Nothing is reaped while the database server has been up for less than
+    ``stalled_after_s``: a restart stopped every worker's heartbeat, and a live worker
+    needs that long to be heard again. Not a locked periodic task (#1408): the control
+    worker calls it in a plain loop.
     """
     app = make_app(url)
 
     async def run() -> list[Reaped]:
         async with app.open_async():
             manager = app.job_manager
+            (row,) = await app.connector.execute_query_all_async(UPTIME_SQL)
+            if float(row["s"]) < stalled_after_s:
+                return []
             stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s))
             for job in stalled:
                 await manager.retry_job(job)
@@ -277,7 +385,7 @@ def reap_stalled(url: str, stalled_after_s: float = STALLED_AFTER_S) -> list[Rea
 
     try:
         return asyncio.run(run())
-    except (pexc.ProcrastinateException, OSError) as exc:
+    except (pexc.ProcrastinateException, OSError, psycopg.Error) as exc:
         raise _infra(url, exc) from exc
 
 

@@ -13,8 +13,8 @@ The queue's tables say which job runs; these say what benchorch trusts:
   its next launch and before writing results.
 * ``benchorch_lab_reservations``: an engineer's hold on a phone (a job that
   owns the phone's lock until released or expired).
-* ``benchorch_lab_hosts``: each host's link as its worker (or ``lab hosts``) last
-  saw it: up, down or misconfigured, since when, why.
+* ``benchorch_lab_hosts``: each host's link as its worker last saw it: up, down or
+  misconfigured, since when, why; beside it, the control worker's last probe.
 * ``benchorch_lab_events``: the log of what happened to each phone (and host:
   ``host:<name>``).
 """
@@ -22,15 +22,17 @@ The queue's tables say which job runs; these say what benchorch trusts:
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
-from benchorch.errors import InfraError
+from benchorch.errors import InfraError, StoreUnavailable
 from benchorch.lab.config import LabConfig, mask_url
 
 __all__ = [
@@ -41,7 +43,12 @@ __all__ = [
     "HostRow",
     "Reservation",
     "connect",
+    "db_away",
+    "outlast",
 ]
+
+log = logging.getLogger("benchorch.lab.state")
+T = TypeVar("T")
 
 Row: TypeAlias = dict[str, Any]
 Conn: TypeAlias = "psycopg.Connection[Row]"
@@ -103,6 +110,18 @@ CREATE TABLE IF NOT EXISTS benchorch_lab_hosts (
     since timestamptz NOT NULL DEFAULT now(),
     checked_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE benchorch_lab_hosts
+    ALTER COLUMN status DROP NOT NULL,
+    ADD COLUMN IF NOT EXISTS probe_status text,
+    ADD COLUMN IF NOT EXISTS probe_detail text,
+    ADD COLUMN IF NOT EXISTS probe_missing text[],
+    ADD COLUMN IF NOT EXISTS probed_at timestamptz,
+    ADD COLUMN IF NOT EXISTS probe_since timestamptz;
+CREATE TABLE IF NOT EXISTS benchorch_lab_meta (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    lab_id text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text)
+);
+INSERT INTO benchorch_lab_meta DEFAULT VALUES ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS benchorch_lab_events (
     id bigserial PRIMARY KEY,
     serial text NOT NULL,
@@ -147,11 +166,17 @@ class DeviceRow:
 class HostRow:
     name: str
     mode: str
-    status: str
+    status: str | None  # what its worker's link last said (None: no worker recorded yet)
     detail: str | None
     adb_version: int | None
     since: datetime  # when it took this status
     checked_at: datetime
+    # the control worker's probe (``lab worker --control``): up, down, misconfigured
+    probe_status: str | None = None
+    probe_detail: str | None = None
+    probe_missing: list[str] | None = None  # configured phones its adb server did not list
+    probed_at: datetime | None = None
+    probe_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +202,56 @@ def connect(url: str) -> Conn:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, row_factory=dict_row)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InfraError(
+        kind = StoreUnavailable if db_away(exc) else InfraError  # away: worth waiting for
+        raise kind(
             f"lab database {mask_url(url)} refused the connection: {mask_url(first)}",
             hint="check [database] url in lab.toml (or BENCHORCH_DB) and that PostgreSQL runs",
         ) from None
+
+
+#: How long lab code waits for its database to come back (a restart, a failover, a short
+#: network cut) before giving up on what it was doing.
+OUTAGE_S = 120.0
+RETRY_S = 0.5
+
+
+def db_away(exc: BaseException) -> bool:
+    """True when ``exc`` says the database server cannot be reached now (down, restarting,
+    the connection dropped), as opposed to refusing what was asked (auth, SQL, data)."""
+    from benchorch.store.engine import driver_error, server_gone
+
+    if isinstance(exc, StoreUnavailable):
+        return True
+    orig = driver_error(exc)
+    if not isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return False
+    if type(orig).__name__ == "PoolTimeout":  # no pooled connection came back in time
+        return True
+    text = str(orig).lower()
+    refused = ("password", "authentication", "does not exist", "permission denied")
+    return server_gone(orig) and not any(word in text for word in refused)
+
+
+def outlast(call: Callable[[], T], what: str, within_s: float = OUTAGE_S) -> T:
+    """``call()``, tried again while the lab database is away (each try on a connection
+    ``call`` opens), for at most ``within_s``; any other failure is raised at once."""
+    deadline: float | None = None
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not db_away(exc):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + within_s
+                log.warning("%s: the lab database is away (%s); waiting for it", what, exc)
+            if now >= deadline:
+                raise StoreUnavailable(
+                    f"{what}: the lab database did not answer for {within_s:.0f} s",
+                    hint="check that its PostgreSQL runs and is reachable from this machine",
+                ) from exc
+            time.sleep(RETRY_S)
 
 
 @contextlib.contextmanager
@@ -195,6 +266,17 @@ def init_lock(conn: Conn) -> Iterator[None]:
 
 def create_tables(conn: Conn) -> None:
     conn.execute(SCHEMA)
+
+
+def lab_id(conn: Conn) -> str:
+    """This lab's id, made once by ``lab init`` (the phones' guards carry it: fencing
+    tokens are ordered within one lab's database only); "" for a lab initialised before
+    ids existed."""
+    row = conn.execute("SELECT to_regclass('benchorch_lab_meta') IS NOT NULL AS ok").fetchone()
+    if not (row and row["ok"]):
+        return ""
+    got = conn.execute("SELECT lab_id FROM benchorch_lab_meta").fetchone()
+    return str(got["lab_id"]) if got else ""
 
 
 def tables_exist(conn: Conn) -> bool:
@@ -429,27 +511,69 @@ def health_due(conn: Conn, every_s: float) -> list[DeviceRow]:
 # --- hosts -------------------------------------------------------------------
 
 
+def _record_host(
+    conn: Conn,
+    name: str,
+    column: str,
+    status: str,
+    detail: str | None,
+    upsert: str,
+    args: tuple[Any, ...],
+) -> bool:
+    """Lock the host's row, run ``upsert``, log ``<column's kind>:<status>`` on a change."""
+    with conn.transaction():
+        row = conn.execute(
+            f"SELECT {column} FROM benchorch_lab_hosts WHERE name = %s FOR UPDATE",  # noqa: S608
+            (name,),
+        ).fetchone()
+        changed = row is None or row[column] != status
+        conn.execute(upsert, args)
+        if changed:
+            kind = "probe" if column == "probe_status" else "host"
+            log_event(conn, f"host:{name}", f"{kind}:{status}", detail or None)
+    return changed
+
+
 def set_host_status(
     conn: Conn, name: str, mode: str, status: str, detail: str | None, adb_version: int | None
 ) -> bool:
     """Record a host's link status; True (and an event ``host:<status>``) when it changed."""
-    with conn.transaction():
-        row = conn.execute(
-            "SELECT status FROM benchorch_lab_hosts WHERE name = %s FOR UPDATE", (name,)
-        ).fetchone()
-        changed = row is None or row["status"] != status
-        conn.execute(
-            "INSERT INTO benchorch_lab_hosts (name, mode, status, detail, adb_version)"
-            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode,"
-            " status = EXCLUDED.status, detail = EXCLUDED.detail,"
-            " adb_version = EXCLUDED.adb_version, checked_at = now(),"
-            " since = CASE WHEN benchorch_lab_hosts.status = EXCLUDED.status"
-            " THEN benchorch_lab_hosts.since ELSE now() END",
-            (name, mode, status, detail or None, adb_version),
-        )
-        if changed:
-            log_event(conn, f"host:{name}", f"host:{status}", detail or None)
-    return changed
+    return _record_host(
+        conn,
+        name,
+        "status",
+        status,
+        detail,
+        "INSERT INTO benchorch_lab_hosts (name, mode, status, detail, adb_version)"
+        " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode,"
+        " status = EXCLUDED.status, detail = EXCLUDED.detail,"
+        " adb_version = EXCLUDED.adb_version, checked_at = now(),"
+        " since = CASE WHEN benchorch_lab_hosts.status = EXCLUDED.status"
+        " THEN benchorch_lab_hosts.since ELSE now() END",
+        (name, mode, status, detail or None, adb_version),
+    )
+
+
+def set_host_probe(
+    conn: Conn, name: str, mode: str, status: str, detail: str | None, missing: list[str]
+) -> bool:
+    """Record the control worker's probe of a host, beside (never over) what its worker
+    records; True (and an event ``probe:<status>``) when the probe's answer changed."""
+    return _record_host(
+        conn,
+        name,
+        "probe_status",
+        status,
+        detail,
+        "INSERT INTO benchorch_lab_hosts (name, mode, status, probe_status, probe_detail,"
+        " probe_missing, probed_at, probe_since) VALUES (%s,%s,NULL,%s,%s,%s,now(),now())"
+        " ON CONFLICT (name) DO UPDATE SET probe_status = EXCLUDED.probe_status,"
+        " probe_detail = EXCLUDED.probe_detail, probe_missing = EXCLUDED.probe_missing,"
+        " probed_at = now(), probe_since = CASE WHEN"
+        " benchorch_lab_hosts.probe_status IS NOT DISTINCT FROM EXCLUDED.probe_status"
+        " THEN benchorch_lab_hosts.probe_since ELSE now() END",
+        (name, mode, status, detail or None, missing),
+    )
 
 
 def hosts(conn: Conn) -> dict[str, HostRow]:

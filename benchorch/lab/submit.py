@@ -293,40 +293,58 @@ def _stop_all(url: str, conn: state.Conn, run_id: str, why: str) -> None:
 
 
 def _wait(config: LabConfig, run_id: str, quiet: bool, stop_at: float | None) -> list[parts.Part]:
+    """Poll the run's parts until each has ended. While the lab database is away (a
+    restart) the parts go on in the lab: this waits for it (``state.outlast``) and polls on."""
     url = config.database_url
     display = ProgressDisplay(enabled=not quiet)
     polls = 0
     shown: dict[int, tuple[object, ...]] = {}
     interrupted = False
     warmed = False
-    with state.connect(url) as conn, display:
-        while True:
-            try:
-                if polls % REROUTE_EVERY == 0 and not interrupted:
-                    reroute(url, conn, config, run_id)
-                polls += 1
-                now = parts.parts_of_run(conn, run_id)
-                for p in now:
-                    key = (p.status, p.done, p.failed, p.current)
-                    if shown.get(p.id) != key:
-                        shown[p.id] = key
-                        display.update(_progress(p))
-                    if p.status == "running" and not warmed:
-                        warmed = True
-                        prewarm_report()
-                if all(p.ended for p in now):
-                    return now
-                if stop_at is not None and time.time() >= stop_at and not interrupted:
+    conn = state.connect(url)
+    try:
+        with display:
+            while True:
+                try:
+                    if conn.closed:
+                        conn = state.outlast(lambda: state.connect(url), f"sweep {run_id}")
+                    if polls % REROUTE_EVERY == 0 and not interrupted:
+                        reroute(url, conn, config, run_id)
+                    polls += 1
+                    now = parts.parts_of_run(conn, run_id)
+                    for p in now:
+                        key = (p.status, p.done, p.failed, p.current)
+                        if shown.get(p.id) != key:
+                            shown[p.id] = key
+                            display.update(_progress(p))
+                        if p.status == "running" and not warmed:
+                            warmed = True
+                            prewarm_report()
+                    if all(p.ended for p in now):
+                        return now
+                    if stop_at is not None and time.time() >= stop_at and not interrupted:
+                        interrupted = True
+                        _stop_all(url, conn, run_id, "not run: the sweep's time ran out")
+                    time.sleep(POLL_S)
+                except Exception as exc:
+                    if not state.db_away(exc):
+                        raise
+                    log.warning(
+                        "sweep %s: the lab database is away (%s); waiting for it", run_id, exc
+                    )
+                    conn.close()
+                    time.sleep(state.RETRY_S)
+                except KeyboardInterrupt:
+                    if interrupted:
+                        log.warning("stopped waiting: the parts still running go on in the lab")
+                        return parts.parts_of_run(conn, run_id)
                     interrupted = True
-                    _stop_all(url, conn, run_id, "not run: the sweep's time ran out")
-                time.sleep(POLL_S)
-            except KeyboardInterrupt:
-                if interrupted:
-                    log.warning("stopped waiting: the parts still running go on in the lab")
-                    return parts.parts_of_run(conn, run_id)
-                interrupted = True
-                log.warning("interrupted: the parts finish the launch they are in (Ctrl-C again)")
-                _stop_all(url, conn, run_id, "interrupted before it started")
+                    log.warning(
+                        "interrupted: the parts finish the launch they are in (Ctrl-C again)"
+                    )
+                    _stop_all(url, conn, run_id, "interrupted before it started")
+    finally:
+        conn.close()
 
 
 def _stored_counts(url: str, run_id: str) -> dict[str, tuple[int, int]]:

@@ -40,7 +40,12 @@ from benchorch.devices import open_device
 from benchorch.devices.base import Device
 from benchorch.devices.phonestore import DEFAULT_MAX_PHONE_STORAGE
 from benchorch.domain import ModelFormat
-from benchorch.errors import BenchorchError, DeviceNotFound, DeviceUnreachable
+from benchorch.errors import (
+    BenchorchError,
+    DeviceNotFound,
+    DeviceUnreachable,
+    StoreUnavailable,
+)
 from benchorch.lab import guard, parts, state
 from benchorch.paths import cache_root
 from benchorch.store import LaunchRecord, Store
@@ -59,7 +64,7 @@ from benchorch.sweep.executor import (
     SweepSettings,
 )
 from benchorch.sweep.inputs import Binary, check_abi
-from benchorch.sweep.launch import LaunchPolicy
+from benchorch.sweep.launch import LaunchOutcome, LaunchPolicy
 from benchorch.sweep.plan import LaunchSpec
 
 __all__ = [
@@ -134,18 +139,33 @@ def _stored_keys(conn: state.Conn, run_id: str, serial: str) -> set[str]:
 
 
 def _fenced_write(serial: str, token: int) -> Callable[[Store, LaunchRecord], bool]:
-    def check(conn: sa.Connection, rec: LaunchRecord) -> bool:
-        conn.exec_driver_sql(state.SHARE_DEVICE_SQL, (serial,))
-        if not conn.exec_driver_sql(state.CURRENT_SQL, (serial, token, token)).scalar():
-            return False
-        held = conn.exec_driver_sql(
-            "SELECT 1 FROM launches WHERE run_id = %s AND launch_key = %s LIMIT 1",
-            (rec.run_id, rec.launch_key),
-        ).first()
-        return held is None
+    """The executor's write: the launch stored in one transaction with the fence; False
+    only when a later attempt took the phone. While the database is away (a restart) the
+    measured launch waits here, in memory, and is written when it answers (for at most
+    ``state.OUTAGE_S``): it cannot wait in the store's spool, whose replay is unfenced,
+    and nothing else may store it (a later attempt measures it again). The next launch
+    starts only after the fence answers."""
 
     def write(store: Store, rec: LaunchRecord) -> bool:
-        return store.record_launch_if(rec, lambda conn: check(conn, rec)) is not None
+        stored_already = False
+
+        def check(conn: sa.Connection) -> bool:
+            nonlocal stored_already
+            conn.exec_driver_sql(state.SHARE_DEVICE_SQL, (serial,))
+            if not conn.exec_driver_sql(state.CURRENT_SQL, (serial, token, token)).scalar():
+                return False
+            held = conn.exec_driver_sql(
+                "SELECT 1 FROM launches WHERE run_id = %s AND launch_key = %s LIMIT 1",
+                (rec.run_id, rec.launch_key),
+            ).first()
+            # held by this attempt's own earlier try (committed, its answer lost): stored
+            stored_already = held is not None
+            return held is None
+
+        def once() -> bool:
+            return store.record_launch_if(rec, check) is not None or stored_already
+
+        return state.outlast(once, f"{serial}: storing launch {rec.launch_key}")
 
     return write
 
@@ -157,40 +177,63 @@ class _PartState:
         self.url, self.part_id, self.serial, self.token = url, part_id, serial, token
         self.conn: state.Conn | None = None
         self.lock = threading.Lock()
+        self.db_lost = False  # the lab database stayed away past ``state.OUTAGE_S``
 
     def _conn(self) -> state.Conn:
         if self.conn is None or self.conn.closed:
             self.conn = state.connect(self.url)
         return self.conn
 
+    def _once(self, call: Callable[[state.Conn], bool]) -> bool:
+        try:
+            return call(self._conn())
+        except Exception:
+            self.conn = None  # the next try opens a new connection
+            raise
+
+    def _progress(self, prog: DeviceProgress) -> bool:
+        return self._once(
+            lambda conn: parts.progress(
+                conn,
+                self.part_id,
+                self.token,
+                status=prog.status,
+                done=prog.done,
+                failed=prog.failed,
+                current=prog.current,
+                message=prog.message,
+            )
+        )
+
     def write(self, prog: DeviceProgress) -> bool:
+        """The part's last status: waits for the database when it is away (a restart)."""
         with self.lock:
-            try:
-                return parts.progress(
-                    self._conn(),
-                    self.part_id,
-                    self.token,
-                    status=prog.status,
-                    done=prog.done,
-                    failed=prog.failed,
-                    current=prog.current,
-                    message=prog.message,
-                )
-            except Exception as exc:  # progress is advisory; the fence decides
-                log.warning("part %d: progress not written: %s", self.part_id, exc)
-                self.conn = None
-                return False
+            return state.outlast(lambda: self._progress(prog), f"part {self.part_id}: its status")
 
     def update(self, prog: DeviceProgress) -> None:
-        self.write(prog)
-
-    def current(self) -> bool:
-        """The fence before each launch; fails closed when the database cannot say."""
         with self.lock:
             try:
-                return state.is_current(self._conn(), self.serial, self.token)
+                self._progress(prog)
+            except Exception as exc:  # progress is advisory; the fence decides
+                log.warning("part %d: progress not written: %s", self.part_id, exc)
+
+    def current(self) -> bool:
+        """The fence before each launch. While the database is away (a restart) no launch
+        starts: it waits for the answer (at most ``state.OUTAGE_S``, then
+        ``StoreUnavailable`` ends the part); any other failure fails closed."""
+        with self.lock:
+            try:
+                return state.outlast(
+                    lambda: self._once(
+                        lambda conn: state.is_current(conn, self.serial, self.token)
+                    ),
+                    f"part {self.part_id}: the fence",
+                )
+            except StoreUnavailable:
+                self.db_lost = True
+                raise
             except Exception:
-                self.conn = None
+                log.exception("part %d: the fence could not be asked", self.part_id)
                 return False
 
     def close(self) -> None:
@@ -199,9 +242,94 @@ class _PartState:
                 self.conn.close()
 
 
+class PhoneQuarantined(BenchorchError):
+    """The phone was quarantined during the part: its remaining launches are not run."""
+
+
+class _LaunchHealth:
+    """The phone's health rules, launch by launch (``DeviceWork.on_launch``).
+
+    A launch during which the phone dropped counts as an infrastructure failure of the
+    phone even when it came back and the launch's retry was stored: a phone that drops
+    every other launch never fails a part (each launch's retry succeeds), yet keeps
+    failing for infrastructure reasons. A launch that ran without a drop ends the streak
+    (whatever the benchmark's own outcome: a bad model or a crash never counts). Reaching
+    ``quarantine_after`` in a row quarantines the phone, and the part stops there."""
+
+    def __init__(self, url: str, serial: str, quarantine_after: int) -> None:
+        self.url, self.serial, self.quarantine_after = url, serial, quarantine_after
+        self.streak = False  # this part counted a failure the phone's row still carries
+
+    def __call__(self, outcome: LaunchOutcome) -> None:
+        if outcome.retryable:
+            return  # its retries ran out: the part ends lost, counted once at its end
+        if not outcome.drops and not self.streak:
+            return  # nothing to write: the common case costs no query
+        detail = f"dropped {outcome.drops}x during a launch, which ran again"
+
+        def count() -> str:
+            with state.connect(self.url) as conn:
+                return state.record_use(
+                    conn,
+                    self.serial,
+                    outcome.drops > 0,
+                    quarantine_after=self.quarantine_after,
+                    detail=detail if outcome.drops else None,
+                )
+
+        now = state.outlast(count, f"{self.serial}: counting a launch")
+        self.streak = outcome.drops > 0
+        if outcome.drops and now == "quarantined":
+            raise PhoneQuarantined(
+                f"{self.serial} was quarantined: it dropped during {self.quarantine_after}"
+                " launches in a row; its remaining launches were not run",
+                hint="`benchorch lab devices` shows why; a passing health check or"
+                " `benchorch lab unquarantine` puts it back",
+            )
+
+
+class _HostWatch:
+    """While a part runs: once the worker's link says the host is down (its checks have
+    a few seconds' deadline), the part stops and every adb call in flight on the phone
+    fails at once (``AdbDevice.abort``). A black-holed host's adb server answers
+    nothing, so without this each call waits for its own timeout and each retry for its
+    reconnect (minutes with the default settings)."""
+
+    POLL_S = 0.5
+
+    def __init__(
+        self, host_up: Callable[[], bool], device: Device, stop: threading.Event, host: str
+    ) -> None:
+        self.host_up, self.device, self.stop, self.host = host_up, device, stop, host
+        self.lost: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="lab-host-watch", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.POLL_S):
+            if not self.host_up():
+                self.lost = (
+                    f"its host {self.host} went down mid-part (the worker's link to its adb"
+                    " server); the launches left were not run"
+                )
+                self.stop.set()
+                abort = getattr(self.device, "abort", None)
+                if abort is not None:
+                    abort(f"its host {self.host} is down")
+                return
+
+    def __enter__(self) -> _HostWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
 def _begin(
     url: str, part_id: int, job_id: int | None, worker: str
-) -> tuple[parts.Part, int] | None:
+) -> tuple[parts.Part, int, str] | None:
     with state.connect(url) as conn:
         p = parts.part(conn, part_id)
         if p is None or p.ended:
@@ -216,7 +344,7 @@ def _begin(
         if taken is None:
             state.end_attempt(conn, token, "part already ended")
             return None
-        return taken, token
+        return taken, token, state.lab_id(conn)
 
 
 def _settings(run_id: str, data: dict[str, Any], max_phone_storage: int | None) -> SweepSettings:
@@ -252,7 +380,7 @@ def run_part(
     began = _begin(url, part_id, job_id, worker)
     if began is None:
         return None
-    part, token = began
+    part, token, lab = began
     spec, serial = part.spec, part.serial
     row = _PartState(url, part_id, serial, token)
     launches = [launch_from_json(x) for x in spec["launches"]]
@@ -269,7 +397,7 @@ def run_part(
             )
         device = open_device(serial, adb_addr=adb_addr)
         info = device.info()
-        claim = guard.claim(device, token)
+        claim = guard.claim(device, token, lab)
         if claim.killed:
             log.warning("%s: killed %d leftovers of an older attempt", serial, claim.killed)
         cache = _blobs_cache()
@@ -299,6 +427,15 @@ def run_part(
         def wrap(argv: Sequence[str]) -> list[str]:
             return guard.wrapped(dev, token, argv)
 
+        fenced = _fenced_write(serial, token)
+
+        def write(store: Store, rec: LaunchRecord) -> bool:
+            try:
+                return fenced(store, rec)
+            except StoreUnavailable:
+                row.db_lost = True
+                raise
+
         work = DeviceWork(
             device,
             info,
@@ -306,12 +443,16 @@ def run_part(
             todo,
             et_binary,
             fence=row.current,
-            write=_fenced_write(serial, token),
+            write=write,
             wrap=wrap,
+            on_launch=_LaunchHealth(url, serial, quarantine_after),
         )
         movable = False  # from here on the part runs on this phone or not at all
         if todo:
-            executor.run_device(work, prog)
+            with _HostWatch(host_up, device, executor.stop, part.host) as watch:
+                executor.run_device(work, prog)
+            if watch.lost is not None:
+                prog.status, prog.message = DEVICE_LOST, watch.lost
         else:
             prog.status = DEVICE_OK
     except (DeviceNotFound, DeviceUnreachable) as exc:
@@ -342,13 +483,17 @@ def _finish(
             return status  # the part belongs to the later attempt: touch nothing
         if status == MOVING:
             reason = prog.message
-            with state.connect(url) as conn:
-                parts.release_for_move(conn, row.part_id, token, reason)
-                state.end_attempt(conn, token, f"infra: {DEVICE_LOST} (handed back to move)")
-                if host_up():  # a host that is down is not the phone's fault
-                    state.record_use(
-                        conn, row.serial, True, quarantine_after=quarantine_after, detail=reason
-                    )
+
+            def move() -> None:
+                with state.connect(url) as conn:
+                    parts.release_for_move(conn, row.part_id, token, reason)
+                    state.end_attempt(conn, token, f"infra: {DEVICE_LOST} (handed back to move)")
+                    if host_up():  # a host that is down is not the phone's fault
+                        state.record_use(
+                            conn, row.serial, True, quarantine_after=quarantine_after, detail=reason
+                        )
+
+            state.outlast(move, f"part {row.part_id}: handing it back to move")
             return status
         if status == DEVICE_INTERRUPTED and handing_back.is_set():
             prog.status, prog.message, prog.current = (
@@ -363,18 +508,25 @@ def _finish(
             if status not in (DEVICE_OK, DEVICE_FAILED) and not prog.message:
                 prog.message = status
             row.write(prog)
-        with state.connect(url) as conn:
-            kind = failure_kind(status)
-            state.end_attempt(conn, token, status if kind is None else f"{kind}: {status}")
-            if status in (DEVICE_OK, DEVICE_FAILED) or kind == "infra":
-                # the phone's health rules count infrastructure failures only
-                state.record_use(
-                    conn,
-                    row.serial,
-                    kind == "infra",
-                    quarantine_after=quarantine_after,
-                    detail=prog.message or None,
-                )
+        kind = failure_kind(status)
+
+        def end() -> None:
+            with state.connect(url) as conn:
+                state.end_attempt(conn, token, status if kind is None else f"{kind}: {status}")
+                if row.db_lost or not host_up():
+                    return  # the lab database was away too long, or the host is down:
+                    # not the phone's fault
+                if status in (DEVICE_OK, DEVICE_FAILED) or kind == "infra":
+                    # the phone's health rules count infrastructure failures only
+                    state.record_use(
+                        conn,
+                        row.serial,
+                        kind == "infra",
+                        quarantine_after=quarantine_after,
+                        detail=prog.message or None,
+                    )
+
+        state.outlast(end, f"part {row.part_id}: ending its attempt")
         if device is not None:
             with contextlib.suppress(BenchorchError, OSError):
                 guard.release(device, token)

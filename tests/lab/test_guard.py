@@ -21,6 +21,16 @@ from benchorch.lab import guard
 pytestmark = pytest.mark.slow
 
 
+def _wait_for_a_pid(dev: AdbDevice) -> None:
+    """Until a launch inside the guard has registered its PID."""
+    pids = f"{guard.guard_path(dev)}/pids"
+    for _ in range(100):
+        if dev.run(["cat", pids], timeout=10).stdout.strip():
+            return
+        threading.Event().wait(0.1)
+    raise AssertionError("the old launch never registered its pid")
+
+
 def test_a_newer_attempt_kills_the_leftovers_and_fences_the_older_one(
     adb_server: Any, virtual_phone: Any
 ) -> None:
@@ -35,13 +45,7 @@ def test_a_newer_attempt_kills_the_leftovers_and_fences_the_older_one(
             )
         )
         old.start()
-        pids = f"{guard.guard_path(dev)}/pids"
-        for _ in range(100):
-            if dev.run(["cat", pids], timeout=10).stdout.strip():
-                break
-            threading.Event().wait(0.1)
-        else:
-            raise AssertionError("the old launch never registered its pid")
+        _wait_for_a_pid(dev)
 
         assert guard.claim(dev, 2) == guard.GuardClaim(2, 1)  # the leftover was killed
         old.join(60)
@@ -59,5 +63,30 @@ def test_a_newer_attempt_kills_the_leftovers_and_fences_the_older_one(
         assert dev.run(["cat", f"{guard.guard_path(dev)}/token"], timeout=10).stdout.strip() == "2"
         guard.release(dev, 2)
         assert dev.run(["ls", guard.guard_path(dev)], timeout=10).exit_code != 0
+    finally:
+        dev.close()
+
+
+def test_a_guard_another_lab_left_is_stale_whatever_its_token(
+    adb_server: Any, virtual_phone: Any
+) -> None:
+    """Tokens are ordered within one lab: a lab set up again on a new database counts
+    from 1 again, and a guard its predecessor never released (a host crash) must not
+    refuse it; within one lab a newer token still wins."""
+    phone = virtual_phone(profile="pixel8")
+    dev = AdbDevice(phone.serial, addr=ServerAddr("127.0.0.1", adb_server.port))
+    try:
+        assert guard.claim(dev, 7, "old-lab") == guard.GuardClaim(7, 0)  # never released
+        leftover = threading.Thread(
+            target=lambda: dev.run(guard.wrapped(dev, 7, ["sleep", "120"]), timeout=180)
+        )
+        leftover.start()
+        _wait_for_a_pid(dev)
+        assert guard.claim(dev, 1, "new-lab") == guard.GuardClaim(1, 1)  # stale: killed
+        leftover.join(60)
+        assert not leftover.is_alive()
+        with pytest.raises(DeviceError, match="newer lab attempt"):
+            guard.claim(dev, 0, "new-lab")  # the same lab's newer token still wins
+        guard.release(dev, 1)
     finally:
         dev.close()

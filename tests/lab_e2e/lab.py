@@ -38,6 +38,7 @@ from benchorch.lab import queue, state
 from benchorch.virtualphone.harness import child_pids, free_port
 from tests.support.postgres import PgServer
 from tests.support.sessions import Session, assert_no_overlap
+from tests.support.sshd import Sshd, SshdServer, hub_host_toml, restricted_to
 
 REPO = Path(__file__).resolve().parents[2]
 BENCHORCH = [sys.executable, "-m", "benchorch"]
@@ -112,6 +113,7 @@ class LabHost:
             )
         self.faults: dict[str, dict[str, Any]] = {}  # serial -> virtual phone faults
         self.sshd_config: Path | None = None
+        self.sshd: Sshd | None = None  # its sshd, once ``with_sshd`` gave it one
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / "host.log"
 
@@ -240,6 +242,16 @@ class LabHost:
         self.stop()
         self.start()
 
+    def with_sshd(self) -> Sshd:
+        """From the next ``start()`` on, the host runs sshd in its namespace (own host
+        key; root's key limited by the README's options to the one forward to its adb
+        server): a hub worker reaches the host through it."""
+        if self.sshd is None:
+            # the keys and config only: hostproc runs sshd inside the host's namespace
+            server = SshdServer(self.folder / "sshd", key_options=restricted_to(self.adb_port))
+            self.sshd, self.sshd_config = server.info, server.folder / "sshd_config"
+        return self.sshd
+
 
 @dataclass
 class Worker:
@@ -267,6 +279,7 @@ class Lab:
     pg: PgServer
     hosts: dict[str, LabHost] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    sweeps: list[subprocess.Popen[str]] = field(default_factory=list)
     config: Path | None = None
     url: str = ""
     _round: int = 0
@@ -287,20 +300,31 @@ class Lab:
     def phone(self, host: str, model: str) -> LabPhone:
         return next(p for p in self.hosts[host].phones if p.model == model)
 
-    def host_toml(self, host: LabHost) -> str:
+    def host_toml(self, host: LabHost, hub: bool = False) -> str:
+        if hub:
+            assert host.sshd is not None
+            known = host.sshd.known_hosts(self.folder / f"known_hosts-{host.name}")
+            return hub_host_toml(host.name, host.sshd, host.adb_port, known)
         return f"\n[hosts.{host.name}]\nadb_port = {host.adb_port}\n"
 
     def fresh(
-        self, faults: dict[str, dict[str, Any]] | None = None, pg: PgServer | None = None
+        self,
+        faults: dict[str, dict[str, Any]] | None = None,
+        pg: PgServer | None = None,
+        hub: bool = False,
     ) -> Path:
         """A new database (on ``pg``, else the session's server) and lab.toml; no worker;
         every host up, with ``faults`` (serial -> virtual phone faults) on its phones and
-        none elsewhere; session logs emptied."""
+        none elsewhere; session logs emptied. ``hub``: every host reached through its
+        sshd (hub mode: ``ssh`` in its [hosts.NAME]), else directly (edge mode)."""
         self.stop_workers()
         faults = faults or {}
         for host in self.hosts.values():
             wanted = {p.serial: faults[p.serial] for p in host.phones if p.serial in faults}
             broken = not host.running or self._frozen(host)
+            if hub and host.sshd is None:
+                host.with_sshd()
+                broken = True  # started again, with its sshd
             if broken or host.faults != wanted or len(host._alive_phones()) != len(host.phones):
                 host.crash() if host.running else None
                 host.faults = wanted
@@ -313,7 +337,7 @@ class Lab:
         url = server.url(server.new_database())
         path = self.folder / f"lab-{self._round}.toml"
         text = f'[database]\nurl = "{url}"\n'
-        text += "".join(self.host_toml(h) for h in self.hosts.values())
+        text += "".join(self.host_toml(h, hub) for h in self.hosts.values())
         for p in self.phones:
             text += f'\n[phones."{p.serial}"]\nhost = "{p.host}"\nmodel = "{p.model}"\n'
         path.write_text(text)
@@ -366,7 +390,7 @@ class Lab:
         argv += ["--binary", str(binary), "--dims", "1,3,32,32", "--iter", "3", "--warmup", "1"]
         argv += ["--out", str(self.folder / "reports"), "--quiet", "--json", "--load-launches"]
         argv += ["0", *args]  # a later --load-launches wins
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
             cwd=self.folder,
             env=self.env("sweeper"),
@@ -375,6 +399,8 @@ class Lab:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.sweeps.append(proc)
+        return proc
 
     def worker(self, *args: str) -> Worker:
         """``benchorch lab worker ARGS`` in its own process group (its log in the lab folder)."""
@@ -396,6 +422,11 @@ class Lab:
         return w
 
     def stop_workers(self) -> None:
+        for sweep in self.sweeps:  # a failed scenario's sweep still waiting: by its PID
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.communicate(timeout=10)
+        self.sweeps.clear()
         for w in self.workers:
             w.kill(signal.SIGCONT)
             w.kill(signal.SIGKILL)

@@ -1,5 +1,6 @@
 """Lab hosts seen from the controller: a host crash, a black-holed host, a host back after a
-restart, an adb server of another version (a fake: one adb version exists here)."""
+restart, an adb server of another version (a fake: one adb version exists here); the
+control worker's host probes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 
 import pytest
 
+from benchorch.lab import state
 from tests.lab.test_hosts import OtherVersionAdbServer
-from tests.lab_e2e.lab import Lab
+from tests.lab_e2e.lab import Lab, until
 
 pytestmark = [pytest.mark.lab_e2e, pytest.mark.slow]
 
@@ -77,4 +79,43 @@ def test_an_adb_server_of_another_version_is_never_killed(lab: Lab) -> None:
     assert "version 32" in str(reports["lab-a"]["detail"])
     assert odd.asked == ["host:version"]  # no listing, never host:kill
     host.start()
+    lab.check()
+
+
+def _probed(lab: Lab) -> dict[str, str | None]:
+    with state.connect(lab.url) as conn:
+        return {name: row.probe_status for name, row in state.hosts(conn).items()}
+
+
+def test_the_control_worker_probes_each_host_and_records_what_it_saw(lab: Lab) -> None:
+    """No host worker at all (as when a host's worker died with it): the control
+    worker's probes (``--probe-every 1s``) see a crashed host down and back up after its
+    restart, and a black-holed one down within its probe's deadline; ``lab hosts`` shows
+    what the control saw beside what a worker recorded (none here)."""
+    lab.fresh()
+    lab.worker("--control", "--probe-every", "1s")
+    every_up = {name: "up" for name in lab.hosts}
+    until(lambda: _probed(lab) == every_up, 60, "every host probed up")
+    lab.hosts["lab-b"].crash()
+    until(lambda: _probed(lab)["lab-b"] == "down", 30, "lab-b probed down")
+    assert _probed(lab) == {**every_up, "lab-b": "down"}
+    lab.hosts["lab-b"].start()
+    until(lambda: _probed(lab) == every_up, 30, "lab-b probed up again")
+    lab.hosts["lab-c"].blackhole()
+    try:
+        start = time.monotonic()
+        until(lambda: _probed(lab)["lab-c"] == "down", 30, "lab-c probed down")
+        took = time.monotonic() - start
+    finally:
+        lab.hosts["lab-c"].resume()
+    assert took < 20  # a probe's deadline (5 s) and the next round, not a hung call
+    until(lambda: _probed(lab) == every_up, 30, "lab-c probed up again")
+    code, reports = _hosts(lab)
+    assert code == 0, reports
+    for name in lab.hosts:
+        assert reports[name]["control_saw"]["status"] == "up"
+        assert reports[name]["worker_saw"] is None  # no worker recorded anything
+    with state.connect(lab.url) as conn:
+        events = [e["event"] for e in state.events(conn, "host:lab-b")]
+    assert events == ["probe:up", "probe:down", "probe:up"]
     lab.check()
