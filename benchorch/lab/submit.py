@@ -61,7 +61,14 @@ from benchorch.sweep.run import (
 )
 from benchorch.sweep.settings import SweepConfig, given, load_toml, merge
 
-__all__ = ["Selection", "run_lab_sweep", "select_phones"]
+__all__ = [
+    "Selection",
+    "binary_spec",
+    "part_settings",
+    "run_lab_sweep",
+    "select_phones",
+    "wait_lab_run",
+]
 
 log = logging.getLogger("benchorch.lab.submit")
 POLL_S = 0.25
@@ -149,7 +156,21 @@ def _settings(
     return cfg
 
 
-def _binary_spec(conn: state.Conn, binary: Binary | None) -> dict[str, Any] | None:
+def part_settings(cfg: SweepConfig) -> dict[str, Any]:
+    """The settings a worker runs a part's launches with (``sweeppart._settings``)."""
+    return {
+        "timeout_s": cfg.timeout,
+        "cooldown_temp_c": cfg.cooldown_c,
+        "cooldown_max_wait_s": cfg.cooldown_max_wait,
+        "min_battery": cfg.min_battery,
+        "retries": cfg.retries,
+        "reconnect_s": cfg.reconnect_timeout,
+        "pin": cfg.pin,
+    }
+
+
+def binary_spec(conn: state.Conn, binary: Binary | None) -> dict[str, Any] | None:
+    """A binary as a part's spec names it: its provenance, its files stored by hash."""
     if binary is None or binary.local_path is None:
         return None
     return {
@@ -214,17 +235,9 @@ def run_lab_sweep(
         state.sync_devices(conn, config)
         rows = {d.serial: d for d in state.devices(conn)}
         spec = {
-            "settings": {
-                "timeout_s": cfg.timeout,
-                "cooldown_temp_c": cfg.cooldown_c,
-                "cooldown_max_wait_s": cfg.cooldown_max_wait,
-                "min_battery": cfg.min_battery,
-                "retries": cfg.retries,
-                "reconnect_s": cfg.reconnect_timeout,
-                "pin": cfg.pin,
-            },
-            "binary": _binary_spec(conn, binary),
-            "et_binary": _binary_spec(conn, et_binary),
+            "settings": part_settings(cfg),
+            "binary": binary_spec(conn, binary),
+            "et_binary": binary_spec(conn, et_binary),
             "files": {
                 f.name: parts.put_blob(conn, f.abspath(manifest.root))
                 for f in manifest.files
@@ -277,6 +290,25 @@ def run_lab_sweep(
             job_id = queue.defer_part(url, p.serial, p.host, part_id, priority)
             parts.set_job(conn, part_id, job_id)
     return _wait_and_report(config, run_id, out_dir, quiet, len(plan.skipped) * len(phones), hooks)
+
+
+def wait_lab_run(
+    *,
+    lab_path: Path | None,
+    run_id: str,
+    out: Path,
+    quiet: bool,
+    hooks: SweepHooks | None = None,
+) -> SweepSummary:
+    """Steps 6-7 for a run queued earlier (by a submitter that is gone: the nightly's
+    second trigger): its parts go on in the lab; this waits for them and reports."""
+    config = load_lab_config(lab_path)
+    with state.connect(config.database_url) as conn:
+        known = parts.parts_of_run(conn, run_id)
+    if not known:
+        raise UsageError(f"run {run_id} has no lab parts in {config.path}'s database")
+    _check_writable(out)
+    return _wait_and_report(config, run_id, out, quiet, 0, hooks)
 
 
 def _progress(p: parts.Part) -> DeviceProgress:

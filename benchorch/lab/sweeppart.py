@@ -400,6 +400,10 @@ def run_part(
         claim = guard.claim(device, token, lab)
         if claim.killed:
             log.warning("%s: killed %d leftovers of an older attempt", serial, claim.killed)
+        if "sides" in spec:  # the nightly's A/B confirm step (``confirm_lab``)
+            movable = False
+            _run_sides(url, spec, device, info, token, row, stop, prog)
+            return _finish(url, row, prog, device, token, handing_back, quarantine_after, host_up)
         cache = _blobs_cache()
         with state.connect(url) as conn:
             binary = _binary(conn, spec["binary"], cache)
@@ -465,6 +469,75 @@ def run_part(
         log.exception("part %d on %s failed", part_id, serial)
         prog.status, prog.message = DEVICE_ERROR, f"internal error: {exc!r}"
     return _finish(url, row, prog, device, token, handing_back, quarantine_after, host_up)
+
+
+def _run_sides(
+    url: str,
+    spec: dict[str, Any],
+    device: Device,
+    info: Any,
+    token: int,
+    row: _PartState,
+    stop: threading.Event,
+    prog: DeviceProgress,
+) -> None:
+    """An A/B part (``confirm_lab``): its launches in their order, each into its side's run
+    with its side's binary and files, every one fenced and guarded like a sweep's; a
+    launch stored already (a retried part) is not run again."""
+    cache = _blobs_cache()
+    serial = info.serial
+    sides: dict[str, tuple[Executor, dict[str, Binary], set[str]]] = {}
+    with state.connect(url) as conn:
+        for name, side in spec["sides"].items():
+            binaries = {}
+            for sha, data in side["binaries"].items():
+                binary = _binary(conn, data, cache)
+                assert binary is not None
+                check_abi(binary, info)
+                binaries[sha] = binary
+            files = {f: parts.fetch_blob(conn, sha, f, cache) for f, sha in side["files"].items()}
+            executor = Executor(
+                store_path=parse_db(url),
+                settings=_settings(side["run_id"], spec["settings"]),
+                variant_files=files,
+            )
+            executor.stop = stop
+            sides[name] = (executor, binaries, _stored_keys(conn, side["run_id"], serial))
+    with Store(url) as store:
+        for side in spec["sides"].values():
+            store.record_device(side["run_id"], info)
+    write = _fenced_write(serial, token)
+
+    def wrap(argv: Sequence[str]) -> list[str]:
+        return guard.wrapped(device, token, argv)
+
+    prog.status = "running"
+    for entry in spec["launches"]:
+        executor, binaries, stored = sides[entry["side"]]
+        launch = launch_from_json(entry["launch"])
+        if launch.key_for(serial) in stored:
+            prog.done += 1
+            continue
+        if stop.is_set():
+            prog.status = DEVICE_INTERRUPTED
+            return
+        one = DeviceProgress(serial, 1)
+        work = DeviceWork(
+            device,
+            info,
+            binaries[entry["binary"]],
+            [launch],
+            fence=row.current,
+            write=write,
+            wrap=wrap,
+        )
+        executor.run_device(work, one)
+        prog.done, prog.failed = prog.done + one.done, prog.failed + one.failed
+        if one.status not in (DEVICE_OK, DEVICE_FAILED):
+            prog.status, prog.message = one.status, one.message
+            return
+        row.update(prog)
+    prog.status = DEVICE_FAILED if prog.failed else DEVICE_OK
 
 
 def _finish(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from benchorch.domain import Outcome
 from benchorch.errors import ConfigError, RunNotFound
 from benchorch.files import atomic_write
-from benchorch.nightly.config import load_nightly
+from benchorch.nightly.config import load_nightly, night_db
 from benchorch.nightly.headline import NightReport, html_view, markdown, webhook_text
 from benchorch.nightly.night import config_hash
 from benchorch.nightly.notify import post_webhook, webhook_url, write_issue
@@ -76,6 +76,7 @@ def compare_nights(
     """``nightly compare A B``: B against A, configuration by configuration."""
     from benchorch import stats
 
+    db = night_db(db, load_nightly(config_file))
     if not db.exists():
         raise RunNotFound(f"no results database at {db}", hint="pass --db / BENCHORCH_DB")
     with Store(db, create=False) as store:
@@ -125,6 +126,7 @@ def report_night(
 ) -> ReportFiles:
     ncfg = load_nightly(config_file)
     cfg = merge(ncfg.sweep_values, {})
+    db = night_db(db, ncfg)
     window_n = parse_baseline(baseline, ncfg.nightly.window)
     wanted = parse_formats(formats)
     if not db.exists():
@@ -153,6 +155,7 @@ def report_night(
             confirm=ncfg.nightly.confirm,
             db=db,
             confirm_budget=ncfg.nightly.confirm_budget,
+            lab=ncfg.lab,
         )
         if verdicts.regressions or verdicts.newly_failing:
             outcome = Outcome.REGRESSION

@@ -8,7 +8,9 @@
 3. the revisions recorded (PyTorch's, benchorch's), the phones probed (every
    one left out named with why), the night's run started or resumed with the
    sweep (``run_sweep``: build or cached binary, exported or cached variants,
-   every launch stored as it ends) and stopped at the deadline;
+   every launch stored as it ends) and stopped at the deadline; with a lab
+   (``lab = ...``) the night's store is the lab's database, and the sweep is the
+   lab's, queued at nightly priority (``labnight``);
 4. the night's account (``status.night_status``) and its outcome: ``PARTIAL``
    (exit 3) when coverage is under the minimum, ``FAILED`` (exit 1) when a
    launch failed, else ``OK``.
@@ -27,7 +29,7 @@ from typing import Any
 
 from benchorch.domain import Outcome
 from benchorch.errors import BenchorchError
-from benchorch.nightly.config import NightlyConfig, load_nightly
+from benchorch.nightly.config import NightlyConfig, load_nightly, night_db
 from benchorch.nightly.night import config_hash, deadline_at, night_date, revisions
 from benchorch.nightly.phones import pick_phones
 from benchorch.nightly.status import NightStatus, night_status
@@ -111,6 +113,7 @@ def run_night(
 ) -> NightResult:
     ncfg = load_nightly(config_file)
     cfg = merge(ncfg.sweep_values, {})
+    db = night_db(db, ncfg)
     the_night = night_date(night)
     if deadline is not None:
         deadline_at(deadline, after=time.time(), what="--deadline")  # validated now
@@ -181,7 +184,12 @@ def _run_claimed(
     resume = row.run_id
     if resume is None:
         earlier = {s for r in nights.all(row.config_hash) for s in r.detail.get("healthy", [])}
-        pick = pick_phones(cfg, known=sorted(earlier))
+        if ncfg.lab is not None:
+            from benchorch.nightly.labnight import pick_lab_phones
+
+            pick = pick_lab_phones(ncfg)
+        else:
+            pick = pick_phones(cfg, known=sorted(earlier))
         detail["healthy"] = list(pick.healthy)
         detail["left_out"] = [{"serial": p.serial, "reason": p.reason} for p in pick.left_out]
         for p in pick.left_out:
@@ -209,17 +217,27 @@ def _run_claimed(
         flags = {**cfg.to_dict(), "devices": healthy, "all": False}
     else:
         flags = {"adb_server": cfg.adb_server}
+    hooks = SweepHooks(on_run=on_run, stop_at=stop_at)
     try:
-        summary = run_sweep(
-            db=db,
-            flags=flags,
-            flag_names={},
-            config_file=None,
-            resume_run=resume,
-            command=command,
-            quiet=quiet,
-            hooks=SweepHooks(on_run=on_run, stop_at=stop_at),
-        )
+        if ncfg.lab is not None:
+            from benchorch.nightly import labnight
+
+            summary = labnight.run_lab_night(
+                ncfg, cfg, healthy, resume, command=command, quiet=quiet, hooks=hooks
+            )
+            assert summary.run_id is not None
+            labnight.settle(ncfg, summary.run_id, detail)
+        else:
+            summary = run_sweep(
+                db=db,
+                flags=flags,
+                flag_names={},
+                config_file=None,
+                resume_run=resume,
+                command=command,
+                quiet=quiet,
+                hooks=hooks,
+            )
     except (BenchorchError, KeyboardInterrupt) as exc:
         detail["error"] = str(exc) or type(exc).__name__
         nights.update(row.night, row.config_hash, status=UNFINISHED, detail=detail)

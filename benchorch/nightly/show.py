@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchorch.errors import RunNotFound
-from benchorch.nightly.config import load_nightly
+from benchorch.nightly.config import load_nightly, night_db
 from benchorch.nightly.night import config_hash, night_date
 from benchorch.nightly.status import NightStatus, night_status
 from benchorch.store import Store
@@ -41,6 +41,8 @@ def find_nights(store: Store, night: str, config_file: Path | None) -> list[Nigh
 def night_statuses(
     db: Path | DbLocation, night: str, config_file: Path | None
 ) -> list[NightStatus]:
+    if config_file is not None:
+        db = night_db(db, load_nightly(config_file))
     if not db.exists():
         raise RunNotFound(f"no results database at {db}", hint="pass --db / BENCHORCH_DB")
     with Store(db, create=False) as store:

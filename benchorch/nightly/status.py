@@ -1,5 +1,8 @@
 """A night's account: per phone planned, done, failed and not run (with the reason).
 
+A lab night also names each phone's host, and a host that was down or
+misconfigured when the night ended in the reason of its phones' launches not run.
+
 Read from the store alone (the ``nights`` row and the run's launches), so
 ``nightly status`` tells the same story from any process, during the night
 or after it. Coverage is two shares, both held to ``min_coverage``: phones
@@ -31,6 +34,7 @@ class PhoneStatus:
     failed: int  # stored, failed
     not_run: int | None
     reason: str  # why some or all of its launches did not run ("" when all ran)
+    host: str = ""  # the lab host it is on (a lab night), else ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -114,10 +118,11 @@ class NightStatus:
             + ("" if self.coverage_met else "  BELOW MINIMUM"),
         ]
         for p in self.phones:
+            name = f"{p.serial} on {p.host}" if p.host else p.serial
             if p.planned is None:
-                out.append(f"  {p.serial}: left out ({p.reason})")
+                out.append(f"  {name}: left out ({p.reason})")
                 continue
-            line = f"  {p.serial}: planned {p.planned}, done {p.done}, failed {p.failed}"
+            line = f"  {name}: planned {p.planned}, done {p.done}, failed {p.failed}"
             if p.not_run:
                 line += f", not run {p.not_run} ({p.reason})"
             out.append(line)
@@ -144,6 +149,8 @@ def night_status(store: Store, row: NightRow, min_coverage: float | None = None)
     counts = _counts(store, row.run_id) if row.run_id else {}
     ends: dict[str, dict[str, Any]] = dict(detail.get("devices", {}))
     deadline_hit = bool(detail.get("deadline_hit"))
+    hosts: dict[str, str] = dict(detail.get("hosts", {}))  # a lab night: serial -> host
+    trouble: dict[str, str] = dict(detail.get("host_trouble", {}))  # host -> down (why)
     phones: list[PhoneStatus] = []
     for serial in detail.get("healthy", []):
         n = planned.get(serial, 0)
@@ -160,7 +167,10 @@ def night_status(store: Store, row: NightRow, min_coverage: float | None = None)
                 reason = "not run"
             else:
                 reason = "not run yet: `benchorch nightly run` again resumes the night"
-        phones.append(PhoneStatus(serial, n, done, failed, not_run, reason))
+            host = hosts.get(serial, "")
+            if host in trouble:
+                reason += f"; its host {host} is {trouble[host]}"
+        phones.append(PhoneStatus(serial, n, done, failed, not_run, reason, hosts.get(serial, "")))
     for left in detail.get("left_out", []):
         phones.append(PhoneStatus(left["serial"], None, 0, 0, None, left["reason"]))
     return NightStatus(

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,10 +169,12 @@ def judge_night(
     db: Any,
     z_min: float = DEFAULT_Z,
     confirm_budget: float = 14.0,
+    lab: Path | None = None,
 ) -> NightVerdicts:
     """The verdicts of ``night`` (see the module); ``db``: where the confirm
     step stores its A/B launches; ``confirm_budget``: its extra launches, % of
-    the night's (``[nightly] confirm_budget``)."""
+    the night's (``[nightly] confirm_budget``); ``lab``: the night's lab.toml
+    (the A/B re-runs are then jobs of the lab, each holding its phone's lock)."""
     assert night.run_id is not None
     base = NightVerdicts(night.night, night.run_id, previous, tuple(window))
     if previous is None or previous.run_id is None:
@@ -213,7 +216,7 @@ def judge_night(
     cost: dict[str, dict[str, float]] = {}
     try:
         confirmed, launches, note, cost = _confirm(
-            db, night, previous, slower, faster, confirm, confirm_budget
+            db, night, previous, slower, faster, confirm, confirm_budget, lab
         )
     except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
         log.error("the confirm step failed: %s", exc)
@@ -374,6 +377,7 @@ def _confirm(
     faster: Sequence[tuple[stats.ComparisonRow, float, float]],
     enabled: bool,
     budget_pct: float,
+    lab: Path | None = None,
 ) -> tuple[dict[str, stats.ComparisonRow], int, str, dict[str, dict[str, float]]]:
     """The confirm step's verdicts by label, its extra launches, a note, and
     its launches per confirmed and per rejected suspect."""
@@ -406,6 +410,7 @@ def _confirm(
         vary=VARY,
         budget_share=budget_pct / 100.0,
         suspects=mine,
+        lab=lab,
     )
     rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
     return rows, int(done.launches), "", done.cost()

@@ -114,6 +114,17 @@ class Confirmation:
         ]
 
 
+@dataclass(frozen=True)
+class AbStep:
+    """One A/B launch: on which phone, which side (``base``/``cand``), for which suspect."""
+
+    serial: str
+    side: str
+    label: str
+    spec: LaunchSpec
+    binary_sha: str
+
+
 def _binary(store: Store, run_id: str, sha: str) -> Binary:
     rows = store.binaries(run_id)
     found = rows[rows["sha256"] == sha]
@@ -188,6 +199,43 @@ def _spec(row: pd.Series, index: int, side: str, label: str) -> LaunchSpec:
         config_key=f"confirm/{side}/{label}",
         launch_key=key,
     )
+
+
+def _run_here(
+    db: Path | DbLocation,
+    cfg: Any,
+    steps: Sequence[AbStep],
+    sides: dict[str, dict[str, Any]],
+    executors: dict[str, Executor],
+    suspects: Sequence[stats.Suspect],
+) -> tuple[int, dict[str, int]]:
+    """The A/B launches on this host's phones, each phone locked for the whole step."""
+    done = 0
+    spent = dict.fromkeys((s.label for s in suspects), 0)
+    with contextlib.ExitStack() as stack:
+        devices = {}
+        for serial in sorted({step.serial for step in steps}):
+            stack.enter_context(DeviceLock(serial))
+            device = open_device(serial, adb_addr=cfg.adb_server)
+            stack.callback(device.close)
+            devices[serial] = (device, device.info())
+            with Store(db) as store:
+                for d in sides.values():
+                    store.record_device(d["run"], devices[serial][1])
+        # one launch at a time, even on several phones: run on both phones at once
+        # (virtual phones: this host's CPU), one quiet night's identical bytes came
+        # out "slower" (p 0.0005): each phone's launches beside the other's pushes
+        # and probes, in step with the ABBA order, are not exchangeable
+        for step in steps:
+            device, info = devices[step.serial]
+            binary = sides[step.side]["binaries"][step.binary_sha]
+            prog = DeviceProgress(info.serial, 1)
+            executors[step.side].run_device(DeviceWork(device, info, binary, [step.spec]), prog)
+            if prog.message:
+                log.warning("%s: confirmation launch: %s", info.serial, prog.message)
+            done += 1
+            spent[step.label] += 1
+    return done, spent
 
 
 def confirm_budget(
@@ -295,13 +343,16 @@ def confirm_run(
     alpha: float = DEFAULT_ALPHA,
     window: int = stats.DEFAULT_WINDOW,
     suspects: Mapping[str, float] | None = None,
+    lab: Path | None = None,
 ) -> Confirmation:
     """Screen ``cand_run`` against ``baseline`` (its baseline side pooled with
     the ``window`` earlier runs of the same configurations: ``earlier_runs``,
     ``stats.pooled_scores``), measure the suspects again A/B interleaved on
     their phones, store both sides and judge them. ``suspects``: the caller
     screened already (label -> score): confirm exactly those
-    (``choose_suspects``' ``chosen``)."""
+    (``choose_suspects``' ``chosen``). ``lab``: the phones are a lab's (lab.toml):
+    each phone's A/B launches are one job of the lab holding the phone's lock
+    (``benchorch.lab.confirm_lab``), run by its host's worker."""
     from benchorch.report.api import confirmation_of
 
     with Store(db) as store:
@@ -380,39 +431,31 @@ def confirm_run(
         )
         for side, d in sides.items()
     }
-    done = 0
-    spent = dict.fromkeys((s.label for s in picked), 0)
-    with contextlib.ExitStack() as stack:
-        devices = {}
-        for serial in sorted({str(c["device_serial"]) for _, _, c in plan}):
-            stack.enter_context(DeviceLock(serial))
-            device = open_device(serial, adb_addr=cfg.adb_server)
-            stack.callback(device.close)
-            devices[serial] = (device, device.info())
-            with Store(db) as store:
-                for d in sides.values():
-                    store.record_device(d["run"], devices[serial][1])
+    steps = []
+    for i in range(per_side):
+        order = ("base", "cand") if i % 2 == 0 else ("cand", "base")  # ABBA
+        for s, b_row, c_row in plan:
+            if i >= s.per_side:  # this suspect's share is spent
+                continue
+            for side in order:
+                row = b_row if side == "base" else c_row
+                steps.append(
+                    AbStep(
+                        str(c_row["device_serial"]),
+                        side,
+                        s.label,
+                        _spec(row, i, side, s.label),
+                        str(row["binary_sha256"]),
+                    )
+                )
+    if lab is not None:  # each phone's steps one job of the lab, holding the phone's lock
+        from benchorch.lab.confirm_lab import run_ab_in_lab
 
-        # one launch at a time, even on several phones: run on both phones at once
-        # (virtual phones: this host's CPU), one quiet night's identical bytes came
-        # out "slower" (p 0.0005): each phone's launches beside the other's pushes
-        # and probes, in step with the ABBA order, are not exchangeable
-        for i in range(per_side):
-            order = ("base", "cand") if i % 2 == 0 else ("cand", "base")  # ABBA
-            for s, b_row, c_row in plan:
-                if i >= s.per_side:  # this suspect's share is spent
-                    continue
-                device, info = devices[str(c_row["device_serial"])]
-                for side in order:
-                    row = b_row if side == "base" else c_row
-                    spec = _spec(row, i, side, s.label)
-                    binary = sides[side]["binaries"][str(row["binary_sha256"])]
-                    prog = DeviceProgress(info.serial, 1)
-                    executors[side].run_device(DeviceWork(device, info, binary, [spec]), prog)
-                    if prog.message:
-                        log.warning("%s: confirmation launch: %s", info.serial, prog.message)
-                    done += 1
-                    spent[s.label] += 1
+        spent = dict.fromkeys((s.label for s in picked), 0)
+        spent.update(run_ab_in_lab(lab, steps, sides, cfg))
+        done = sum(spent.values())
+    else:
+        done, spent = _run_here(db, cfg, steps, sides, executors, picked)
     with Store(db) as store:
         for d in sides.values():
             store.finish_run(d["run"], "ok")

@@ -1,4 +1,4 @@
-"""``nightly.toml`` validation: sweep keys, ``[nightly]``, the lab refused (no phones)."""
+"""``nightly.toml`` validation: sweep keys, ``[nightly]``, the lab and its selectors."""
 
 from __future__ import annotations
 
@@ -56,14 +56,95 @@ def test_bad_keys_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
         load_nightly(_write(tmp_path, text))
 
 
-def test_lab_is_a_one_line_usage_error(tmp_path: Path) -> None:
-    path = _write(tmp_path, 'lab = "lab.toml"\ndevices = ["A"]\n')
+LAB = """
+[database]
+url = "postgresql://bench@127.0.0.1:9/lab"
+
+[hosts.lab-a]
+[hosts.lab-b]
+
+[phones.A1]
+host = "lab-a"
+model = "pixel_7"
+tags = ["rooted"]
+
+[phones.A2]
+host = "lab-a"
+model = "galaxy_s22"
+
+[phones.B1]
+host = "lab-b"
+model = "pixel_7"
+tags = ["rooted", "galaxy_s22"]
+"""
+
+
+def _lab(tmp_path: Path, devices: str, extra: str = "") -> Path:
+    (tmp_path / "labs").mkdir(exist_ok=True)
+    (tmp_path / "labs" / "lab.toml").write_text(LAB)
+    return _write(tmp_path, f'lab = "labs/lab.toml"\ndevices = {devices}\nbinary = "b"\n{extra}')
+
+
+@pytest.mark.parametrize(
+    ("devices", "serials", "models", "tags", "every"),
+    [
+        ('["A1", "B1"]', ("A1", "B1"), (), (), False),
+        ('["pixel_7"]', (), ("pixel_7",), (), False),
+        ('["rooted", "model:galaxy_s22"]', (), ("galaxy_s22",), ("rooted",), False),
+        ('["tag:galaxy_s22"]', (), (), ("galaxy_s22",), False),
+        ('["all"]', (), (), (), True),
+    ],
+)
+def test_lab_selectors_in_devices(
+    tmp_path: Path, devices: str, serials: tuple, models: tuple, tags: tuple, every: bool
+) -> None:
+    cfg = load_nightly(_lab(tmp_path, devices))
+    assert cfg.lab == (tmp_path / "labs" / "lab.toml").resolve()  # relative to nightly.toml
+    assert cfg.selection is not None
+    sel = cfg.selection
+    assert (sel.devices, sel.models, sel.tags, sel.all) == (serials, models, tags, every)
+
+
+def test_lab_all_true_and_phones_per_model(tmp_path: Path) -> None:
+    path = _write(tmp_path, "")
+    (tmp_path / "lab.toml").write_text(LAB)
+    path.write_text('lab = "lab.toml"\nall = true\nbinary = "b"\n[nightly]\nphones_per_model = 1\n')
+    cfg = load_nightly(path)
+    assert cfg.selection is not None and cfg.selection.all
+    assert cfg.nightly.phones_per_model == 1
+
+
+@pytest.mark.parametrize(
+    ("devices", "extra", "needle"),
+    [
+        ('["pixel_8"]', "", "devices entry 'pixel_8' names no phone, model or tag"),
+        ('["galaxy_s22"]', "", "is both a model and a tag"),
+        ('["A1"]', 'adb_server = "127.0.0.1:5037"\n', "key 'adb_server' does not go with lab"),
+        ('["A1"]', "[nightly]\nphones_per_model = 0\n", "not a number of phones"),
+    ],
+)
+def test_bad_lab_selectors_name_the_entry(
+    tmp_path: Path, devices: str, extra: str, needle: str
+) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_nightly(_lab(tmp_path, devices, extra))
+
+
+def test_phones_per_model_needs_a_lab(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a lab"):
+        load_nightly(_write(tmp_path, 'devices = ["A"]\n[nightly]\nphones_per_model = 1\n'))
+
+
+def test_a_bad_lab_path_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'lab = "no-such-lab.toml"\ndevices = ["A"]\nbinary = "b"\n')
     result = CliRunner().invoke(
         cli, ["--db", str(tmp_path / "r.sqlite"), "nightly", "run", "--config", str(path)]
     )
     assert result.exit_code == 2, result.output
     errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and "the lab is not supported yet" in errors[0]
+    assert len(errors) == 1, result.stderr
+    assert "key 'lab'" in errors[0] and "no-such-lab.toml" in errors[0]
+    assert "relative to this nightly.toml" in errors[0]  # the fix
     assert not (tmp_path / "r.sqlite").exists()  # refused before the store opened
 
 
