@@ -23,9 +23,14 @@ complete night is a no-op that says so; a trigger while another runs the
 night says so and exits 0 (--wait waits for it).
 
 \b
+With lab = "lab.toml" in nightly.toml the night is queued on the lab at
+nightly priority (devices: lab serials, models, tags or "all"), and its
+results and account live in the lab's database.
+
+\b
 Exit codes: 0 the night ran and coverage met; 1 a launch failed; 2 usage
-error (a lab = ... key: the lab is not supported yet); 3 coverage under
-min_coverage (phones missing, the deadline) or an infrastructure failure.
+error; 3 coverage under min_coverage (phones missing, a host down, the
+deadline) or an infrastructure failure.
 """
 
 

@@ -3,16 +3,19 @@
 ``sweep.confirm.confirm_run`` plans the A/B launches (the baseline's exact binary
 and variant files and tonight's, interleaved ABBA on the suspect's own phone) and
 creates the two runs they are stored in. Through the lab, each phone's launches
-are one part (``benchorch_lab_parts``, its ``spec`` holding both sides: each side's
-run, binaries and files by content hash, the launches in their order with their
-side) and its job holds the phone's lock ``device:<serial>`` on the phone's host
-queue at nightly priority, like the night's own parts: the worker of the phone's
-host runs it (``sweeppart._run_sides``), fenced and guarded, each launch stored in
-its side's run. The parts are never moved: an A/B re-run means something only on
-the suspect's own phone. A part that cannot run (its phone quarantined or in
-maintenance, its host down) ends "not run" and the confirm step fails with an
-``InfraError`` naming the phone (the nightly then leaves the suspects unconfirmed
-and exits 3).
+are one part (``benchorch_lab_parts``) whose ``spec`` holds both sides: each
+side's run, its binaries (stored by content hash from here) and its variant files
+(by content hash: the night's lab sweep stored their bytes in the lab database,
+so the baseline night's files need not be on this machine any more), and the
+launches in their order with their side. Its job holds the phone's lock
+``device:<serial>`` on the phone's host queue at nightly priority, like the
+night's own parts; the worker of the phone's host runs it
+(``sweeppart._run_sides``), fenced and guarded, each launch stored in its side's
+run. The parts are never moved: an A/B re-run means something only on the
+suspect's own phone. A part that cannot run (its phone quarantined or in
+maintenance, its host down) ends "not run", and the confirm step fails with an
+``InfraError`` naming the phone (the nightly then leaves the suspects
+unconfirmed and exits 3).
 """
 
 from __future__ import annotations
@@ -61,11 +64,18 @@ def run_ab_in_lab(
         side_specs: dict[str, dict[str, Any]] = {}
         for name, side in sides.items():
             binaries: dict[str, Binary] = side["binaries"]
-            files: dict[str, Path] = side["files"]
+            files: dict[str, str] = side["files"]  # file name -> sha256
+            for f, sha in files.items():
+                if not parts.has_blob(conn, sha):
+                    raise InfraError(
+                        f"run {side['run']}'s variant file {f} (sha256 {sha}) is not in the lab"
+                        f" database of {config.path}",
+                        hint="confirm against a night whose sweep ran through this lab",
+                    )
             side_specs[name] = {
                 "run_id": side["run"],
                 "binaries": {sha: binary_spec(conn, b) for sha, b in binaries.items()},
-                "files": {f: parts.put_blob(conn, path) for f, path in files.items()},
+                "files": files,
             }
         made: dict[int, list[AbStep]] = {}
         for serial, mine in by_phone.items():

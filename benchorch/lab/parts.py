@@ -250,6 +250,11 @@ def put_blob(conn: Conn, path: Path) -> str:
     return sha
 
 
+def has_blob(conn: Conn, sha: str) -> bool:
+    row = conn.execute("SELECT 1 FROM benchorch_lab_blobs WHERE sha256 = %s", (sha,)).fetchone()
+    return row is not None
+
+
 def fetch_blob(conn: Conn, sha: str, name: str, cache: Path) -> Path:
     """The file ``sha`` as ``cache/<sha>/<name>`` (fetched once, its hash checked)."""
     target = cache / sha / name

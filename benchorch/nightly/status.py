@@ -151,6 +151,7 @@ def night_status(store: Store, row: NightRow, min_coverage: float | None = None)
     deadline_hit = bool(detail.get("deadline_hit"))
     hosts: dict[str, str] = dict(detail.get("hosts", {}))  # a lab night: serial -> host
     trouble: dict[str, str] = dict(detail.get("host_trouble", {}))  # host -> down (why)
+    moved: dict[str, list[str]] = dict(detail.get("moved", {}))  # serial -> where its part went
     phones: list[PhoneStatus] = []
     for serial in detail.get("healthy", []):
         n = planned.get(serial, 0)
@@ -170,6 +171,8 @@ def night_status(store: Store, row: NightRow, min_coverage: float | None = None)
             host = hosts.get(serial, "")
             if host in trouble:
                 reason += f"; its host {host} is {trouble[host]}"
+            if serial in moved:
+                reason += f"; moved to {', '.join(moved[serial])}"
         phones.append(PhoneStatus(serial, n, done, failed, not_run, reason, hosts.get(serial, "")))
     for left in detail.get("left_out", []):
         phones.append(PhoneStatus(left["serial"], None, 0, 0, None, left["reason"]))

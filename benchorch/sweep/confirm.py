@@ -388,10 +388,12 @@ def confirm_run(
             rows = [b if side == "base" else c for _, b, c in plan]
             binaries = {str(r["binary_sha256"]): _binary(store, run_id, str(r["binary_sha256"]))
                         for r in rows}  # fmt: skip
+            # through a lab, a file is its sha256: the lab's sweep stored its bytes in
+            # the lab database, where the phone's worker fetches them
             files = {
-                str(r["variant_file"]): _variant_file(
-                    store, run_id, str(r["variant_file"]), str(r["variant_sha256"])
-                )
+                str(r["variant_file"]): str(r["variant_sha256"])
+                if lab is not None
+                else _variant_file(store, run_id, str(r["variant_file"]), str(r["variant_sha256"]))
                 for r in rows
             }
             new = store.create_run(
