@@ -135,6 +135,12 @@ def _wait(url: str, conn: state.Conn, ids: list[int]) -> list[parts.Part]:
         devices = {d.serial: d for d in state.devices(conn)}
         hosts = state.hosts(conn)
         for p in now:
+            if not p.ended and p.job_id is not None and queue.job_status(url, p.job_id) == "failed":
+                raise InfraError(
+                    f"the confirm step's A/B re-run on {p.serial} ({p.host}): its job"
+                    f" {p.job_id} failed before the part ended",
+                    hint=f"see the log of {p.host}'s `benchorch lab worker`",
+                )
             if p.status != "queued" or p.token is not None:
                 continue
             why = trouble(p, devices, hosts)

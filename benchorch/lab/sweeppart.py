@@ -383,7 +383,8 @@ def run_part(
     part, token, lab = began
     spec, serial = part.spec, part.serial
     row = _PartState(url, part_id, serial, token)
-    launches = [launch_from_json(x) for x in spec["launches"]]
+    # an A/B part's launches carry their side: {"side", "binary", "launch"}
+    launches = [launch_from_json(x.get("launch", x)) for x in spec["launches"]]
     prog = DeviceProgress(serial, len(launches), status="preparing")
     device: Device | None = None
     with state.connect(url) as conn:
