@@ -403,7 +403,8 @@ def run_part(
             log.warning("%s: killed %d leftovers of an older attempt", serial, claim.killed)
         if "sides" in spec:  # the nightly's A/B confirm step (``confirm_lab``)
             movable = False
-            _run_sides(url, spec, device, info, token, row, stop, prog)
+            bound = (phone_storage or {}).get(serial)
+            _run_sides(url, spec, device, info, token, row, stop, prog, bound)
             return _finish(url, row, prog, device, token, handing_back, quarantine_after, host_up)
         cache = _blobs_cache()
         with state.connect(url) as conn:
@@ -481,6 +482,7 @@ def _run_sides(
     row: _PartState,
     stop: threading.Event,
     prog: DeviceProgress,
+    max_phone_storage: int | None,
 ) -> None:
     """An A/B part (``confirm_lab``): its launches in their order, each into its side's run
     with its side's binary and files, every one fenced and guarded like a sweep's; a
@@ -499,7 +501,7 @@ def _run_sides(
             files = {f: parts.fetch_blob(conn, sha, f, cache) for f, sha in side["files"].items()}
             executor = Executor(
                 store_path=parse_db(url),
-                settings=_settings(side["run_id"], spec["settings"]),
+                settings=_settings(side["run_id"], spec["settings"], max_phone_storage),
                 variant_files=files,
             )
             executor.stop = stop
