@@ -215,6 +215,7 @@ def lab_selection(lab_path: Path, devices: Sequence[str], all_: bool, source: st
 _NOT_WITH_LAB = {
     "adb_server": "the lab's hosts serve its phones: drop adb_server",
     "build_from": "a lab night needs binary = PATH (build it with `benchorch build`)",
+    "max_phone_storage": "a lab phone's storage bound is its lab.toml's max_phone_storage",
 }
 
 

@@ -98,7 +98,9 @@ def run_lab_night(
         if hooks.stop_at is None or time.time() < hooks.stop_at:
             requeue(_lab(ncfg), resume)
         return wait_lab_run(lab_path=ncfg.lab, run_id=resume, out=out, quiet=quiet, hooks=hooks)
-    flags = {**cfg.to_dict(), "devices": (), "all": False}
+    # a lab phone's storage bound is its lab.toml's (config.py refuses the key)
+    flags = {k: v for k, v in cfg.to_dict().items() if k != "max_phone_storage"}
+    flags.update(devices=(), all=False)
     return run_lab_sweep(
         lab_path=ncfg.lab,
         selection=Selection(devices=tuple(healthy)),
