@@ -8,7 +8,10 @@ Modules, imported one way (config <- night <- phones <- run <- status):
 * ``phones``: which configured phones are healthy tonight, and why the others
   are left out;
 * ``run``: ``run_night``, the plain callable behind ``benchorch nightly run``;
-* ``status``: planned, done, failed and not run (with reasons) per phone.
+* ``status``: planned, done, failed and not run (with reasons) per phone;
+* ``labnight``: a night through the lab (``lab = "lab.toml"``): its phones, its
+  parts queued at nightly priority, a second trigger's requeue, the account by
+  the phone each part ended on.
 
 The claim of a night (one row per night and configuration) lives in the
 results store (``benchorch.store.nights``), so two triggers on any backend
