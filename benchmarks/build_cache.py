@@ -10,6 +10,7 @@ the ratio. Target: a hit answers in under a second.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -24,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     default = os.environ.get("BENCHORCH_PYTORCH_SRC") or REPO / ".cache/pytorch-src/pytorch-1.13.1"
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else default)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pytorch_root", nargs="?", type=Path, default=Path(default))
+    root = parser.parse_args().pytorch_root
     with tempfile.TemporaryDirectory(prefix="benchorch-bench-") as tmp:
         cache = Path(tmp)
         t0 = time.perf_counter()
