@@ -15,7 +15,9 @@ run. The parts are never moved: an A/B re-run means something only on the
 suspect's own phone. A part that cannot run (its phone quarantined or in
 maintenance, its host down) ends "not run", and the confirm step fails with an
 ``InfraError`` naming the phone (the nightly then leaves the suspects
-unconfirmed and exits 3).
+unconfirmed and exits 3). So does a part still queued after ``wait_s`` (its phone held
+all that time by a reservation or another sweep): it is taken off the queue and ends
+"not run", naming what held the phone.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ def run_ab_in_lab(
     steps: Sequence[AbStep],
     sides: dict[str, dict[str, Any]],
     cfg: SweepConfig,
+    *,
+    wait_s: float | None = None,
 ) -> dict[str, int]:
     """Queue each phone's steps as one part, wait for every part to end; the launches
-    stored per suspect label. ``sides``: side -> ``{"run", "binaries", "files"}``."""
+    stored per suspect label. ``sides``: side -> ``{"run", "binaries", "files"}``;
+    ``wait_s``: how long a part may stay queued (None: until its phone is free)."""
     config = load_lab_config(lab_path)
     url = config.database_url
     by_phone: dict[str, list[AbStep]] = {}
@@ -102,7 +107,7 @@ def run_ab_in_lab(
                 conn, part_id, queue.defer_part(url, serial, phone.host, part_id, queue.NIGHTLY)
             )
             made[part_id] = mine
-        ended = _wait(url, conn, list(made))
+        ended = _wait(url, conn, list(made), wait_s)
     bad = [p for p in ended if p.status not in ("ok", "failed")]
     if bad:
         raise InfraError(
@@ -126,8 +131,18 @@ def _free(url: str, p: parts.Part) -> bool:
     return p.move_reason is not None and queue.job_status(url, p.job_id) in OVER
 
 
-def _wait(url: str, conn: state.Conn, ids: list[int]) -> list[parts.Part]:
-    """Every part ended; a queued one whose phone or host cannot run it ends not run."""
+def _holder(device: state.DeviceRow | None) -> str:
+    """What holds the phone now, in words."""
+    owner = device.owner if device is not None else None
+    if owner is None:
+        return "the phone was busy"
+    return f"the phone was held by {owner.kind} {owner.owner}"
+
+
+def _wait(url: str, conn: state.Conn, ids: list[int], wait_s: float | None) -> list[parts.Part]:
+    """Every part ended; a queued one whose phone or host cannot run it ends not run, and
+    so does one still queued after ``wait_s``."""
+    give_up = None if wait_s is None else time.monotonic() + wait_s
     while True:
         now = [p for p in (parts.part(conn, i) for i in ids) if p is not None]
         if all(p.ended for p in now):
@@ -144,8 +159,16 @@ def _wait(url: str, conn: state.Conn, ids: list[int]) -> list[parts.Part]:
             if p.status != "queued" or p.token is not None:
                 continue
             why = trouble(p, devices, hosts)
-            if why is not None and _free(url, p):
+            if why is not None:
                 note = f"not run: {why[0]} (an A/B re-run is never moved to another phone)"
+            elif give_up is not None and time.monotonic() >= give_up:
+                note = (
+                    f"not run: not started within confirm_wait ({wait_s:.0f} s):"
+                    f" {_holder(devices.get(p.serial))}"
+                )
+            else:
+                continue
+            if _free(url, p):
                 parts.end_unstarted(conn, p.id, parts.NOT_RUN, note)
                 log.warning("%s: %s", p.serial, note)
         time.sleep(POLL_S)

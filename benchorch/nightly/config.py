@@ -13,6 +13,7 @@
     window = 7                   # nights in the rolling baseline (nightly report)
     confirm = true               # re-run suspects A/B before calling them regressions
     confirm_budget = 14          # its extra launches, % of the night's (sweep --confirm-budget)
+    confirm_wait = "2h"          # with a lab: how long an A/B re-run may wait for its busy phone
     webhook = "https://hooks.example/..."   # or BENCHORCH_WEBHOOK
     github_issue_file = "regression.md"
 
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchorch.errors import ConfigError
 from benchorch.files import read_toml
+from benchorch.lab.config import parse_duration
 from benchorch.sweep.settings import validate
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ class NightlySettings:
     window: int = 7
     confirm: bool = True
     confirm_budget: float = 14.0  # % of the night's launches the confirm step may add
+    confirm_wait: float = 7200.0  # s an A/B re-run through the lab may wait to start
     webhook: str | None = None
     github_issue_file: Path | None = None
     phones_per_model: int | None = None  # with a lab: at most this many phones of each model
@@ -98,6 +101,7 @@ _NIGHTLY_KEYS = {
     "window",
     "confirm",
     "confirm_budget",
+    "confirm_wait",
     "webhook",
     "github_issue_file",
     "phones_per_model",
@@ -145,6 +149,13 @@ def _nightly_table(raw: Any, path: Path) -> NightlySettings:
                 hint="e.g. confirm_budget = 14 (% of the night's launches)",
             )
         values["confirm_budget"] = float(budget)
+    if "confirm_wait" in raw:
+        wait = raw["confirm_wait"]
+        if not isinstance(wait, str):
+            raise ConfigError(
+                f"{where} key 'confirm_wait': {wait!r} is not a duration", hint='e.g. "2h"'
+            )
+        values["confirm_wait"] = parse_duration(wait, what=f"{where} key 'confirm_wait'")
     if "webhook" in raw:
         hook = raw["webhook"]
         if not isinstance(hook, str) or not hook.startswith(("http://", "https://")):

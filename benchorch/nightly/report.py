@@ -156,6 +156,7 @@ def report_night(
             db=db,
             confirm_budget=ncfg.nightly.confirm_budget,
             lab=ncfg.lab,
+            lab_wait=ncfg.nightly.confirm_wait,
         )
         if verdicts.regressions or verdicts.newly_failing:
             outcome = Outcome.REGRESSION

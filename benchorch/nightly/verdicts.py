@@ -170,11 +170,13 @@ def judge_night(
     z_min: float = DEFAULT_Z,
     confirm_budget: float = 14.0,
     lab: Path | None = None,
+    lab_wait: float | None = None,
 ) -> NightVerdicts:
     """The verdicts of ``night`` (see the module); ``db``: where the confirm
     step stores its A/B launches; ``confirm_budget``: its extra launches, % of
     the night's (``[nightly] confirm_budget``); ``lab``: the night's lab.toml
-    (the A/B re-runs are then jobs of the lab, each holding its phone's lock)."""
+    (the A/B re-runs are then jobs of the lab, each holding its phone's lock);
+    ``lab_wait``: seconds such a job may wait for its phone before it is not run."""
     assert night.run_id is not None
     base = NightVerdicts(night.night, night.run_id, previous, tuple(window))
     if previous is None or previous.run_id is None:
@@ -216,7 +218,7 @@ def judge_night(
     cost: dict[str, dict[str, float]] = {}
     try:
         confirmed, launches, note, cost = _confirm(
-            db, night, previous, slower, faster, confirm, confirm_budget, lab
+            db, night, previous, slower, faster, confirm, confirm_budget, lab, lab_wait
         )
     except BenchorchError as exc:  # a phone gone, a baseline file gone: the suspects stay suspects
         log.error("the confirm step failed: %s", exc)
@@ -378,6 +380,7 @@ def _confirm(
     enabled: bool,
     budget_pct: float,
     lab: Path | None = None,
+    lab_wait: float | None = None,
 ) -> tuple[dict[str, stats.ComparisonRow], int, str, dict[str, dict[str, float]]]:
     """The confirm step's verdicts by label, its extra launches, a note, and
     its launches per confirmed and per rejected suspect."""
@@ -411,6 +414,7 @@ def _confirm(
         budget_share=budget_pct / 100.0,
         suspects=mine,
         lab=lab,
+        lab_wait=lab_wait,
     )
     rows = {r.label: r for r in done.comparison.rows if r.confirm_base}
     return rows, int(done.launches), "", done.cost()

@@ -344,6 +344,7 @@ def confirm_run(
     window: int = stats.DEFAULT_WINDOW,
     suspects: Mapping[str, float] | None = None,
     lab: Path | None = None,
+    lab_wait: float | None = None,
 ) -> Confirmation:
     """Screen ``cand_run`` against ``baseline`` (its baseline side pooled with
     the ``window`` earlier runs of the same configurations: ``earlier_runs``,
@@ -352,7 +353,9 @@ def confirm_run(
     screened already (label -> score): confirm exactly those
     (``choose_suspects``' ``chosen``). ``lab``: the phones are a lab's (lab.toml):
     each phone's A/B launches are one job of the lab holding the phone's lock
-    (``benchorch.lab.confirm_lab``), run by its host's worker."""
+    (``benchorch.lab.confirm_lab``), run by its host's worker; ``lab_wait``: seconds
+    such a job may wait for its phone (held by a reservation, another sweep) before
+    it ends not run (None: until the phone is free)."""
     from benchorch.report.api import confirmation_of
 
     with Store(db) as store:
@@ -454,7 +457,7 @@ def confirm_run(
         from benchorch.lab.confirm_lab import run_ab_in_lab
 
         spent = dict.fromkeys((s.label for s in picked), 0)
-        spent.update(run_ab_in_lab(lab, steps, sides, cfg))
+        spent.update(run_ab_in_lab(lab, steps, sides, cfg, wait_s=lab_wait))
         done = sum(spent.values())
     else:
         done, spent = _run_here(db, cfg, steps, sides, executors, picked)

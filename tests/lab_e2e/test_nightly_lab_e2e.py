@@ -272,8 +272,28 @@ def test_a_lab_nights_slowdown_is_confirmed_by_ab_reruns_through_the_lab(
     )
     assert code == 0, (out, err)
 
+    # the phone held by an engineer's reservation: the A/B re-run waits confirm_wait, then
+    # ends not run, naming what held the phone; the suspects stay unconfirmed (exit 3)
+    code, held = lab.cli("lab", "reserve", phone.serial, "--ttl", "10m", "--wait", "60s")
+    assert code == 0, held
+    text = config.read_text()
+    config.write_text(text.replace("[nightly]\n", '[nightly]\nconfirm_wait = "3s"\n'))
     reports = lab.folder / "night-reports"
     argv = ["report", "--config", str(config), "--night", second, "--out", str(reports)]
+    report = _nightly(lab, *argv, "--format", "json")
+    md, err = report.communicate(timeout=300)
+    assert report.returncode == 3, (md, err)
+    verdicts = json.loads(next(reports.glob(f"nightly-{second}-*.json")).read_text())["verdicts"]
+    assert not verdicts["regressions"], verdicts
+    error = verdicts["confirm_error"]
+    assert phone.serial in error and "confirm_wait (3 s)" in error, error
+    assert "held by reservation" in error, error
+    code, out = lab.cli("lab", "release", phone.serial)
+    assert code == 0, out
+    config.write_text(text)
+    for old in reports.iterdir():
+        old.unlink()
+
     report = _nightly(lab, *argv, "--format", "json")
     md, err = report.communicate(timeout=600)
     assert report.returncode == 1, (md, err)
@@ -284,18 +304,20 @@ def test_a_lab_nights_slowdown_is_confirmed_by_ab_reruns_through_the_lab(
     # the A/B re-runs went through the lab: one part on the phone, holding its lock
     ab = lab.rows(
         "SELECT serial, status, priority, total, run_id FROM benchorch_lab_parts"
-        " WHERE spec ? 'sides'"
+        " WHERE spec ? 'sides' ORDER BY id"
     )
     assert [(p["serial"], p["status"], p["priority"]) for p in ab] == [
-        (phone.serial, "ok", queue.NIGHTLY)
+        (phone.serial, "not run", queue.NIGHTLY),  # the reserved phone's, never started
+        (phone.serial, "ok", queue.NIGHTLY),
     ]
-    assert ab[0]["total"] == verdicts["confirm_launches"]
+    assert ab[1]["total"] == verdicts["confirm_launches"]
     stored = lab.rows(
         "SELECT count(*) AS n FROM launches l JOIN runs r ON r.run_id = l.run_id"
         " WHERE l.device_serial = %s AND r.command LIKE 'confirm %%'",
         (phone.serial,),
     )
     assert stored[0]["n"] == verdicts["confirm_launches"]
-    attempts = lab.attempts(phone.serial)  # night 1, night 2, the A/B part: one at a time
-    assert len(attempts) == 3 and all(a.ended_at is not None for a in attempts)
+    attempts = lab.attempts(phone.serial)  # nights 1 and 2, the reservation, the A/B part
+    assert [a.kind for a in attempts][2] == "reservation", attempts
+    assert len(attempts) == 4 and all(a.ended_at is not None for a in attempts)
     lab.check()

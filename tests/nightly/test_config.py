@@ -27,7 +27,7 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
             'devices = ["A1"]\nlaunches = 4\nthreads = [1, 4]\nvariants = "v"\n'
             '[nightly]\ndeadline = "06:30"\nmin_coverage = 0.9\nwindow = 5\n'
             'confirm = false\nconfirm_budget = 40\nwebhook = "http://127.0.0.1:9/x"\n'
-            'github_issue_file = "issue.md"\n',
+            'github_issue_file = "issue.md"\nconfirm_wait = "1h30m"\n',
         )
     )
     assert cfg.sweep_values["launches"] == 4
@@ -37,6 +37,8 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
     assert (n.deadline, n.min_coverage, n.window, n.confirm) == ("06:30", 0.9, 5, False)
     assert n.github_issue_file == tmp_path / "issue.md"
     assert n.confirm_budget == 40.0
+    assert n.confirm_wait == 5400.0
+    assert load_nightly(_write(tmp_path, 'devices = ["A1"]\n')).nightly.confirm_wait == 7200.0
 
 
 @pytest.mark.parametrize(
@@ -49,6 +51,9 @@ def test_sweep_keys_and_nightly_table(tmp_path: Path) -> None:
         ('devices = ["A"]\n[nightly]\nwebhook = "ftp://x"\n', "not an http(s) URL"),
         ('devices = ["A"]\n[nightly]\nconfirm_budget = 0\n', "not a percentage above 0"),
         ('devices = ["A"]\n[nightly]\nconfirm_budget = "14%"\n', "not a percentage above 0"),
+        ('devices = ["A"]\n[nightly]\nconfirm_wait = 60\n', "'confirm_wait': 60 is not a duration"),
+        ('devices = ["A"]\n[nightly]\nconfirm_wait = "2 hours"\n', "'2 hours' is not a duration"),
+        ('devices = ["A"]\n[nightly]\nconfirm_wait = "0s"\n', "must be longer than zero"),
     ],
 )
 def test_bad_keys_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
