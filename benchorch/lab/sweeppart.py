@@ -236,6 +236,20 @@ class _PartState:
                 log.exception("part %d: the fence could not be asked", self.part_id)
                 return False
 
+    def fenced_write(self) -> Callable[[Store, LaunchRecord], bool]:
+        """The executor's write for this attempt (``_fenced_write``); a database away past
+        ``state.OUTAGE_S`` is remembered (``db_lost``: not the phone's fault)."""
+        fenced = _fenced_write(self.serial, self.token)
+
+        def write(store: Store, rec: LaunchRecord) -> bool:
+            try:
+                return fenced(store, rec)
+            except StoreUnavailable:
+                self.db_lost = True
+                raise
+
+        return write
+
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
@@ -404,7 +418,11 @@ def run_part(
         if "sides" in spec:  # the nightly's A/B confirm step (``confirm_lab``)
             movable = False
             bound = (phone_storage or {}).get(serial)
-            _run_sides(url, spec, device, info, token, row, stop, prog, bound)
+            health = _LaunchHealth(url, serial, quarantine_after)
+            with _HostWatch(host_up, device, stop, part.host) as watch:
+                _run_sides(url, spec, device, info, token, row, stop, prog, bound, health)
+            if watch.lost is not None:
+                prog.status, prog.message = DEVICE_LOST, watch.lost
             return _finish(url, row, prog, device, token, handing_back, quarantine_after, host_up)
         cache = _blobs_cache()
         with state.connect(url) as conn:
@@ -433,15 +451,6 @@ def run_part(
         def wrap(argv: Sequence[str]) -> list[str]:
             return guard.wrapped(dev, token, argv)
 
-        fenced = _fenced_write(serial, token)
-
-        def write(store: Store, rec: LaunchRecord) -> bool:
-            try:
-                return fenced(store, rec)
-            except StoreUnavailable:
-                row.db_lost = True
-                raise
-
         work = DeviceWork(
             device,
             info,
@@ -449,7 +458,7 @@ def run_part(
             todo,
             et_binary,
             fence=row.current,
-            write=write,
+            write=row.fenced_write(),
             wrap=wrap,
             on_launch=_LaunchHealth(url, serial, quarantine_after),
         )
@@ -483,10 +492,12 @@ def _run_sides(
     stop: threading.Event,
     prog: DeviceProgress,
     max_phone_storage: int | None,
+    health: _LaunchHealth,
 ) -> None:
     """An A/B part (``confirm_lab``): its launches in their order, each into its side's run
-    with its side's binary and files, every one fenced and guarded like a sweep's; a
-    launch stored already (a retried part) is not run again."""
+    with its side's binary and files, every one fenced and guarded like a sweep's, under
+    the same health rules (drops counted per launch; the caller's ``_HostWatch`` stops it
+    when the host goes down); a launch stored already (a retried part) is not run again."""
     cache = _blobs_cache()
     serial = info.serial
     sides: dict[str, tuple[Executor, dict[str, Binary], set[str]]] = {}
@@ -509,7 +520,7 @@ def _run_sides(
     with Store(url) as store:
         for side in spec["sides"].values():
             store.record_device(side["run_id"], info)
-    write = _fenced_write(serial, token)
+    write = row.fenced_write()
 
     def wrap(argv: Sequence[str]) -> list[str]:
         return guard.wrapped(device, token, argv)
@@ -533,6 +544,7 @@ def _run_sides(
             fence=row.current,
             write=write,
             wrap=wrap,
+            on_launch=health,
         )
         executor.run_device(work, one)
         prog.done, prog.failed = prog.done + one.done, prog.failed + one.failed
