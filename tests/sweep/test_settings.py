@@ -222,6 +222,7 @@ def test_the_sweep_command_names_its_options_after_the_settings() -> None:
         "baseline_window",
         "vary",
         "lab",
+        "lab_priority",
         "phone_models",
         "tags",
     }
