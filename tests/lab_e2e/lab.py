@@ -390,10 +390,16 @@ class Lab:
         argv += ["--binary", str(binary), "--dims", "1,3,32,32", "--iter", "3", "--warmup", "1"]
         argv += ["--out", str(self.folder / "reports"), "--quiet", "--json", "--load-launches"]
         argv += ["0", *args]  # a later --load-launches wins
+        return self.start(argv, "sweeper")
+
+    def start(self, argv: list[str], role: str) -> subprocess.Popen[str]:
+        """``argv`` (a benchorch command) as a real subprocess in the lab's folder with
+        ``role``'s environment, its output piped; stopped by its PID at ``fresh()`` or
+        ``close()`` if a failed scenario left it running."""
         proc = subprocess.Popen(
             argv,
             cwd=self.folder,
-            env=self.env("sweeper"),
+            env=self.env(role),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

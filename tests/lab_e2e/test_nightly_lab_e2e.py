@@ -78,15 +78,7 @@ def _nightly_toml(lab: Lab, variants: Path, binary: Path, devices: list[str], **
 
 
 def _nightly(lab: Lab, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*BENCHORCH, "nightly", *args],
-        cwd=lab.folder,
-        env=lab.env("nightly"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return lab.start([*BENCHORCH, "nightly", *args], "nightly")
 
 
 def _end(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, dict[str, Any], str]:
